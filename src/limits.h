@@ -1,0 +1,72 @@
+/* limits.h - every bound cp enforces, in one place, each with its reason.
+ * Fixed buffers elsewhere are sized from these; change them here only.
+ * Protocol limits come from the CP wire contract (doc/protocol.md). */
+#ifndef CP_LIMITS_H
+#define CP_LIMITS_H
+
+/* TCP port assigned to CP by the protocol description. */
+#define CP_PORT 5035
+
+/* Longest PDU a client may send, terminator (CR)LF included (protocol). */
+#define CP_LINE_MAX 1024
+
+/* Command keyword length: every CP verb is exactly 4 ASCII letters. */
+#define CP_VERB_LEN 4
+
+/* Username: 1-10 bytes (protocol USER field). */
+#define CP_USER_MAX 10
+
+/* Password: 1-15 bytes (protocol PASS field). */
+#define CP_PASS_MAX 15
+
+/* Message text: 1-1009 bytes (protocol SMSG field). */
+#define CP_TEXT_MAX 1009
+
+/* Longest delivery line the server sends: "RMSG" + sender + ":" + text + CRLF.
+ * It can exceed CP_LINE_MAX by two bytes; clients must accept this much. */
+#define CP_DELIVERY_MAX (CP_VERB_LEN + CP_USER_MAX + 1 + CP_TEXT_MAX + 2)
+
+/* Longest reply line the server builds (code, SP, text, CRLF); a delivery is
+ * the longest thing it ever sends. */
+#define CP_REPLY_MAX CP_DELIVERY_MAX
+
+/* Input buffer: room for one whole maximal line plus read-ahead, so that
+ * pipelined lines are parsed without extra reads. */
+#define CP_INBUF_SIZE (16 * CP_LINE_MAX)
+
+/* Output buffer: replies queued between two flushes. A flush is forced when
+ * less than CP_REPLY_MAX is free, so one reply always fits. */
+#define CP_OUTBUF_SIZE (64 * 1024)
+
+/* Pipelined SMSG lines committed together (one fsync): bounds the work lost
+ * to a failed commit and the delay before the first 240 of a batch. */
+#define CP_SMSG_BATCH_MAX 256
+
+/* Acknowledged downloads whose removals are committed together. */
+#define CP_ACK_BATCH_MAX 256
+
+/* Longest password hash string stored (yescrypt output is ~73 bytes;
+ * libxcrypt's CRYPT_OUTPUT_SIZE is 384). */
+#define CP_HASH_MAX 384
+
+/* Peer description for logs ("[addr]:port"). */
+#define CP_PEER_MAX 64
+
+/* Defaults for cpd's options (seconds unless named otherwise). */
+#define CP_DEFAULT_IDLE_TIMEOUT 300       /* close a connection silent for 5 min */
+#define CP_DEFAULT_LINE_TIMEOUT 30        /* a started line must end within 30 s */
+#define CP_DEFAULT_ACK_TIMEOUT 30         /* a delivered message must be acked in 30 s */
+#define CP_DEFAULT_AUTH_FAIL_DELAY_MS 1000 /* slows password guessing to 1/s/conn */
+#define CP_DEFAULT_MAX_AUTH_FAILURES 3    /* then the connection is closed */
+#define CP_DEFAULT_MAILBOX_LIMIT 10000    /* queued messages per recipient */
+#define CP_DEFAULT_MAP_SIZE_MIB 1024      /* LMDB map: address space, not disk */
+
+/* Replies must reach a client that stops reading within this time, or the
+ * handler gives up (a stranger must not pin a handler forever). */
+#define CP_WRITE_TIMEOUT 30
+
+/* Map usage (percent) above which new messages are refused, so deletes,
+ * which also need free pages in LMDB, always have room. */
+#define CP_STORE_FULL_PERCENT 90
+
+#endif

@@ -1,0 +1,33 @@
+/* log.h - event logging: the journal (sd_journal_send with CP_* fields) when
+ * stderr is connected to it, plain lines on stderr otherwise, and never to a
+ * client socket. Client bytes are escaped; passwords and texts never logged. */
+#ifndef CP_LOG_H
+#define CP_LOG_H
+
+#include <stddef.h>
+#include <syslog.h>
+
+enum log_target {
+	LOG_TARGET_AUTO,    /* journal if stderr is the journal stream, else
+			       stderr unless it is a socket, else the journal */
+	LOG_TARGET_STDERR,
+	LOG_TARGET_JOURNAL,
+	LOG_TARGET_NONE,    /* tests and fuzzers */
+};
+
+void log_init(const char *ident, enum log_target target);
+
+/* Peer ("[addr]:port" or "local") and user attached to every later event. */
+void log_set_peer(const char *peer);
+void log_set_user(const char *user, size_t len);
+
+/* Log one event: prio is a syslog priority, event a short fixed word
+ * (CP_EVENT: login, login-failed, store, download, timeout, error, ...). */
+void log_event(int prio, const char *event, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Escape untrusted bytes for a log line: printable ASCII kept, everything
+ * else (and '\\', '"') as \xHH. Always NUL-terminates; returns length. */
+size_t log_escape(char *dst, size_t cap, const char *src, size_t len);
+
+#endif

@@ -1,0 +1,125 @@
+/* session.h - one CP session's state machine, as a table of transitions.
+ * The session never touches a file descriptor: it takes lines and events,
+ * appends replies to its own buffer, and reaches the store through
+ * struct session_store, so tests can drive it with an in-memory store. */
+#ifndef CP_SESSION_H
+#define CP_SESSION_H
+
+#include <stddef.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "limits.h"
+#include "proto.h"
+#include "store.h"
+
+/* States, named as the protocol description names them. */
+enum session_state {
+	S_IDLE,
+	S_USER_VALIDATED,
+	S_AUTH_VALIDATED,   /* transient: password being checked */
+	S_PROCESS_COMMAND,
+	S_SENDING_MESSAGE,  /* transient: SMSG being stored */
+	S_RECEIVING_MESSAGE,
+	S_ERROR_PROCESSING,
+	S_STATE_COUNT
+};
+
+/* What the session reaches the store through. ctx is passed back. Results
+ * as the store_* functions of the same names (store.h). */
+struct session_store {
+	int (*user_hash)(void *ctx, const char *name, size_t len, char *hash,
+		size_t cap);
+	enum store_put_result (*msg_put)(void *ctx, const char *rcpt,
+		size_t rcpt_len, const char *sender, size_t sender_len,
+		const char *text, size_t text_len, uint64_t mailbox_limit);
+	int (*msg_commit)(void *ctx);
+	void (*msg_abort)(void *ctx);
+	int (*msg_next)(void *ctx, const char *user, size_t len, uint64_t after,
+		struct store_msg *msg);
+	int (*msg_remove)(void *ctx, const char *user, size_t len,
+		const uint64_t *ids, size_t n);
+};
+
+/* The real store behind the interface (ctx is a struct store *). */
+extern const struct session_store store_session_ops;
+
+struct session_config {
+	int64_t idle_timeout_ms;
+	int64_t line_timeout_ms;
+	int64_t ack_timeout_ms;
+	int64_t auth_fail_delay_ms;
+	unsigned max_auth_failures;
+	uint64_t mailbox_limit;
+};
+
+void session_config_defaults(struct session_config *cfg);
+
+/* Events that are not lines. */
+enum session_event {
+	SESSION_EV_EOF,
+	SESSION_EV_IDLE_TIMEOUT,  /* no complete line for idle_timeout */
+	SESSION_EV_LINE_TIMEOUT,  /* a partial line stalled for line_timeout */
+	SESSION_EV_ACK_TIMEOUT,   /* no ack for a delivery within ack_timeout */
+};
+
+/* Which deadline applies while the session waits for input. */
+enum session_wait {
+	SESSION_WAIT_LINE,  /* idle_timeout, or line_timeout once a line started */
+	SESSION_WAIT_ACK,   /* ack_timeout from the delivery */
+};
+
+struct session {
+	enum session_state state;
+	const struct session_config *cfg;
+	const struct session_store *store;
+	void *store_ctx;
+	bool done;                 /* close after the output is flushed */
+	unsigned auth_failures;
+	int64_t delay_ms;          /* wait this long before flushing (auth) */
+	size_t user_len;
+	char user[CP_USER_MAX + 1];
+	/* pipelined SMSG batch awaiting one commit */
+	unsigned batch_puts;       /* messages put in the open batch */
+	unsigned batch_lines;      /* lines answered since the first put */
+	size_t batch_mark;         /* out_len before the batch's first reply */
+	/* download in progress */
+	uint64_t dl_last;          /* id of the message awaiting its ack */
+	uint64_t dl_limit;         /* last id that existed when RMSG began */
+	size_t acked_n;
+	uint64_t acked[CP_ACK_BATCH_MAX];
+	uint64_t stats_stored, stats_delivered;
+	size_t out_len;
+	char out[CP_OUTBUF_SIZE];
+	struct store_msg msg;      /* scratch for the message being delivered */
+};
+
+void session_init(struct session *s, const struct session_config *cfg,
+	const struct session_store *store, void *store_ctx);
+
+/* Feed one complete line (terminator removed). */
+void session_line(struct session *s, const char *line, size_t len);
+
+/* Feed the report of an over-long line (already being skipped). */
+void session_line_too_long(struct session *s);
+
+/* Feed an event. */
+void session_event(struct session *s, enum session_event ev);
+
+/* Commit any open SMSG batch and pending removals, and settle their replies.
+ * Call before waiting for input, and whenever session_should_sync says so. */
+void session_sync(struct session *s);
+
+/* True when a batch is open and must be synced now (batch or buffer full). */
+bool session_should_sync(const struct session *s);
+
+/* Replies ready to send: only those whose commits are done. */
+const char *session_output(const struct session *s, size_t *len);
+/* Drop n bytes from the front of the output (after writing them). */
+void session_output_consumed(struct session *s, size_t n);
+
+enum session_wait session_waiting(const struct session *s);
+
+/* "Idle", "User Validated", ... */
+const char *session_state_name(enum session_state st);
+
+#endif

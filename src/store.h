@@ -1,0 +1,92 @@
+/* store.h - the LMDB store: users (name -> yescrypt hash) and per-recipient
+ * ordered mailboxes, shared by many short-lived handlers and the admin tools.
+ * store.c is the only file that includes <lmdb.h>; layout in doc/store.md. */
+#ifndef CP_STORE_H
+#define CP_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "limits.h"
+
+struct store; /* opaque */
+
+/* Bumped when the on-disk layout changes; kept under meta "format". */
+#define STORE_FORMAT_VERSION 1
+
+enum store_open_flags {
+	STORE_CREATE = 1,   /* create the directory (0700) and databases if missing */
+	STORE_READONLY = 2,
+};
+
+/* Open (or with STORE_CREATE make) the store in dir; map_mib 0 = default.
+ * Runs mdb_reader_check() so readers left by killed processes are cleared.
+ * Returns NULL and fills err (one line, no newline) on failure. */
+struct store *store_open(const char *dir, int flags, size_t map_mib,
+	char *err, size_t errcap);
+void store_close(struct store *st);
+
+/* One queued message as read back from a mailbox. */
+struct store_msg {
+	uint64_t id;                    /* per-recipient, increasing */
+	int64_t time;                   /* unix seconds when stored */
+	size_t sender_len;
+	size_t text_len;
+	char sender[CP_USER_MAX + 1];   /* NUL-terminated too */
+	char text[CP_TEXT_MAX + 1];
+};
+
+enum store_put_result {
+	STORE_PUT_OK = 0,
+	STORE_PUT_NO_USER,      /* recipient does not exist: 545; batch intact */
+	STORE_PUT_MAILBOX_FULL, /* recipient at its mailbox limit: 540; batch intact */
+	STORE_PUT_STORE_FULL,   /* map near its limit, refused early: 540; batch intact */
+	STORE_PUT_ERROR,        /* I/O or MDB_MAP_FULL: the open batch is lost */
+};
+
+/* Look up a user's password hash. 1 found, 0 no such user, -1 error. */
+int store_user_hash(struct store *st, const char *name, size_t len,
+	char *hash, size_t cap);
+
+/* Queue a message in the open write batch (opened on demand). Nothing is
+ * durable until store_msg_commit(). mailbox_limit 0 = unlimited. */
+enum store_put_result store_msg_put(struct store *st, const char *rcpt,
+	size_t rcpt_len, const char *sender, size_t sender_len,
+	const char *text, size_t text_len, uint64_t mailbox_limit);
+
+/* Commit the open batch durably (fsync). 0 ok (also when none is open),
+ * -1 failed and the batch is lost. */
+int store_msg_commit(struct store *st);
+void store_msg_abort(struct store *st);
+
+/* Oldest message of user with id > after. 1 found, 0 none, -1 error. Uses a
+ * short read transaction of its own. */
+int store_msg_next(struct store *st, const char *user, size_t len,
+	uint64_t after, struct store_msg *msg);
+
+/* Remove acknowledged messages (ids of user) in one durable commit. Missing
+ * ids are ignored (already removed). 0 ok, -1 error. */
+int store_msg_remove(struct store *st, const char *user, size_t len,
+	const uint64_t *ids, size_t n);
+
+/* Admin operations (cp-useradd and siblings). */
+enum store_admin_result {
+	STORE_ADMIN_OK = 0,
+	STORE_ADMIN_EXISTS,
+	STORE_ADMIN_NO_USER,
+	STORE_ADMIN_ERROR,
+};
+enum store_admin_result store_user_add(struct store *st, const char *name,
+	size_t len, const char *hash);
+enum store_admin_result store_user_set_hash(struct store *st, const char *name,
+	size_t len, const char *hash);
+/* Deletes the user and every message queued for them. */
+enum store_admin_result store_user_del(struct store *st, const char *name,
+	size_t len);
+
+/* Calls fn once per user in name order with the number of queued messages.
+ * 0 ok, -1 error. */
+int store_user_list(struct store *st,
+	void (*fn)(void *arg, const char *name, size_t len, uint64_t queued),
+	void *arg);
+
+#endif
