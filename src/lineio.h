@@ -32,6 +32,10 @@ void lineio_init(struct lineio *lio, int fd);
 enum lineio_result lineio_next(struct lineio *lio, const char **line,
 	size_t *len);
 
+/* Drop the buffered partial line and skip input through its LF (used after
+ * a stalled line was answered). */
+void lineio_skip_line(struct lineio *lio);
+
 /* True when bytes of an unfinished line are buffered (or being skipped). */
 bool lineio_partial(const struct lineio *lio);
 

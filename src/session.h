@@ -84,7 +84,6 @@ struct session {
 	size_t batch_mark;         /* out_len before the batch's first reply */
 	/* download in progress */
 	uint64_t dl_last;          /* id of the message awaiting its ack */
-	uint64_t dl_limit;         /* last id that existed when RMSG began */
 	size_t acked_n;
 	uint64_t acked[CP_ACK_BATCH_MAX];
 	uint64_t stats_stored, stats_delivered;
@@ -109,7 +108,8 @@ void session_event(struct session *s, enum session_event ev);
  * Call before waiting for input, and whenever session_should_sync says so. */
 void session_sync(struct session *s);
 
-/* True when a batch is open and must be synced now (batch or buffer full). */
+/* True when the caller must sync and write out now: the SMSG batch is full,
+ * or the output buffer might not hold another reply. */
 bool session_should_sync(const struct session *s);
 
 /* Replies ready to send: only those whose commits are done. */
