@@ -1,1 +1,54 @@
-/* placeholder */
+/* admin.h - helpers shared by the user tools (cp-useradd, cp-userdel,
+ * cp-passwd, cp-users, all built from cp-useradd.c): the store's path, its
+ * permission checks and ownership, and reading a password. */
+#ifndef CP_ADMIN_H
+#define CP_ADMIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "limits.h"
+#include "store.h"
+
+/* Which tool cp-useradd.c is built as (-DCP_TOOL=...). */
+#define CP_TOOL_USERADD 1
+#define CP_TOOL_USERDEL 2
+#define CP_TOOL_PASSWD 3
+#define CP_TOOL_USERS 4
+
+/* Exit statuses of every tool (documented in --help and cp-useradd(8)). */
+enum admin_exit {
+	ADMIN_EXIT_OK = 0,
+	ADMIN_EXIT_STORE = 1,   /* store cannot be opened/written, hashing failed */
+	ADMIN_EXIT_USAGE = 2,   /* bad option, name or password */
+	ADMIN_EXIT_EXISTS = 3,  /* cp-useradd: the user already exists */
+	ADMIN_EXIT_NO_USER = 4, /* cp-userdel, cp-passwd: no such user */
+};
+
+/* The store directory: opt (--db) if set, else $CP_DB, else the first entry
+ * of $STATE_DIRECTORY, else the compiled-in CP_DEFAULT_DB. */
+const char *admin_db_dir(const char *opt);
+
+/* Check the store's permissions (an existing directory must not be writable
+ * by group or others; existing data.mdb/lock.mdb must be private to their
+ * owner), open it (creating it when create), and, when run as root, hand the
+ * directory and its files to the service user CP_SERVICE_USER if that user
+ * exists. NULL with a one-line reason in err on failure. */
+struct store *admin_store_open(const char *dir, bool create, bool readonly,
+	char *err, size_t errcap);
+
+enum admin_pw_result {
+	ADMIN_PW_OK = 0,
+	ADMIN_PW_INVALID,   /* empty, too long, bad bytes, or the two differ */
+	ADMIN_PW_ERROR,     /* I/O error or end of input on a terminal */
+};
+
+/* Read a new password for user: on a terminal, prompted twice on stderr
+ * with echo off (restored on every exit path and on fatal signals) and the
+ * two must match; otherwise the first line of stdin, CR/LF stripped. The
+ * password must be 1-CP_PASS_MAX bytes of valid text (proto_text_valid),
+ * not starting with a space or tab (the wire skips those after PASS).
+ * pw must have room for CP_PASS_MAX + 1 bytes; err gets a reason. */
+enum admin_pw_result admin_read_password(const char *user, char *pw,
+	size_t *len, char *err, size_t errcap);
+
+#endif

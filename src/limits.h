@@ -69,4 +69,12 @@
  * which also need free pages in LMDB, always have room. */
 #define CP_STORE_FULL_PERCENT 90
 
+/* Free file-system space (KiB) below which new messages are refused, so a
+ * nearly full disk still has room to write acknowledgements (removals). */
+#define CP_STORE_DISK_RESERVE_KIB 1024
+
+/* LMDB reader slots: each handler holds one only during a short read, but a
+ * connection flood can run hundreds of handlers at once (lock file ~64 KiB). */
+#define CP_STORE_MAX_READERS 1024
+
 #endif

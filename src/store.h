@@ -25,6 +25,10 @@ struct store *store_open(const char *dir, int flags, size_t map_mib,
 	char *err, size_t errcap);
 void store_close(struct store *st);
 
+/* One line describing the last failure of st's functions, for logs ("" if
+ * none yet). Never holds a password or message text. */
+const char *store_last_error(const struct store *st);
+
 /* One queued message as read back from a mailbox. */
 struct store_msg {
 	uint64_t id;                    /* per-recipient, increasing */
