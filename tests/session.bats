@@ -1,0 +1,829 @@
+#!/usr/bin/env bats
+# session.bats - scripted CP sessions piped into cpd over stdin/stdout with a
+# scratch store: every row of the wire contract (issue 2, doc/protocol.md),
+# every bad input it lists, and the decisions in doc/protocol.md.
+
+load common
+
+# The fixed reply lines (CRs are stripped by cp_session).
+R201='201 recovered from error'
+R220='220 received username successfully'
+R230='230 user authenticated successfully'
+R240='240 message successfully sent'
+R255='255 end of messages'
+R256='256 no new messages'
+E500='500 bad command'
+E540='540 error sending message'
+E545='545 receiver user does not exist'
+E546='546 too many : characters'
+E550='550 error downloading message'
+E560='560 error receiving username'
+E565='565 error authenticating user'
+
+# Log-ins as printf formats.
+A='USER alice\r\nPASS alicepw\r\n'
+B='USER bob\r\nPASS bobpw\r\n'
+
+setup() {
+	cp_store
+	IN="$BATS_TEST_TMPDIR/in"
+}
+
+# sess FORMAT [cpd options...]: one session whose input is `printf FORMAT`.
+sess() {
+	local fmt=$1
+	shift
+	printf "$fmt" >"$IN"
+	cp_session "$@" <"$IN"
+}
+
+# want LINE...: the output is exactly these lines, in this order.
+want() {
+	local IFS=$'\n'
+	assert_output "$*"
+}
+
+# xs N: N bytes of 'x'.
+xs() {
+	printf '%*s' "$1" '' | tr ' ' x
+}
+
+# now_ms: wall clock in milliseconds.
+now_ms() {
+	echo $(($(date +%s%N) / 1000000))
+}
+
+# held HOLD CLIENT [cpd options...]: a session whose input is what the shell
+# function CLIENT writes (it may pause between writes), followed by an open,
+# silent input for HOLD more seconds. cpd's run time in ms is then `ms`,
+# so a test can tell that cpd ended on its own before its input did.
+held() {
+	local hold=$1 client=$2 fifo="$BATS_TEST_TMPDIR/fifo" t0 rc feeder
+	shift 2
+	rm -f "$fifo"
+	mkfifo "$fifo"
+	{ "$client"; exec sleep "$hold"; } >"$fifo" 2>/dev/null 3>&- &
+	feeder=$!
+	t0=$(now_ms)
+	cp_session "$@" <"$fifo"
+	rc=$?
+	echo $(($(now_ms) - t0)) >"$BATS_TEST_TMPDIR/ms"
+	kill "$feeder" 2>/dev/null
+	wait "$feeder" 2>/dev/null
+	return "$rc"
+}
+ms() { cat "$BATS_TEST_TMPDIR/ms"; }
+
+# queue N: alice sends m1..mN to bob (checked).
+queue() {
+	local f="$A" i out=("$R220" "$R230")
+	for ((i = 1; i <= $1; i++)); do
+		f+="SMSG bob:m$i\r\n"
+		out+=("$R240")
+	done
+	run sess "$f"
+	assert_success
+	want "${out[@]}"
+}
+
+# ------------------------------------------------------------ framing
+
+@test "replies end in CRLF; deliveries are RMSG<sender>:<text> CRLF" {
+	printf "${A}SMSG bob:hi there\r\nRMSG\r\n" >"$IN"
+	"$CPD" --auth-fail-delay 0 <"$IN" >"$BATS_TEST_TMPDIR/out" 2>/dev/null
+	printf '%s\r\n' "$R220" "$R230" "$R240" "$R256" >"$BATS_TEST_TMPDIR/exp"
+	cmp "$BATS_TEST_TMPDIR/exp" "$BATS_TEST_TMPDIR/out"
+
+	printf "${B}RMSG\r\n250\r\n" >"$IN"
+	"$CPD" --auth-fail-delay 0 <"$IN" >"$BATS_TEST_TMPDIR/out" 2>/dev/null
+	printf '%s\r\n' "$R220" "$R230" "RMSGalice:hi there" "$R255" \
+		>"$BATS_TEST_TMPDIR/exp"
+	cmp "$BATS_TEST_TMPDIR/exp" "$BATS_TEST_TMPDIR/out"
+}
+
+@test "bare LF lines work like CRLF lines, also mixed" {
+	run sess 'USER alice\nPASS alicepw\nSMSG bob:lf\nRMSG\nTERM\n'
+	assert_success
+	want "$R220" "$R230" "$R240" "$R256"
+	run sess 'USER bob\r\nPASS bobpw\nRMSG\r\n250\nRMSG\n'
+	assert_success
+	want "$R220" "$R230" "RMSGalice:lf" "$R255" "$R256"
+}
+
+@test "verbs are case-insensitive; arguments are kept verbatim" {
+	run sess 'user alice\r\npAsS alicepw\r\nsmsg bob:Hi There\r\nRmSg\r\nterm\r\nUSER x\r\n'
+	assert_success
+	want "$R220" "$R230" "$R240" "$R256"
+	run sess "${B}RMSG\r\n250\r\n"
+	want "$R220" "$R230" "RMSGalice:Hi There" "$R255"
+}
+
+@test "USERalice form: no separator needed; spaces and tabs after the verb skipped" {
+	run sess 'USERalice\r\nPASSalicepw\r\nSMSGbob:a\r\nSMSG \t bob:  b \r\n'
+	assert_success
+	want "$R220" "$R230" "$R240" "$R240"
+	run sess "${B}RMSG\r\n250\r\n250\r\n"
+	want "$R220" "$R230" "RMSGalice:a" "RMSGalice:  b " "$R255"
+	run sess 'USER\t\tbob\r\nPASS    bobpw\r\nRMSG\r\n'
+	want "$R220" "$R230" "$R256"
+}
+
+@test "empty line: 500, state unchanged (Idle and Process Command)" {
+	run sess '\r\n\nUSER alice\r\n\r\nPASS alicepw\r\n\nRMSG\r\n'
+	assert_success
+	want "$E500" "$E500" "$R220" "$E500" "$R230" "$E500" "$R256"
+}
+
+# ------------------------------------------------------------ USER
+
+@test "Idle: USER name -> 220 -> User Validated (PASS accepted next)" {
+	run sess 'USER alice\r\nPASS alicepw\r\n'
+	assert_success
+	want "$R220" "$R230"
+}
+
+@test "Idle: USER with a 10-byte name -> 220, even for an unknown user" {
+	run sess 'USER abcdefghij\r\nPASS x\r\nUSER josé\r\nPASS y\r\n'
+	assert_success
+	want "$R220" "$E565" "$R220" "$E565"
+}
+
+@test "Idle: USER empty -> 560, stays Idle" {
+	run sess 'USER\r\nPASS alicepw\r\nUSER   \r\nPASS alicepw\r\nUSER alice\r\nPASS alicepw\r\n'
+	assert_success
+	want "$E560" "$E500" "$E560" "$E500" "$R220" "$R230"
+}
+
+@test "Idle: USER too long (11 bytes) -> 560, stays Idle" {
+	run sess 'USER abcdefghijk\r\nPASS alicepw\r\nUSER alice\r\n'
+	assert_success
+	want "$E560" "$E500" "$R220"
+}
+
+@test "Idle: USER with ':' -> 560, stays Idle" {
+	run sess 'USER al:ce\r\nUSER :\r\nPASS x\r\nUSER alice\r\n'
+	assert_success
+	want "$E560" "$E560" "$E500" "$R220"
+}
+
+@test "Idle: USER with a space (inside or trailing) -> 560, stays Idle" {
+	run sess 'USER al ice\r\nUSER  alice \r\nPASS alicepw\r\nUSER alice\r\nPASS alicepw\r\n'
+	assert_success
+	want "$E560" "$E560" "$E500" "$R220" "$R230"
+}
+
+@test "Idle: USER with a control character -> 560 (TAB) or 500 (other C0), stays Idle" {
+	run sess 'USER al\tice\r\nUSER al\001ice\r\nPASS x\r\nUSER alice\r\n'
+	assert_success
+	want "$E560" "$E500" "$E500" "$R220"
+}
+
+@test "User Validated: USER again -> 500, state kept" {
+	run sess 'USER bob\r\nUSER alice\r\nPASS bobpw\r\n'
+	assert_success
+	want "$R220" "$E500" "$R230"
+}
+
+# ------------------------------------------------------------ PASS
+
+@test "User Validated: PASS right -> 230 -> Process Command" {
+	run sess "${A}RMSG\r\n"
+	assert_success
+	want "$R220" "$R230" "$R256"
+}
+
+@test "User Validated: PASS wrong -> 565 -> Idle (PASS -> 500, USER -> 220)" {
+	run sess 'USER alice\r\nPASS bobpw\r\nPASS alicepw\r\nRMSG\r\nUSER alice\r\nPASS alicepw\r\nRMSG\r\n'
+	assert_success
+	want "$R220" "$E565" "$E500" "$E500" "$R220" "$R230" "$R256"
+}
+
+@test "User Validated: PASS for an unknown user -> the same 565 -> Idle" {
+	run sess 'USER nobody\r\nPASS alicepw\r\nPASS alicepw\r\nUSER bob\r\nPASS bobpw\r\n'
+	assert_success
+	want "$R220" "$E565" "$E500" "$R220" "$R230"
+}
+
+@test "User Validated: PASS empty -> 565 -> Idle" {
+	run sess 'USER alice\r\nPASS\r\nPASS alicepw\r\nUSER alice\r\nPASS   \r\nUSER alice\r\nPASS alicepw\r\n'
+	assert_success
+	want "$R220" "$E565" "$E500" "$R220" "$E565" "$R220" "$R230"
+}
+
+@test "User Validated: PASS of 15 bytes ok, 16 bytes -> 565 (no truncation)" {
+	printf 'fifteen-chars-p\n' | "$CP_USERADD" carol >/dev/null
+	run sess 'USER carol\r\nPASS fifteen-chars-px\r\nUSER carol\r\nPASS fifteen-chars-\r\nUSER carol\r\nPASS fifteen-chars-p\r\n'
+	assert_success
+	want "$R220" "$E565" "$R220" "$E565" "$R220" "$R230"
+}
+
+@test "User Validated: password is verbatim (trailing space -> 565)" {
+	run sess 'USER alice\r\nPASS alicepw \r\nUSER alice\r\nPASS ALICEPW\r\n'
+	assert_success
+	want "$R220" "$E565" "$R220" "$E565"
+}
+
+@test "PASS outside User Validated -> 500, state kept" {
+	run sess 'PASS alicepw\r\nUSER alice\r\nPASS alicepw\r\nPASS alicepw\r\nUSER bob\r\nRMSG\r\n'
+	assert_success
+	want "$E500" "$R220" "$R230" "$E500" "$E500" "$R256"
+}
+
+# ------------------------------------------------------------ auth limits
+
+@test "--max-auth-failures 2: closed after the second 565, later input unanswered" {
+	run sess 'USER alice\r\nPASS a\r\nUSER nobody\r\nPASS b\r\nUSER alice\r\nPASS alicepw\r\nRMSG\r\n' \
+		--max-auth-failures 2
+	assert_success
+	want "$R220" "$E565" "$R220" "$E565"
+}
+
+@test "default max-auth-failures is 3" {
+	run sess 'USER alice\r\nPASS a\r\nUSER alice\r\nPASS b\r\nUSER alice\r\nPASS c\r\nUSER alice\r\nPASS alicepw\r\n'
+	assert_success
+	want "$R220" "$E565" "$R220" "$E565" "$R220" "$E565"
+}
+
+# the close must not wait for the client to close its side
+auth_fail_twice() { printf 'USER alice\r\nPASS a\r\nUSER alice\r\nPASS b\r\n'; }
+@test "--max-auth-failures: cpd closes on its own (input still open)" {
+	run held 5 auth_fail_twice --max-auth-failures 2
+	assert_success
+	want "$R220" "$E565" "$R220" "$E565"
+	[ "$(ms)" -lt 4000 ]
+}
+
+@test "--auth-fail-delay 300: each 565 takes at least 0.3 s (wrong and unknown)" {
+	local t0 t1
+	t0=$(now_ms)
+	run sess 'USER alice\r\nPASS wrong\r\n' --auth-fail-delay 300
+	t1=$(now_ms)
+	want "$R220" "$E565"
+	[ $((t1 - t0)) -ge 300 ]
+
+	t0=$(now_ms)
+	run sess 'USER nobody\r\nPASS wrong\r\nUSER alice\r\nPASS wrong\r\n' --auth-fail-delay 300
+	t1=$(now_ms)
+	want "$R220" "$E565" "$R220" "$E565"
+	[ $((t1 - t0)) -ge 600 ]
+}
+
+# ------------------------------------------------------------ SMSG
+
+@test "SMSG ok -> 240; bob downloads it (RMSG, 250 -> 255), then RMSG -> 256" {
+	run sess "${A}SMSG bob:hello bob\r\n"
+	assert_success
+	want "$R220" "$R230" "$R240"
+	run sess "${B}RMSG\r\n250\r\nRMSG\r\n"
+	assert_success
+	want "$R220" "$R230" "RMSGalice:hello bob" "$R255" "$R256"
+	run sess "${B}RMSG\r\n"
+	want "$R220" "$R230" "$R256"
+}
+
+@test "SMSG to oneself is allowed" {
+	run sess "${A}SMSG alice:note to self\r\nRMSG\r\n250\r\n"
+	assert_success
+	want "$R220" "$R230" "$R240" "RMSGalice:note to self" "$R255"
+}
+
+@test "SMSG without ':' / empty rcpt / empty text -> 500, Process Command kept" {
+	run sess "${A}SMSG bob hello\r\nSMSG\r\nSMSG :hello\r\nSMSG bob:\r\nSMSG :\r\nSMSG nobody:\r\nRMSG\r\n"
+	assert_success
+	want "$R220" "$R230" "$E500" "$E500" "$E500" "$E500" "$E500" "$E500" "$R256"
+	run sess "${B}RMSG\r\n"
+	want "$R220" "$R230" "$R256"
+}
+
+@test "SMSG with two or more ':' -> 546, nothing stored" {
+	run sess "${A}SMSG bob:a:b\r\nSMSG bob::\r\nSMSG ::\r\nSMSG nobody:x:y\r\nRMSG\r\n"
+	assert_success
+	want "$R220" "$R230" "$E546" "$E546" "$E546" "$E546" "$R256"
+	run sess "${B}RMSG\r\n"
+	want "$R220" "$R230" "$R256"
+}
+
+@test "SMSG to an unknown or impossible user -> 545, Process Command kept" {
+	run sess "${A}SMSG carol:hi\r\nSMSG abcdefghijk:hi\r\nSMSG bob :hi\r\nSMSG BOB:hi\r\nSMSG bob:ok\r\n"
+	assert_success
+	want "$R220" "$R230" "$E545" "$E545" "$E545" "$E545" "$R240"
+}
+
+@test "SMSG text of exactly 1009 bytes ok and delivered intact; 1010 -> 500" {
+	local t9 t10
+	t9=$(xs 1009)
+	t10=$(xs 1010)
+	run sess "${A}SMSG bob:$t10\r\nSMSG nobody:$t10\r\nSMSG bob:$t9\r\n"
+	assert_success
+	want "$R220" "$R230" "$E500" "$E500" "$R240"
+	run sess "${B}RMSG\r\n250\r\n"
+	want "$R220" "$R230" "RMSGalice:$t9" "$R255"
+}
+
+@test "a maximal delivery (10-byte sender, 1009-byte text) is 1026 bytes" {
+	printf 'tenpw\n' | "$CP_USERADD" tenletters >/dev/null
+	run sess "USER tenletters\r\nPASS tenpw\r\nSMSG bob:$(xs 1009)\r\n"
+	want "$R220" "$R230" "$R240"
+	printf "${B}RMSG\r\n250\r\n" >"$IN"
+	"$CPD" --auth-fail-delay 0 <"$IN" 2>/dev/null | sed -n 3p >"$BATS_TEST_TMPDIR/d"
+	[ "$(wc -c <"$BATS_TEST_TMPDIR/d")" -eq 1026 ]
+	[ "$(head -c 15 "$BATS_TEST_TMPDIR/d")" = "RMSGtenletters:" ]
+}
+
+@test "UTF-8 and TAB in message text are stored and delivered verbatim" {
+	run sess "${A}SMSG bob:café\t✓ 😀 ü\r\n"
+	assert_success
+	want "$R220" "$R230" "$R240"
+	run sess "${B}RMSG\r\n250\r\n"
+	want "$R220" "$R230" "$(printf 'RMSGalice:café\t✓ 😀 ü')" "$R255"
+}
+
+@test "SMSG and RMSG are not valid before login -> 500" {
+	run sess 'SMSG bob:x\r\nRMSG\r\nUSER alice\r\nSMSG bob:x\r\nRMSG\r\nPASS alicepw\r\n'
+	assert_success
+	want "$E500" "$E500" "$R220" "$E500" "$E500" "$R230"
+	run sess "${B}RMSG\r\n"
+	want "$R220" "$R230" "$R256"
+}
+
+@test "--mailbox-limit 2: third message -> 540, Error Processing until 201" {
+	run sess "${A}SMSG bob:m1\r\nSMSG bob:m2\r\nSMSG bob:m3\r\nRMSG\r\nSMSG alice:x\r\n201\r\nRMSG\r\nSMSG alice:self\r\n" \
+		--mailbox-limit 2
+	assert_success
+	want "$R220" "$R230" "$R240" "$R240" "$E540" "$E500" "$E500" "$R201" "$R256" "$R240"
+	run sess "${B}RMSG\r\n250\r\n250\r\n" --mailbox-limit 2
+	want "$R220" "$R230" "RMSGalice:m1" "RMSGalice:m2" "$R255"
+	# the limit counts queued messages: room again once downloaded
+	run sess "${A}SMSG bob:m4\r\n" --mailbox-limit 2
+	want "$R220" "$R230" "$R240"
+}
+
+@test "--mailbox-limit counts messages committed by earlier sessions" {
+	queue 2
+	run sess "${A}SMSG bob:m3\r\n201\r\nSMSG alice:x\r\n" --mailbox-limit 2
+	assert_success
+	want "$R220" "$R230" "$E540" "$R201" "$R240"
+}
+
+# ------------------------------------------------------------ RMSG
+
+@test "RMSG with an empty mailbox -> 256, Process Command kept" {
+	run sess "${B}RMSG\r\nRMSG\r\nSMSG alice:x\r\n"
+	assert_success
+	want "$R220" "$R230" "$R256" "$R256" "$R240"
+}
+
+@test "RMSG with an argument -> 500, state kept" {
+	queue 1
+	run sess "${B}RMSG x\r\nRMSG  all\r\nRMSG\r\n250\r\n"
+	assert_success
+	want "$R220" "$R230" "$E500" "$E500" "RMSGalice:m1" "$R255"
+}
+
+@test "RMSG with N messages: oldest first, one per 250, then 255" {
+	queue 3
+	run sess "${B}SMSG bob:from bob\r\n"
+	want "$R220" "$R230" "$R240"
+	run sess "${B}RMSG\r\n250\r\n250 thanks\r\n250\r\n250\r\nRMSG\r\n"
+	assert_success
+	want "$R220" "$R230" "RMSGalice:m1" "RMSGalice:m2" "RMSGalice:m3" \
+		"RMSGbob:from bob" "$R255" "$R256"
+}
+
+@test "ack not 250 -> 550, message kept, Error Processing; acked ones removed" {
+	queue 3
+	run sess "${B}RMSG\r\n250\r\n550\r\nRMSG\r\nSMSG alice:x\r\n201\r\nRMSG\r\n250\r\n"
+	assert_success
+	want "$R220" "$R230" "RMSGalice:m1" "RMSGalice:m2" "$E550" "$E500" "$E500" \
+		"$R201" "RMSGalice:m2" "RMSGalice:m3"
+	# m3 was delivered but never acked: the next session gets it again
+	run sess "${B}RMSG\r\n250\r\n"
+	want "$R220" "$R230" "RMSGalice:m3" "$R255"
+}
+
+@test "any other ack line (bad code, word, verb, empty, bad UTF-8, too long) -> 550" {
+	local bad
+	queue 1
+	for bad in '550' '251' '25' '201' 'ok' 'RMSG' 'USER bob' '' \
+		'25\3770' '250\001' "$(xs 1100)"; do
+		run sess "${B}RMSG\r\n${bad}\r\n201\r\nRMSG\r\n"
+		assert_success
+		want "$R220" "$R230" "RMSGalice:m1" "$E550" "$R201" "RMSGalice:m1"
+	done
+	run sess "${B}RMSG\r\n250\r\n"
+	want "$R220" "$R230" "RMSGalice:m1" "$R255"
+}
+
+@test "TERM instead of an ack: no reply, message kept, session ends" {
+	queue 2
+	run sess "${B}RMSG\r\nTERM\r\n250\r\n"
+	assert_success
+	want "$R220" "$R230" "RMSGalice:m1"
+	run sess "${B}RMSG\r\n250\r\nterm now\r\n250\r\n"
+	assert_success
+	want "$R220" "$R230" "RMSGalice:m1" "RMSGalice:m2"
+	# m1 was acked before TERM (removed), m2 was not (kept)
+	run sess "${B}RMSG\r\n250\r\n"
+	want "$R220" "$R230" "RMSGalice:m2" "$R255"
+}
+
+@test "EOF instead of an ack: message kept; acked ones removed" {
+	queue 3
+	run sess "${B}RMSG\r\n"
+	assert_success
+	want "$R220" "$R230" "RMSGalice:m1"
+	run sess "${B}RMSG\r\n250\r\n"
+	assert_success
+	want "$R220" "$R230" "RMSGalice:m1" "RMSGalice:m2"
+	run sess "${B}RMSG\r\n250\r\n250\r\n"
+	want "$R220" "$R230" "RMSGalice:m2" "RMSGalice:m3" "$R255"
+}
+
+slow_ack() {
+	printf "${B}RMSG\r\n"
+	sleep 1.2
+	printf '250\r\n201\r\nRMSG\r\n'
+}
+@test "--ack-timeout 0.5: no ack in time -> 550, message kept, Error Processing" {
+	queue 1
+	run held 0 slow_ack --ack-timeout 0.5
+	assert_success
+	want "$R220" "$R230" "RMSGalice:m1" "$E550" "$E500" "$R201" "RMSGalice:m1"
+	run sess "${B}RMSG\r\n250\r\n"
+	want "$R220" "$R230" "RMSGalice:m1" "$R255"
+}
+
+partial_ack() {
+	printf "${B}RMSG\r\n25"
+	sleep 1.2
+	printf '0\r\n201\r\n'
+}
+@test "--ack-timeout: a partial ack line does not extend the deadline" {
+	queue 1
+	run held 0 partial_ack --ack-timeout 0.5 --line-timeout 5
+	assert_success
+	assert_line --index 2 "RMSGalice:m1"
+	assert_line --index 3 "$E550"
+	run sess "${B}RMSG\r\n250\r\n"
+	want "$R220" "$R230" "RMSGalice:m1" "$R255"
+}
+
+late_sender() {
+	printf "${B}RMSG\r\n"
+	sleep 0.3
+	printf "${A}SMSG bob:late\r\n" |
+		"$CPD" --auth-fail-delay 0 >/dev/null 2>&1
+	printf '250\r\n250\r\nRMSG\r\n'
+}
+@test "a message arriving during a download is delivered in the same download" {
+	queue 1
+	run held 0 late_sender
+	assert_success
+	want "$R220" "$R230" "RMSGalice:m1" "RMSGalice:late" "$R255" "$R256"
+}
+
+# ------------------------------------------------------------ Error Processing
+
+@test "Error Processing: anything but 201 or TERM -> 500; 201 -> Process Command" {
+	printf -v f '%s' "${A}SMSG bob:1\r\nSMSG bob:2\r\n" \
+		'USER alice\r\nPASS alicepw\r\nSMSG bob:x\r\nRMSG\r\n250\r\n540\r\n200\r\nHELO\r\n\r\n' \
+		'201 ok\r\nRMSG\r\n'
+	run sess "$f" --mailbox-limit 1
+	assert_success
+	want "$R220" "$R230" "$R240" "$E540" \
+		"$E500" "$E500" "$E500" "$E500" "$E500" "$E500" "$E500" "$E500" "$E500" \
+		"$R201" "$R256"
+}
+
+@test "201 and 250 outside Error Processing / Receiving Message -> 500" {
+	run sess "201\r\n250\r\n${A}201\r\n250\r\nRMSG\r\n"
+	assert_success
+	want "$E500" "$E500" "$R220" "$R230" "$E500" "$E500" "$R256"
+}
+
+# ------------------------------------------------------------ TERM
+
+@test "TERM in Idle: no reply, later input ignored, exit 0" {
+	run sess 'TERM\r\nUSER alice\r\n'
+	assert_success
+	assert_output ''
+}
+
+@test "TERM in User Validated: no reply, exit 0" {
+	run sess 'USER alice\r\nTERM\r\nPASS alicepw\r\n'
+	assert_success
+	want "$R220"
+}
+
+@test "TERM in Process Command (with an argument, lower case): no reply, exit 0" {
+	run sess "${A}term bye now\r\nRMSG\r\n"
+	assert_success
+	want "$R220" "$R230"
+}
+
+@test "TERM in Error Processing: no reply, exit 0" {
+	run sess "${A}SMSG bob:1\r\nSMSG bob:2\r\nTERM\r\n201\r\n" --mailbox-limit 1
+	assert_success
+	want "$R220" "$R230" "$R240" "$E540"
+}
+
+login_then_term() { printf "${A}TERM\r\n"; }
+@test "TERM closes the connection: cpd exits while the input is still open" {
+	run held 5 login_then_term
+	assert_success
+	want "$R220" "$R230"
+	[ "$(ms)" -lt 4000 ]
+}
+
+# ------------------------------------------------------------ unknown / out of state
+
+@test "unknown keyword -> 500, state unchanged, in every state" {
+	queue 1
+	# Idle, User Validated, Process Command
+	run sess 'HELO\r\nUSER alice\r\nXYZW x\r\nPASS alicepw\r\nQUIT\r\nUS\r\nUS3R bob\r\n1x\r\nRMSG\r\n'
+	assert_success
+	want "$E500" "$R220" "$E500" "$R230" "$E500" "$E500" "$E500" "$E500" "$R256"
+	# Error Processing
+	run sess "${A}SMSG bob:x\r\nHELO\r\n201\r\n" --mailbox-limit 1
+	want "$R220" "$R230" "$E540" "$E500" "$R201"
+	# Receiving Message: any line is an ack attempt
+	run sess "${B}RMSG\r\nHELO\r\n"
+	want "$R220" "$R230" "RMSGalice:m1" "$E550"
+}
+
+# ------------------------------------------------------------ line limits
+
+@test "a line of exactly 1024 bytes (CRLF included) is accepted" {
+	local sp line
+	sp=$(printf '%*s' 1013 '')
+	line="USER${sp}alice\r\n"                  # 4 + 1013 + 5 + 2 = 1024
+	run sess "${line}PASS alicepw\r\n"
+	assert_success
+	want "$R220" "$R230"
+	# 1024 with bare LF: one more byte of content
+	run sess "USER ${sp}alice\nPASS alicepw\n"
+	want "$R220" "$R230"
+}
+
+@test "a line of 1025 bytes -> 500, session goes on in the same state (Idle)" {
+	local sp
+	sp=$(printf '%*s' 1014 '')
+	run sess "USER${sp}alice\r\nPASS alicepw\r\nUSER alice\r\nPASS alicepw\r\n"
+	assert_success
+	want "$E500" "$E500" "$R220" "$R230"
+	run sess "USER ${sp}alice\nPASS alicepw\nUSER alice\nPASS alicepw\n"
+	want "$E500" "$E500" "$R220" "$R230"
+}
+
+@test "1024-byte SMSG is stored, 1025-byte SMSG -> 500 and not stored" {
+	local t
+	t=$(xs 1009)
+	# 'SMSG' + 5 spaces + 'bob:' + 1009 + CRLF = 1024; one more space = 1025
+	run sess "${A}SMSG      bob:$t\r\nSMSG     bob:$t\r\nSMSG bob:after\r\n"
+	assert_success
+	want "$R220" "$R230" "$E500" "$R240" "$R240"
+	run sess "${B}RMSG\r\n250\r\n250\r\n"
+	want "$R220" "$R230" "RMSGalice:$t" "RMSGalice:after" "$R255"
+}
+
+@test "over-long line in User Validated and Error Processing: 500, state kept" {
+	local long
+	long=$(xs 1500)
+	run sess "USER alice\r\n$long\r\nPASS alicepw\r\nSMSG bob:1\r\nSMSG bob:2\r\n$long\r\n201\r\n" \
+		--mailbox-limit 1
+	assert_success
+	want "$R220" "$E500" "$R230" "$R240" "$E540" "$E500" "$R201"
+}
+
+@test "a 100 KiB line gets exactly one 500; the next command works" {
+	{
+		printf "$A"
+		xs 102400
+		printf '\r\nRMSG\r\n'
+		printf 'SMSG bob:'
+		xs 102400
+		printf '\nRMSG\r\n'
+	} >"$IN"
+	run cp_session <"$IN"
+	assert_success
+	want "$R220" "$R230" "$E500" "$R256" "$E500" "$R256"
+	run sess "${B}RMSG\r\n"
+	want "$R220" "$R230" "$R256"
+}
+
+# ------------------------------------------------------------ bad bytes
+
+@test "invalid UTF-8 -> 500, state unchanged (Idle and Process Command)" {
+	run sess 'USER \377\r\nUSER ali\303\r\nUSER alice\r\nPASS alicepw\r\n'
+	assert_success
+	want "$E500" "$E500" "$R220" "$R230"
+	# truncated, stray continuation, overlong, surrogate, > U+10FFFF, 0xFE
+	run sess "${A}SMSG bob:caf\303\r\nSMSG bob:\200\r\nSMSG bob:\300\257\r\nSMSG bob:\340\200\257\r\nSMSG bob:\355\240\200\r\nSMSG bob:\364\220\200\200\r\nSMSG bob:\376\r\nRMSG\r\n"
+	want "$R220" "$R230" "$E500" "$E500" "$E500" "$E500" "$E500" "$E500" "$E500" "$R256"
+	run sess "${B}RMSG\r\n"
+	want "$R220" "$R230" "$R256"
+}
+
+@test "NUL byte -> 500, state unchanged" {
+	run sess 'USER al\000ice\r\nUSER alice\r\nPASS alice\000pw\r\nPASS alicepw\r\nSMSG bob:a\000b\r\nRMSG\r\n'
+	assert_success
+	want "$E500" "$R220" "$E500" "$R230" "$E500" "$R256"
+}
+
+@test "other control characters and DEL -> 500, state unchanged" {
+	run sess "${A}SMSG bob:a\001b\r\nSMSG bob:\033[31mred\r\nSMSG bob:a\013b\r\nSMSG bob:a\014b\r\nSMSG bob:a\177b\r\nSMSG bob:a\037\r\nRMSG\r\n"
+	assert_success
+	want "$R220" "$R230" "$E500" "$E500" "$E500" "$E500" "$E500" "$E500" "$R256"
+	run sess "${B}RMSG\r\n"
+	want "$R220" "$R230" "$R256"
+}
+
+@test "a lone CR inside a line -> 500 (only a CR right before LF is terminator)" {
+	run sess "USER al\rice\r\nUSER alice\r\r\nUSER alice\r\nPASS alicepw\r\nSMSG bob:a\rb\r\nSMSG bob:x\r\r\nRMSG\r\n"
+	assert_success
+	want "$E500" "$E500" "$R220" "$R230" "$E500" "$E500" "$R256"
+	run sess "${B}RMSG\r\n"
+	want "$R220" "$R230" "$R256"
+}
+
+# ------------------------------------------------------------ timeouts
+
+silent() { :; }
+@test "--idle-timeout 0.5: a silent connection is closed, no reply, exit 0" {
+	run held 5 silent --idle-timeout 0.5
+	assert_success
+	assert_output ''
+	[ "$(ms)" -ge 500 ]
+	[ "$(ms)" -lt 4000 ]
+}
+
+login_then_silent() { printf "$A"; }
+@test "--idle-timeout also applies after login (Process Command)" {
+	run held 5 login_then_silent --idle-timeout 0.5
+	assert_success
+	want "$R220" "$R230"
+	[ "$(ms)" -lt 4000 ]
+}
+
+steady_client() {
+	printf "$A"
+	sleep 0.4
+	printf 'RMSG\r\n'
+	sleep 0.4
+	printf 'RMSG\r\n'
+}
+@test "--idle-timeout counts from the last complete line" {
+	run held 5 steady_client --idle-timeout 0.8
+	assert_success
+	want "$R220" "$R230" "$R256" "$R256"
+	[ "$(ms)" -ge 1400 ]
+	[ "$(ms)" -lt 4500 ]
+}
+
+partial_user() { printf 'USER al'; }
+@test "--line-timeout 0.5 before login: a partial line closes silently" {
+	run held 5 partial_user --line-timeout 0.5
+	assert_success
+	assert_output ''
+	[ "$(ms)" -ge 500 ]
+	[ "$(ms)" -lt 4000 ]
+}
+
+partial_pass() { printf 'USER alice\r\nPASS ali'; }
+@test "--line-timeout in User Validated: closes silently" {
+	run held 5 partial_pass --line-timeout 0.5
+	assert_success
+	want "$R220"
+	[ "$(ms)" -lt 4000 ]
+}
+
+stalled_smsg() {
+	printf "${A}SMSG bob:hel"
+	sleep 1.2
+	printf 'lo\r\nRMSG\r\n201\r\nSMSG bob:ok\r\n'
+}
+@test "--line-timeout in Process Command: 540, line discarded, Error Processing" {
+	run held 0 stalled_smsg --line-timeout 0.5
+	assert_success
+	want "$R220" "$R230" "$E540" "$E500" "$R201" "$R240"
+	run sess "${B}RMSG\r\n250\r\n"
+	want "$R220" "$R230" "RMSGalice:ok" "$R255"
+}
+
+stalled_twice() {
+	printf "${A}SMSG bob:hel"
+	sleep 1.2
+	printf 'lo\r\nRM'
+}
+@test "--line-timeout in Error Processing: closes silently" {
+	run held 5 stalled_twice --line-timeout 0.5
+	assert_success
+	want "$R220" "$R230" "$E540"
+	[ "$(ms)" -lt 4500 ]
+}
+
+# ------------------------------------------------------------ pipelining
+
+@test "50 pipelined SMSG lines: 50 x 240 in order, all downloadable in order" {
+	local f="$A" g="$B" i
+	local out=("$R220" "$R230") got=("$R220" "$R230")
+	for ((i = 1; i <= 50; i++)); do
+		f+="SMSG bob:message $i\r\n"
+		out+=("$R240")
+	done
+	run sess "$f"
+	assert_success
+	want "${out[@]}"
+	# one RMSG downloads everything; the acks are pipelined too
+	g+='RMSG\r\n'
+	for ((i = 1; i <= 50; i++)); do
+		g+='250\r\n'
+		got+=("RMSGalice:message $i")
+	done
+	g+='RMSG\r\n'
+	got+=("$R255" "$R256")
+	run sess "$g"
+	assert_success
+	want "${got[@]}"
+}
+
+@test "pipelined SMSG mixed with other commands keeps reply order" {
+	run sess "${A}SMSG bob:1\r\nSMSG nobody:2\r\nSMSG bob:3\r\nSMSG bob:a:b\r\nRMSG\r\nSMSG bob:4\r\nHELO\r\nSMSG bob:5\r\n"
+	assert_success
+	want "$R220" "$R230" "$R240" "$E545" "$R240" "$E546" "$R256" "$R240" "$E500" "$R240"
+	run sess "${B}RMSG\r\n250\r\n250\r\n250\r\n250\r\n"
+	want "$R220" "$R230" "RMSGalice:1" "RMSGalice:3" "RMSGalice:4" "RMSGalice:5" "$R255"
+}
+
+# ------------------------------------------------------------ EOF
+
+@test "EOF in Idle (nothing sent, or a partial line): exit 0, no reply" {
+	run sess ''
+	assert_success
+	assert_output ''
+	run sess 'USER alice'
+	assert_success
+	assert_output ''
+}
+
+@test "EOF in User Validated: exit 0" {
+	run sess 'USER alice\r\n'
+	assert_success
+	want "$R220"
+}
+
+@test "EOF in Process Command right after pipelined SMSGs: exit 0, all kept" {
+	run sess "${A}SMSG bob:1\r\nSMSG bob:2\r\nSMSG bob:3"
+	assert_success
+	want "$R220" "$R230" "$R240" "$R240"
+	run sess "${B}RMSG\r\n250\r\n250\r\n"
+	want "$R220" "$R230" "RMSGalice:1" "RMSGalice:2" "$R255"
+}
+
+@test "EOF in Error Processing: exit 0" {
+	run sess "${A}SMSG bob:1\r\nSMSG bob:2\r\n" --mailbox-limit 1
+	assert_success
+	want "$R220" "$R230" "$R240" "$E540"
+}
+
+@test "EOF in Receiving Message: exit 0" {
+	queue 1
+	run sess "${B}RMSG\r\n"
+	assert_success
+	want "$R220" "$R230" "RMSGalice:m1"
+}
+
+# ------------------------------------------------------------ process
+
+@test "store cannot be opened: exit 1, nothing written, directory not created" {
+	run sess 'USER alice\r\n' --db "$BATS_TEST_TMPDIR/missing/db"
+	[ "$status" -eq 1 ]
+	assert_output ''
+	[ ! -e "$BATS_TEST_TMPDIR/missing" ]
+}
+
+@test "an existing empty directory becomes a store (no users yet)" {
+	mkdir "$BATS_TEST_TMPDIR/empty"
+	run sess 'USER alice\r\nPASS alicepw\r\n' --db "$BATS_TEST_TMPDIR/empty"
+	assert_success
+	want "$R220" "$E565"
+	[ -n "$(ls -A "$BATS_TEST_TMPDIR/empty")" ]
+}
+
+@test "bad usage: exit 2, nothing written to the client" {
+	local args
+	for args in '--bogus' '--idle-timeout abc' '--line-timeout -1' \
+		'--max-auth-failures x' '--mailbox-limit -2' \
+		'extra'; do
+		# shellcheck disable=SC2086
+		run sess 'USER alice\r\n' $args
+		[ "$status" -eq 2 ]
+		assert_output ''
+	done
+}
+
+@test "fractional timeouts are accepted" {
+	run sess "${A}" --idle-timeout 2.5 --line-timeout 0.25 --ack-timeout 1.75
+	assert_success
+	want "$R220" "$R230"
+}
