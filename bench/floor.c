@@ -1,0 +1,170 @@
+/* floor.c - the floor of cp's design, for the benchmark (doc/performance.md):
+ * a handler that does only what every cpd connection must do - start as a
+ * process linked like cpd, open the same LMDB store, run one read
+ * transaction - then answers each line with a fixed reply per verb (PASS
+ * also pays one yescrypt verify) and exits on TERM or EOF. cpd is compared
+ * with it; nothing else in cp uses it. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "auth.h"
+#include "limits.h"
+#include "store.h"
+
+/* The user whose hash the one read transaction looks up; a PASS line is
+ * verified against it (or, if absent, against auth's dummy hash, which
+ * costs the same). */
+#define FLOOR_USER "floor"
+
+struct reply {
+	const char *verb;
+	const char *line;
+};
+
+/* One fixed reply per verb: what cpd answers on the happy path, without
+ * any state. Unknown lines get 500. */
+static const struct reply replies[] = {
+	{ "USER", "220 ok\r\n" },
+	{ "PASS", "230 ok\r\n" },
+	{ "SMSG", "240 ok\r\n" },
+	{ "RMSG", "256 ok\r\n" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: floor [--db DIR]\n"
+"Benchmark floor handler: serve one connection on stdin/stdout (or the one\n"
+"socket systemd passes) the cheapest way cp's design allows: open the store\n"
+"(--db, else $CP_DB), one read transaction, then a fixed reply per line\n"
+"(USER 220, PASS 230 after one yescrypt verify, SMSG 240, RMSG 256, other\n"
+"500) until TERM or end of input.\n");
+}
+
+/* Write all of buf (the socket is blocking). 0 ok, -1 error. */
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Answer one line into out; returns 1 if the line was TERM. */
+static int answer(const char *line, size_t len, const char *hash,
+	char *out, size_t *out_len)
+{
+	const char *r = "500 ok\r\n";
+	size_t i, n;
+
+	if (len >= CP_VERB_LEN && strncasecmp(line, "TERM", CP_VERB_LEN) == 0)
+		return 1;
+	for (i = 0; i < sizeof replies / sizeof replies[0]; i++) {
+		if (len >= CP_VERB_LEN &&
+		    strncasecmp(line, replies[i].verb, CP_VERB_LEN) == 0) {
+			r = replies[i].line;
+			break;
+		}
+	}
+	if (i == 1) { /* PASS: the design's unavoidable cost of a login */
+		const char *pw = line + CP_VERB_LEN;
+		size_t pw_len = len - CP_VERB_LEN;
+		while (pw_len > 0 && *pw == ' ') {
+			pw++;
+			pw_len--;
+		}
+		(void)auth_verify(hash, pw, pw_len);
+	}
+	n = strlen(r);
+	memcpy(out + *out_len, r, n);
+	*out_len += n;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static char in[CP_INBUF_SIZE];
+	static char out[CP_INBUF_SIZE * 8]; /* 8 bytes per reply, >= 1 per line */
+	char hash[CP_HASH_MAX], err[256];
+	const char *db = getenv("CP_DB");
+	size_t have = 0;
+	struct store *st;
+	int c, r, in_fd = STDIN_FILENO, out_fd = STDOUT_FILENO;
+
+	while ((c = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': db = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc || db == NULL || db[0] == '\0') {
+		usage(stderr);
+		return 2;
+	}
+	if (sd_listen_fds(1) == 1)
+		in_fd = out_fd = SD_LISTEN_FDS_START;
+
+	st = store_open(db, 0, 0, err, sizeof err);
+	if (st == NULL) {
+		fprintf(stderr, "floor: %s\n", err);
+		return 1;
+	}
+	r = store_user_hash(st, FLOOR_USER, strlen(FLOOR_USER), hash,
+		sizeof hash);
+	if (r < 0) {
+		fprintf(stderr, "floor: cannot read the store\n");
+		store_close(st);
+		return 1;
+	}
+
+	for (;;) {
+		ssize_t n = read(in_fd, in + have, sizeof in - have);
+		size_t out_len = 0, start = 0;
+		char *lf;
+		int term = 0;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		while (!term && (lf = memchr(in + start, '\n', have - start))) {
+			term = answer(in + start, (size_t)(lf - (in + start)),
+				r == 1 ? hash : NULL, out, &out_len);
+			start = (size_t)(lf - in) + 1;
+		}
+		if (!term && start == 0 && have == sizeof in) {
+			/* over-long line: answer it once, drop it */
+			term = answer(in, have, NULL, out, &out_len);
+			start = have;
+		}
+		memmove(in, in + start, have - start);
+		have -= start;
+		if (out_len > 0 && write_all(out_fd, out, out_len) < 0)
+			break;
+		if (term)
+			break;
+	}
+	store_close(st);
+	return 0;
+}

@@ -1,0 +1,322 @@
+#!/bin/bash
+# run.sh - `make bench`: serves cpd and the floor handler (bench/floor.c)
+# each behind systemd-socket-activate --accept --inetd on a scratch store,
+# drives them with bench/cpbench in alternating rounds, and prints medians,
+# ratios and the targets of doc/performance.md. Fails only on real errors
+# (a failed session, a crash), never on a number.
+#
+# Environment: CP_BUILDDIR (set by make), BENCH_QUICK=1 for a short run,
+# BENCH_ROUNDS, BENCH_SECONDS to override, BENCH_KEEP=1 to keep the scratch
+# directory (store, logs, raw results).
+set -u
+export LC_ALL=C
+
+B=${CP_BUILDDIR:?run through make bench, or set CP_BUILDDIR}
+CPD=$B/src/cpd
+USERADD=$B/src/cp-useradd
+USERS=$B/src/cp-users
+CPBENCH=$B/bench/cpbench
+FLOOR=$B/bench/floor
+RUSAGE=$B/bench/rusage-exec
+ACTIVATE=${SYSTEMD_SOCKET_ACTIVATE:-systemd-socket-activate}
+
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+	ROUNDS=${BENCH_ROUNDS:-2}; SECS=${BENCH_SECONDS:-1}; MSGS=2000; BIG=20000
+else
+	ROUNDS=${BENCH_ROUNDS:-5}; SECS=${BENCH_SECONDS:-3}; MSGS=10000; BIG=100000
+fi
+CONCS="1 4 16"
+SMALL=1000       # messages queued in the store in the first phase
+PW=benchpw
+HZ=$(getconf CLK_TCK)
+
+for p in "$CPD" "$USERADD" "$USERS" "$CPBENCH" "$FLOOR" "$RUSAGE"; do
+	[ -x "$p" ] || { echo "bench: $p is not built" >&2; exit 1; }
+done
+command -v "$ACTIVATE" >/dev/null ||
+	{ echo "bench: $ACTIVATE not found (package systemd)" >&2; exit 1; }
+
+S=$(mktemp -d "${TMPDIR:-/tmp}/cpbench.XXXXXX") || exit 1
+DB=$S/db
+RES=$S/results          # one line per cpbench run, see record()
+FAILED=0
+PIDS=()
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then
+		echo "bench: scratch directory kept: $S"
+	else
+		rm -rf "$S"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+note() { printf '%s\n' "$*"; }
+err() { printf 'bench: ERROR: %s\n' "$*" >&2; FAILED=1; }
+
+# free_port: a TCP port nobody listens on (checked, then used at once).
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		[ -z "$(ss -Htln "sport = :$p")" ] && { echo "$p"; return; }
+	done
+}
+
+# serve NAME CMD...: run CMD per connection behind socket activation on a
+# fresh port; sets PORT_<NAME> and PID_<NAME>.
+serve() {
+	local name=$1 port pid i
+	shift
+	port=$(free_port)
+	SYSTEMD_LOG_LEVEL=warning "$ACTIVATE" --accept --inetd \
+		-l "127.0.0.1:$port" -E "CP_DB=$DB" "$@" 2>>"$S/$name.log" &
+	pid=$!
+	PIDS+=("$pid")
+	for i in $(seq 100); do
+		[ -n "$(ss -Htln "sport = :$port")" ] && break
+		kill -0 "$pid" 2>/dev/null || { err "$name: socket activation failed"; cat "$S/$name.log" >&2; exit 1; }
+		sleep 0.05
+	done
+	printf -v "PORT_$name" %s "$port"
+	printf -v "PID_$name" %s "$pid"
+}
+
+# ticks PID: "own children" CPU clock ticks of a process (reaped children).
+ticks() {
+	sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13, $14 + $15 }'
+}
+
+# kv KEY LINE: value of KEY in a cpbench result line.
+kv() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+
+# record TAG SERVER CPBENCH-ARGS...: one cpbench run against SERVER (cpd or
+# floor); appends "TAG SERVER rate p50 p99 handler_ms sa_ms sessions msgs"
+# to $RES, where handler_ms is handler CPU per session (from the reaped
+# children of socket activation) and sa_ms the activator's own per session.
+record() {
+	local tag=$1 server=$2 port pid out rc t0 t1 n
+	shift 2
+	eval "port=\$PORT_$server pid=\$PID_$server"
+	t0=$(ticks "$pid")
+	out=$("$CPBENCH" -p "$port" -P "$PW" "$@" 2>>"$S/cpbench.err")
+	rc=$?
+	sleep 0.3   # let socket activation reap the last handlers
+	t1=$(ticks "$pid")
+	if [ $rc -ne 0 ] || [ -z "$out" ]; then
+		err "cpbench $* against $server: exit $rc: $out"
+		tail -n 5 "$S/cpbench.err" >&2
+		return 1
+	fi
+	n=$(kv sessions "$out")
+	set -- $t0 $t1
+	printf '%s %s %s %s %s %s %s %s %s\n' "$tag" "$server" \
+		"$(kv rate "$out")" "$(kv p50_ms "$out")" "$(kv p99_ms "$out")" \
+		"$(awk -v a="$2" -v b="$4" -v n="$n" -v hz="$HZ" 'BEGIN { printf "%.2f", n ? (b - a) * 1000 / hz / n : 0 }')" \
+		"$(awk -v a="$1" -v b="$3" -v n="$n" -v hz="$HZ" 'BEGIN { printf "%.2f", n ? (b - a) * 1000 / hz / n : 0 }')" \
+		"$n" "$(kv messages "$out")" >>"$RES"
+	printf '  %-14s %-5s %s\n' "$tag" "$server" "$out"
+}
+
+# med TAG SERVER FIELD: median of FIELD (3 rate, 4 p50, 5 p99, 6 handler
+# CPU ms, 7 activator CPU ms) over the runs recorded for TAG and SERVER.
+med() {
+	awk -v t="$1" -v s="$2" -v f="$3" '$1 == t && $2 == s { print $f }' "$RES" |
+		sort -g | awk '{ v[NR] = $1 } END {
+			if (NR == 0) { print "nan"; exit }
+			if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "nan" }'; }
+# verdict VALUE OP LIMIT: "met" or "NOT met"
+verdict() { awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
+	ok = (op == ">=") ? (v + 0 >= l + 0) : (v + 0 <= l + 0)
+	print (v == "nan") ? "not measured" : (ok ? "met" : "NOT met") }'; }
+
+queued() { "$USERS" --db "$DB" | awk '{ n += $NF } END { print n + 0 }'; }
+
+# ---------------------------------------------------------------- set-up
+note "cp benchmark: $(nproc) CPUs, $(uname -sr), rounds=$ROUNDS seconds=$SECS"
+note "scratch: $S"
+mkdir -p "$DB"
+users="floor"
+for i in $(seq 16); do users="$users u$i"; done
+for i in $(seq 11); do users="$users bulk$i"; done
+for u in $users; do
+	printf '%s\n' "$PW" | "$USERADD" --db "$DB" "$u" >/dev/null ||
+		{ err "cp-useradd $u failed"; exit 1; }
+done
+
+note ""
+note "== yescrypt verify time (auth.c, in-process) =="
+HASH=$("$CPBENCH" --hash-time=20 -P "$PW") || { err "cpbench --hash-time failed"; exit 1; }
+note "  $HASH"
+
+serve cpd "$CPD"
+serve floor "$FLOOR"
+
+# ---------------------------------------------------------------- connect, login
+note ""
+note "== connect and login: $ROUNDS alternating rounds of ${SECS}s per point =="
+for r in $(seq "$ROUNDS"); do
+	if [ $((r % 2)) = 1 ]; then order="floor cpd"; else order="cpd floor"; fi
+	for c in $CONCS; do
+		for srv in $order; do
+			record "connect-c$c" "$srv" -s connect -u u:16 -c "$c" -d "$SECS"
+		done
+	done
+done
+lrounds=$(( ROUNDS > 3 ? 3 : ROUNDS ))
+for r in $(seq "$lrounds"); do
+	if [ $((r % 2)) = 1 ]; then order="floor cpd"; else order="cpd floor"; fi
+	for c in $CONCS; do
+		for srv in $order; do
+			record "login-c$c" "$srv" -s login -u u:16 -c "$c" -d "$SECS" --expect 0
+		done
+	done
+done
+
+# ---------------------------------------------------------------- send, recv
+# Each send round pipelines MSGS messages in all (MSGS/c per session, every
+# user to itself) and the recv round downloads exactly those again, so the
+# mailboxes return to empty and every message is checked to arrive.
+sendrecv() {
+	local phase=$1 r c n
+	for r in $(seq "$lrounds"); do
+		for c in $CONCS; do
+			n=$((MSGS / c))
+			record "send-$phase-c$c" cpd -s send -u u:"$c" -c "$c" -m "$n" &&
+			record "recv-$phase-c$c" cpd -s recv -u u:"$c" -c "$c" --expect "$n"
+		done
+		n=$((MSGS / 5))
+		record "send1-$phase-c1" cpd -s send -u u:1 -c 1 -m "$n" --window 1 &&
+		record "recv1-$phase-c1" cpd -s recv -u u:1 -c 1 --expect "$n"
+	done
+}
+# fill N USERS...: queue N messages for each user (to itself).
+fill() {
+	local n=$1 c
+	shift
+	c=$#
+	"$CPBENCH" -p "$PORT_cpd" -P "$PW" -s send -u "$(IFS=,; echo "$*")" \
+		-c "$c" -m "$n" >/dev/null 2>>"$S/cpbench.err" ||
+		err "filling the store failed"
+}
+
+note ""
+note "== send and recv with $SMALL messages queued in the store =="
+fill "$SMALL" bulk1
+note "  queued in the store: $(queued)"
+sendrecv small
+note ""
+note "== send and recv with $BIG messages queued in the store =="
+per=$(( (BIG - SMALL) / 10 ))
+fill "$per" bulk2 bulk3 bulk4 bulk5 bulk6 bulk7 bulk8 bulk9 bulk10 bulk11
+note "  queued in the store: $(queued)"
+sendrecv big
+
+# ---------------------------------------------------------------- memory
+# Each handler runs under rusage-exec, which appends its ru_maxrss and CPU.
+note ""
+note "== peak RSS of one handler (ru_maxrss through bench/rusage-exec) =="
+serve rcpd "$RUSAGE" "$S/rss-cpd-connect" "$CPD"
+serve rfloor "$RUSAGE" "$S/rss-floor-connect" "$FLOOR"
+record rss-connect rcpd -s connect -u u:16 -n 20 >/dev/null
+record rss-connect rfloor -s connect -u u:16 -n 20 >/dev/null
+kill "$PID_rcpd" "$PID_rfloor"
+serve rcpd "$RUSAGE" "$S/rss-cpd-login" "$CPD"
+serve rfloor "$RUSAGE" "$S/rss-floor-login" "$FLOOR"
+record rss-login rcpd -s login -u u:16 -n 10 >/dev/null
+record rss-login rfloor -s login -u u:16 -n 10 >/dev/null
+"$RUSAGE" "$S/rss-wrapper" /bin/true
+rss() { sort -n "$S/rss-$1" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] + 0 }'; }
+hcpu() { awk '{ s += $2 + $3 } END { printf "%.2f", NR ? s / NR / 1000 : 0 }' "$S/rss-$1"; }
+for f in "$S"/rss-*-*; do
+	awk '$4 != 0 { bad = 1 } END { exit bad }' "$f" ||
+		err "a handler exited non-zero or died: $f"
+done
+
+# ---------------------------------------------------------------- mixed
+note ""
+note "== mixed: login, 10 SMSG to the next user, download own mailbox =="
+for c in 4 16; do
+	record "mixed-c$c" cpd -s mixed -u u:16 -c "$c" -d "$SECS" -m 10
+done
+
+# ---------------------------------------------------------------- summary
+note ""
+note "==================== summary (medians) ===================="
+printf '%-8s %-5s %10s %10s %9s %14s %14s\n' scenario conc floor cpd cpd/floor \
+	"p50/p99 floor" "p50/p99 cpd"
+for s in connect login; do
+	for c in $CONCS; do
+		printf '%-8s %-5s %10s %10s %9s %14s %14s\n' "$s" "$c" \
+			"$(med "$s-c$c" floor 3)" "$(med "$s-c$c" cpd 3)" \
+			"$(ratio "$(med "$s-c$c" cpd 3)" "$(med "$s-c$c" floor 3)")" \
+			"$(med "$s-c$c" floor 4)/$(med "$s-c$c" floor 5)" \
+			"$(med "$s-c$c" cpd 4)/$(med "$s-c$c" cpd 5)"
+	done
+done
+note "(sessions/s; latency of a whole session in ms)"
+note ""
+printf '%-8s %-5s %14s %14s %9s\n' scenario conc "$SMALL queued" "$BIG queued" big/small
+for s in send recv; do
+	for c in $CONCS; do
+		a=$(med "$s-small-c$c" cpd 3); b=$(med "$s-big-c$c" cpd 3)
+		printf '%-8s %-5s %14s %14s %9s\n' "$s" "$c" "$a" "$b" "$(ratio "$b" "$a")"
+	done
+done
+a=$(med send1-small-c1 cpd 3); b=$(med send1-big-c1 cpd 3)
+printf '%-8s %-5s %14s %14s %9s\n' "send w=1" 1 "$a" "$b" "$(ratio "$b" "$a")"
+a=$(med recv1-small-c1 cpd 3); b=$(med recv1-big-c1 cpd 3)
+printf '%-8s %-5s %14s %14s %9s\n' "recv" "1*" "$a" "$b" "$(ratio "$b" "$a")"
+note "(messages/s in one run of all sessions; 'send w=1' waits for each 240"
+note " before the next SMSG, so every message has a commit of its own;"
+note " recv 1* downloads those)"
+note ""
+note "mixed (sessions/s): c=4 $(med mixed-c4 cpd 3), c=16 $(med mixed-c16 cpd 3)"
+note ""
+note "CPU per session, ms (handler = reaped children of socket activation;"
+note "activator = systemd-socket-activate's own accept+fork share):"
+printf '%-8s %-5s %12s %12s %14s %14s\n' scenario conc "floor hdlr" "cpd hdlr" \
+	"floor activ." "cpd activ."
+for s in connect login; do
+	for c in $CONCS; do
+		printf '%-8s %-5s %12s %12s %14s %14s\n' "$s" "$c" \
+			"$(med "$s-c$c" floor 6)" "$(med "$s-c$c" cpd 6)" \
+			"$(med "$s-c$c" floor 7)" "$(med "$s-c$c" cpd 7)"
+	done
+done
+note ""
+note "Peak RSS of one handler (KiB; ru_maxrss, median of the sessions):"
+note "  wrapper alone (/bin/true, lower bound of the method): $(rss wrapper)"
+note "  connect (no password hash): floor $(rss floor-connect)  cpd $(rss cpd-connect)  cpd-floor $(( $(rss cpd-connect) - $(rss floor-connect) ))"
+note "  login (one yescrypt verify): floor $(rss floor-login)  cpd $(rss cpd-login)  cpd-floor $(( $(rss cpd-login) - $(rss floor-login) ))"
+note "  handler CPU per session from its own rusage, ms: connect floor $(hcpu floor-connect) cpd $(hcpu cpd-connect); login floor $(hcpu floor-login) cpd $(hcpu cpd-login)"
+
+ceiling=$(kv login_ceiling "$HASH")
+c16=$(ratio "$(med connect-c16 cpd 3)" "$(med connect-c16 floor 3)")
+l16=$(ratio "$(med login-c16 cpd 3)" "$ceiling")
+s1=$(med send-small-c1 cpd 3); r1=$(med recv-small-c1 cpd 3)
+drss=$(( $(rss cpd-connect) - $(rss floor-connect) ))
+drssl=$(( $(rss cpd-login) - $(rss floor-login) ))
+note ""
+note "==================== targets (issue 5) ===================="
+note "connect c=16: cpd/floor $c16 >= 0.90: $(verdict "$c16" '>=' 0.9)"
+note "login c=16: cpd $(med login-c16 cpd 3)/s vs hash ceiling $ceiling/s = $l16 >= 0.90: $(verdict "$l16" '>=' 0.9)"
+note "send c=1: $s1 msg/s >= 50000: $(verdict "$s1" '>=' 50000)"
+note "recv c=1: $r1 msg/s >= 10000: $(verdict "$r1" '>=' 10000)"
+note "RSS without hash: cpd-floor $drss KiB <= 1024: $(verdict "$drss" '<=' 1024)"
+note "RSS with hash: cpd-floor $drssl KiB <= 1024: $(verdict "$drssl" '<=' 1024)"
+if [ "$FAILED" != 0 ]; then
+	note ""
+	note "bench: some runs FAILED (see the errors above); logs in $S"
+	BENCH_KEEP=1
+	exit 1
+fi
+exit 0
