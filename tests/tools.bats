@@ -1,0 +1,375 @@
+#!/usr/bin/env bats
+# tools.bats - the user tools cp-useradd, cp-userdel, cp-passwd and cp-users:
+# names and passwords accepted and refused, exit statuses, the store's path
+# and permissions, and their effect on cpd sessions.
+
+load common
+
+bats_require_minimum_version 1.5.0
+
+R220='220 received username successfully'
+R230='230 user authenticated successfully'
+R240='240 message successfully sent'
+R256='256 no new messages'
+E565='565 error authenticating user'
+
+setup() {
+	cp_store
+}
+
+# login USER PW: the two reply lines of a log-in attempt.
+login() {
+	printf 'USER %s\r\nPASS %s\r\nTERM\r\n' "$1" "$2" | cp_session
+}
+
+# send FROM FROMPW TO N: FROM sends N messages to TO (each must get 240).
+send() {
+	local i out
+	out=$( { printf 'USER %s\r\nPASS %s\r\n' "$1" "$2"
+		for ((i = 1; i <= $4; i++)); do printf 'SMSG %s:m%d\r\n' "$3" "$i"; done
+		printf 'TERM\r\n'; } | cp_session)
+	[ "$(grep -c "^$R240\$" <<<"$out")" -eq "$4" ]
+}
+
+mode() {
+	stat -c %a "$1"
+}
+
+@test "cp-useradd adds a user who can then log in" {
+	run --separate-stderr "$CP_USERADD" carol <<<'carolpw'
+	assert_success
+	assert_output ''
+	run login carol carolpw
+	assert_output "$R220"$'\n'"$R230"
+}
+
+@test "the password on stdin may end in CRLF, LF or nothing" {
+	printf 'pw1\r\n' | "$CP_USERADD" u1
+	printf 'pw2' | "$CP_USERADD" u2
+	printf 'pw3\nsecond line ignored\n' | "$CP_USERADD" u3
+	run login u1 pw1
+	assert_line "$R230"
+	run login u2 pw2
+	assert_line "$R230"
+	run login u3 pw3
+	assert_line "$R230"
+}
+
+@test "a 15-byte password (the maximum) works, with inner and trailing spaces" {
+	printf 'abc def ghij k \n' | "$CP_USERADD" carol
+	run login carol 'abc def ghij k '
+	assert_line "$R230"
+	run login carol 'abc def ghij k'
+	assert_line "$E565"
+}
+
+@test "adding an existing user fails with status 3 and keeps the old password" {
+	run --separate-stderr "$CP_USERADD" alice <<<'otherpw'
+	assert_failure 3
+	[ "$stderr" = "cp-useradd: user alice already exists" ]
+	run login alice alicepw
+	assert_line "$R230"
+}
+
+@test "bad names are refused with status 2 and nothing is added" {
+	local name
+	for name in '' abcdefghijk 'a:b' 'a b' 'ålice' 'a/b' $'a\tb' 'a\b'; do
+		run --separate-stderr "$CP_USERADD" -- "$name" <<<'pw'
+		assert_failure 2
+		assert_equal "$stderr" "cp-useradd: invalid user name (1-10 bytes of A-Z a-z 0-9 . _ -)"
+	done
+	run "$CP_USERS"
+	assert_output "alice	0"$'\n'"bob	0"
+}
+
+@test "names of exactly 10 bytes and with . _ - are accepted" {
+	run "$CP_USERADD" abcdefghij <<<'pw'
+	assert_success
+	run "$CP_USERADD" a.b_c-D9 <<<'pw'
+	assert_success
+	run login abcdefghij pw
+	assert_line "$R230"
+}
+
+@test "bad passwords are refused with status 2 and the user is not added" {
+	run --separate-stderr "$CP_USERADD" carol <<<''
+	assert_failure 2
+	assert_equal "$stderr" "cp-useradd: empty password"
+	run --separate-stderr "$CP_USERADD" carol </dev/null
+	assert_failure 2
+	assert_equal "$stderr" "cp-useradd: empty password"
+	run --separate-stderr "$CP_USERADD" carol <<<'0123456789abcdef'
+	assert_failure 2
+	assert_equal "$stderr" "cp-useradd: password too long (at most 15 bytes)"
+	run --separate-stderr "$CP_USERADD" carol < <(printf 'a\001b\n')
+	assert_failure 2
+	assert_equal "$stderr" "cp-useradd: password must be UTF-8 text without control characters"
+	run --separate-stderr "$CP_USERADD" carol < <(printf 'a\377b\n')
+	assert_failure 2
+	run --separate-stderr "$CP_USERADD" carol < <(printf 'a\rb\n')
+	assert_failure 2
+	run --separate-stderr "$CP_USERADD" carol <<<' lead'
+	assert_failure 2
+	assert_equal "$stderr" "cp-useradd: password must not begin with a space or tab"
+	run "$CP_USERS"
+	refute_output --partial carol
+}
+
+@test "cp-userdel deletes the user and the mailbox" {
+	send alice alicepw bob 3
+	run "$CP_USERS"
+	assert_output "alice	0"$'\n'"bob	3"
+	run --separate-stderr "$CP_USERDEL" bob
+	assert_success
+	assert_output ''
+	run "$CP_USERS"
+	assert_output "alice	0"
+	run login bob bobpw
+	assert_line "$E565"
+	# a new bob starts with an empty mailbox
+	"$CP_USERADD" bob <<<'newbob'
+	run "$CP_USERS"
+	assert_output "alice	0"$'\n'"bob	0"
+	run cp_session < <(printf 'USER bob\r\nPASS newbob\r\nRMSG\r\nTERM\r\n')
+	assert_output "$R220"$'\n'"$R230"$'\n'"$R256"
+}
+
+@test "deleting a user leaves the mailboxes of users whose names share a prefix" {
+	"$CP_USERADD" bo <<<'bopw'
+	"$CP_USERADD" bobby <<<'bobbypw'
+	send alice alicepw bo 1
+	send alice alicepw bob 2
+	send alice alicepw bobby 3
+	"$CP_USERDEL" bob
+	run "$CP_USERS"
+	assert_output "alice	0"$'\n'"bo	1"$'\n'"bobby	3"
+}
+
+@test "cp-userdel of an unknown user fails with status 4" {
+	run --separate-stderr "$CP_USERDEL" nobody
+	assert_failure 4
+	assert_equal "$stderr" "cp-userdel: no such user: nobody"
+	run --separate-stderr "$CP_USERDEL" 'a:b'
+	assert_failure 2
+}
+
+@test "cp-passwd changes the password: the new one works, the old one not" {
+	run --separate-stderr "$CP_PASSWD" alice <<<'newpw'
+	assert_success
+	assert_output ''
+	run cp_session < <(printf 'USER alice\r\nPASS newpw\r\nTERM\r\n')
+	assert_output "$R220"$'\n'"$R230"
+	run login alice alicepw
+	assert_line "$E565"
+}
+
+@test "cp-passwd keeps the user's mailbox" {
+	send bob bobpw alice 2
+	"$CP_PASSWD" alice <<<'newpw'
+	run "$CP_USERS"
+	assert_output "alice	2"$'\n'"bob	0"
+}
+
+@test "cp-passwd of an unknown user fails with status 4 before reading a password" {
+	run --separate-stderr "$CP_PASSWD" nobody </dev/null
+	assert_failure 4
+	assert_equal "$stderr" "cp-passwd: no such user: nobody"
+}
+
+@test "cp-passwd refuses a bad password (status 2) and keeps the old one" {
+	run "$CP_PASSWD" alice <<<'0123456789abcdef'
+	assert_failure 2
+	run "$CP_PASSWD" alice </dev/null
+	assert_failure 2
+	run login alice alicepw
+	assert_line "$R230"
+}
+
+@test "cp-users lists users in name order with their queued-message counts" {
+	"$CP_USERADD" Zed <<<'z'
+	"$CP_USERADD" carol <<<'c'
+	send alice alicepw carol 2
+	send bob bobpw carol 1
+	send carol c alice 1
+	run --separate-stderr "$CP_USERS"
+	assert_success
+	assert_output "Zed	0"$'\n'"alice	1"$'\n'"bob	0"$'\n'"carol	3"
+	run "$CP_USERS" extra
+	assert_failure 2
+}
+
+@test "the password never appears in the store files or in any output" {
+	run --separate-stderr "$CP_USERADD" carol <<<'Sekr1tPw'
+	assert_success
+	run "$CP_PASSWD" carol <<<'0therSekr1t'
+	assert_success
+	run bash -c 'cat "$1"/* | grep -ac -e Sekr1tPw -e 0therSekr1t' _ "$CP_DB"
+	assert_output 0
+	run "$CP_USERS"
+	refute_output --partial Sekr1t
+	# what is stored is a yescrypt hash
+	run grep -ac '\$y\$' "$CP_DB/data.mdb"
+	assert_output --regexp '^[1-9]'
+}
+
+@test "--help and --version of every tool" {
+	local t
+	for t in "$CP_USERADD" "$CP_USERDEL" "$CP_PASSWD" "$CP_USERS"; do
+		run --separate-stderr "$t" --help
+		assert_success
+		assert_line --index 0 --regexp "^Usage: cp-[a-z]+ \[OPTION\]\.\.\."
+		assert_line --partial -- '--db DIR'
+		assert_line --partial '3 user already exists, 4 no such user.'
+		run --separate-stderr "$t" --version
+		assert_success
+		assert_output --regexp '^cp-[a-z]+ \(cp\) [0-9]+\.[0-9]+'
+		run --separate-stderr "$t" --bogus
+		assert_failure 2
+	done
+	run "$CP_USERADD"
+	assert_failure 2
+	run "$CP_USERDEL" a b
+	assert_failure 2
+}
+
+@test "--db and CP_DB both choose the store; --db wins" {
+	local other="$BATS_TEST_TMPDIR/other"
+	run "$CP_USERADD" --db "$other" dave <<<'davepw'
+	assert_success
+	run "$CP_USERS" --db "$other"
+	assert_output "dave	0"
+	run "$CP_USERS" -d "$other"
+	assert_output "dave	0"
+	run env CP_DB="$other" "$CP_USERS"
+	assert_output "dave	0"
+	run "$CP_USERS"
+	assert_output "alice	0"$'\n'"bob	0"
+	run cp_session --db "$other" < <(printf 'USER dave\r\nPASS davepw\r\nTERM\r\n')
+	assert_line "$R230"
+}
+
+@test "without CP_DB the tools use \$STATE_DIRECTORY (its first entry)" {
+	local sd="$BATS_TEST_TMPDIR/state"
+	run env -u CP_DB STATE_DIRECTORY="$sd:/nonexistent" "$CP_USERADD" erin <<<'erinpw'
+	assert_success
+	run "$CP_USERS" --db "$sd"
+	assert_output "erin	0"
+}
+
+@test "a new store is 0700 with 0600 files, whatever the umask" {
+	local db="$BATS_TEST_TMPDIR/fresh"
+	run bash -c 'umask 000; printf "pw\n" | "$1" --db "$2" frank' _ "$CP_USERADD" "$db"
+	assert_success
+	[ "$(mode "$db")" = 700 ]
+	[ "$(mode "$db/data.mdb")" = 600 ]
+	[ "$(mode "$db/lock.mdb")" = 600 ]
+}
+
+@test "the tools refuse a store others can write or read (status 1)" {
+	chmod 770 "$CP_DB"
+	run --separate-stderr "$CP_USERADD" carol <<<'pw'
+	assert_failure 1
+	assert_equal "$stderr" "cp-useradd: store directory $CP_DB is writable by group or others (mode 0770); fix with: chmod 700 $CP_DB"
+	chmod 700 "$CP_DB"
+	chmod 644 "$CP_DB/data.mdb"
+	run --separate-stderr "$CP_USERS"
+	assert_failure 1
+	assert_equal "$stderr" "cp-users: store file $CP_DB/data.mdb is accessible to group or others (mode 0644); fix with: chmod 600 $CP_DB/data.mdb"
+	chmod 600 "$CP_DB/data.mdb"
+	run "$CP_USERS"
+	assert_success
+}
+
+@test "only cp-useradd creates a missing store; the others fail with status 1" {
+	local none="$BATS_TEST_TMPDIR/none"
+	run --separate-stderr "$CP_USERDEL" --db "$none" alice
+	assert_failure 1
+	assert_equal "$stderr" "cp-userdel: cannot open store $none: No such file or directory"
+	run "$CP_PASSWD" --db "$none" alice <<<'pw'
+	assert_failure 1
+	run "$CP_USERS" --db "$none"
+	assert_failure 1
+	[ ! -e "$none" ]
+}
+
+@test "a store of an unknown, newer format is refused" {
+	command -v mdb_load >/dev/null || skip "mdb_load (lmdb-utils) not installed"
+	printf 'format\n2\n' | mdb_load -T -s meta "$CP_DB"
+	run --separate-stderr "$CP_USERS"
+	assert_failure 1
+	assert_equal "$stderr" "cp-users: store $CP_DB has format 2; this program reads format 1 only"
+	run cp_session < <(printf 'USER alice\r\nPASS alicepw\r\nTERM\r\n')
+	assert_failure 1
+	assert_output ''
+}
+
+@test "the tools work while a cpd session is in progress" {
+	local fifo="$BATS_TEST_TMPDIR/fifo" out="$BATS_TEST_TMPDIR/out"
+	mkfifo "$fifo"
+	cp_session <"$fifo" >"$out" &
+	local cpd=$!
+	exec 5>"$fifo"
+	printf 'USER alice\r\nPASS alicepw\r\nSMSG bob:before\r\n' >&5
+	for _ in $(seq 50); do grep -q '^240' "$out" && break; sleep 0.1; done
+	"$CP_USERADD" gina <<<'ginapw'
+	"$CP_USERDEL" bob
+	printf 'SMSG gina:hello\r\nSMSG bob:gone\r\nTERM\r\n' >&5
+	exec 5>&-
+	wait "$cpd"
+	run cat "$out"
+	assert_output "$R220"$'\n'"$R230"$'\n'"$R240"$'\n'"$R240"$'\n'"545 receiver user does not exist"
+	run "$CP_USERS"
+	assert_output "alice	0"$'\n'"gina	1"
+}
+
+@test "on a terminal the password is asked twice without echo" {
+	command -v python3 >/dev/null || skip "python3 not installed"
+	run python3 - "$CP_USERADD" "$CP_DB" <<'EOF'
+import os, pty, sys, time
+def run(name, answers):
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(sys.argv[1], [sys.argv[1], "--db", sys.argv[2], name])
+    seen = b""
+    for a in answers:
+        deadline = time.time() + 10
+        while not seen.rstrip().endswith(b":") and time.time() < deadline:
+            seen += os.read(fd, 1024)
+        os.write(fd, a + b"\n")
+        time.sleep(0.2)
+        seen += b"|"
+    while True:
+        try:
+            d = os.read(fd, 1024)
+        except OSError:
+            break
+        if not d:
+            break
+        seen += d
+    _, st = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(st), seen.decode(errors="replace")
+code, seen = run("hank", [b"hankpw1", b"hankpw1"])
+print(code, "echo" if "hankpw1" in seen else "noecho", seen.count("password for hank"))
+code, seen = run("ivan", [b"ivanpw1", b"other"])
+print(code, "echo" if "ivanpw1" in seen else "noecho", seen.strip().splitlines()[-1])
+EOF
+	assert_success
+	assert_line --index 0 "0 noecho 2"
+	assert_line --index 1 "2 noecho cp-useradd: passwords do not match"
+	run login hank hankpw1
+	assert_line "$R230"
+	run "$CP_USERS"
+	refute_output --partial ivan
+}
+
+@test "run as root, the store is handed to the service user when it exists" {
+	[ "$(id -u)" = 0 ] || skip "needs root"
+	local svc
+	svc=$(sed -n 's/.*\x27\([^\x27]*\)\x27 if it exists.*/\1/p' < <("$CP_USERADD" --help))
+	getent passwd "$svc" >/dev/null || skip "service user '$svc' does not exist here"
+	local db="$BATS_TEST_TMPDIR/owned"
+	"$CP_USERADD" --db "$db" judy <<<'judypw'
+	[ "$(stat -c %U "$db")" = "$svc" ]
+	[ "$(stat -c %U "$db/data.mdb")" = "$svc" ]
+	[ "$(stat -c %U "$db/lock.mdb")" = "$svc" ]
+}
