@@ -1,1 +1,640 @@
-/* placeholder */
+/* client.c - the client side of the CP dialogue: connect with timeouts,
+ * log in, pipelined SMSG with per-line replies, RMSG downloads acknowledged
+ * only after the caller wrote each message, recovery with 201. Lines are
+ * parsed by proto.c; only framing (up to CP_DELIVERY_MAX) is done here. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "lineio.h"
+#include "proto.h"
+
+/* Lines the client sends end in a bare LF and SMSG has no space after the
+ * verb: the server accepts both, and it leaves the most room for the text
+ * within CP_LINE_MAX. */
+
+static void set_err(struct client *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void set_err(struct client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof c->err, fmt, ap);
+	va_end(ap);
+}
+
+const char *client_error(const struct client *c)
+{
+	return c->err;
+}
+
+void client_init(struct client *c, int64_t timeout_ms)
+{
+	c->fd = -1;
+	c->timeout_ms = timeout_ms;
+	c->start = c->end = 0;
+	c->eof = false;
+	c->recovering = false;
+	c->pending = c->head = 0;
+	c->outlen = 0;
+	c->err[0] = '\0';
+}
+
+void client_close(struct client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	client_init(c, c->timeout_ms);
+}
+
+/* ---------------------------------------------------------------- connect */
+
+/* Non-blocking connect to one address, waiting until deadline. */
+static int connect_one(const struct addrinfo *ai, int64_t deadline, int *err)
+{
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+		SOCK_CLOEXEC, ai->ai_protocol);
+	int one = 1;
+	socklen_t len = sizeof *err;
+
+	if (fd < 0) {
+		*err = errno;
+		return -1;
+	}
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		int r;
+
+		if (errno != EINPROGRESS) {
+			*err = errno;
+			close(fd);
+			return -1;
+		}
+		do {
+			int64_t left = deadline - lineio_now_ms();
+			r = poll(&p, 1, left > 0 ? (int)left : 0);
+		} while (r < 0 && errno == EINTR);
+		if (r <= 0) {
+			*err = r == 0 ? ETIMEDOUT : errno;
+			close(fd);
+			return -1;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, err, &len) < 0)
+			*err = errno;
+		if (*err != 0) {
+			close(fd);
+			return -1;
+		}
+	}
+	/* Small lines, each awaited: do not let Nagle delay them. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return fd;
+}
+
+enum client_result client_connect(struct client *c, const char *host,
+	const char *port)
+{
+	struct addrinfo hints, *res, *ai;
+	int err = 0, rc;
+
+	client_close(c);
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0) {
+		set_err(c, "cannot resolve %s: %s", host,
+			rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		return CLIENT_E_CONNECT;
+	}
+	/* Each address gets the whole timeout: a dead IPv6 route must not
+	 * eat the time of a working IPv4 one. */
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		c->fd = connect_one(ai, lineio_now_ms() + c->timeout_ms, &err);
+		if (c->fd >= 0)
+			break;
+	}
+	freeaddrinfo(res);
+	if (c->fd < 0) {
+		set_err(c, "cannot connect to %s port %s: %s", host, port,
+			err == ETIMEDOUT ? "connection timed out" : strerror(err));
+		return CLIENT_E_CONNECT;
+	}
+	return CLIENT_OK;
+}
+
+/* ---------------------------------------------------------------- I/O */
+
+static enum client_result write_all(struct client *c, const char *buf,
+	size_t len)
+{
+	if (c->fd < 0) {
+		set_err(c, "not connected");
+		return CLIENT_E_LOST;
+	}
+	if (lineio_write(c->fd, buf, len, lineio_now_ms() + c->timeout_ms) < 0) {
+		if (errno == ETIMEDOUT)
+			set_err(c, "the server stopped reading (no progress in %lld s)",
+				(long long)(c->timeout_ms / 1000));
+		else if (errno == EPIPE || errno == ECONNRESET)
+			set_err(c, "connection closed by the server");
+		else
+			set_err(c, "cannot send to the server: %s", strerror(errno));
+		return CLIENT_E_LOST;
+	}
+	return CLIENT_OK;
+}
+
+/* Read into the buffer, waiting until deadline (<0: do not wait). 1 data
+ * or end of file arrived, 0 nothing before the deadline, -1 error (set). */
+static int fill(struct client *c, int64_t deadline)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+
+	if (c->start > 0) {
+		memmove(c->in, c->in + c->start, c->end - c->start);
+		c->end -= c->start;
+		c->start = 0;
+	}
+	for (;;) {
+		int64_t left = deadline < 0 ? 0 : deadline - lineio_now_ms();
+		int r = poll(&p, 1, left <= 0 ? 0 : left > 1000000 ? 1000000
+			: (int)left);
+		ssize_t n;
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			set_err(c, "cannot read from the server: %s", strerror(errno));
+			return -1;
+		}
+		if (r == 0) {
+			if (deadline >= 0 && lineio_now_ms() < deadline)
+				continue;
+			return 0;
+		}
+		n = read(c->fd, c->in + c->end, sizeof c->in - c->end);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0 && errno != ECONNRESET) {
+			set_err(c, "cannot read from the server: %s", strerror(errno));
+			return -1;
+		}
+		if (n <= 0)
+			c->eof = true;
+		else
+			c->end += (size_t)n;
+		return 1;
+	}
+}
+
+/* Next line from the server, terminator removed. Lines may be up to
+ * CP_DELIVERY_MAX long (a delivery is longer than any client line). */
+static enum client_result read_line(struct client *c, const char **line,
+	size_t *len)
+{
+	int64_t deadline = lineio_now_ms() + c->timeout_ms;
+	int r;
+
+	if (c->fd < 0) {
+		set_err(c, "not connected");
+		return CLIENT_E_LOST;
+	}
+	for (;;) {
+		char *base = c->in + c->start;
+		size_t avail = c->end - c->start;
+		char *lf = memchr(base, '\n', avail);
+
+		if (lf != NULL) {
+			size_t n = (size_t)(lf - base) + 1;
+
+			if (n > CP_DELIVERY_MAX)
+				break;
+			c->start += n;
+			n--;
+			if (n > 0 && base[n - 1] == '\r')
+				n--;
+			*line = base;
+			*len = n;
+			return CLIENT_OK;
+		}
+		if (avail >= CP_DELIVERY_MAX)
+			break;
+		if (c->eof) {
+			set_err(c, "connection closed by the server");
+			return CLIENT_E_LOST;
+		}
+		r = fill(c, deadline);
+		if (r < 0)
+			return CLIENT_E_LOST;
+		if (r == 0) {
+			set_err(c, "no reply from the server within %lld s",
+				(long long)(c->timeout_ms / 1000));
+			return CLIENT_E_LOST;
+		}
+	}
+	set_err(c, "protocol error: the server sent a line over %d bytes",
+		CP_DELIVERY_MAX);
+	return CLIENT_E_PROTOCOL;
+}
+
+/* Read a reply line; *code is its code. Anything else is a protocol error. */
+static enum client_result read_reply(struct client *c, int *code)
+{
+	struct proto_cmd cmd;
+	const char *line;
+	size_t len;
+	enum client_result r = read_line(c, &line, &len);
+
+	if (r != CLIENT_OK)
+		return r;
+	proto_parse_server(line, len, &cmd);
+	if (cmd.verb != PROTO_CODE) {
+		set_err(c, "protocol error: expected a reply code from the server");
+		return CLIENT_E_PROTOCOL;
+	}
+	*code = cmd.code;
+	return CLIENT_OK;
+}
+
+static void set_code_err(struct client *c, const char *what, int code)
+{
+	const char *text = proto_code_text(code);
+
+	set_err(c, "%s (server: %d%s%s)", what, code, *text ? " " : "", text);
+}
+
+/* Error Processing -> Process Command: send 201, expect 201. */
+static enum client_result recover(struct client *c)
+{
+	enum client_result r;
+	int code;
+
+	r = write_all(c, "201\n", 4);
+	if (r == CLIENT_OK)
+		r = read_reply(c, &code);
+	if (r != CLIENT_OK)
+		return r;
+	if (code != PROTO_R_RECOVERED) {
+		set_code_err(c, "protocol error: recovery with 201 failed", code);
+		return CLIENT_E_PROTOCOL;
+	}
+	return CLIENT_OK;
+}
+
+/* ---------------------------------------------------------------- login */
+
+enum client_result client_login(struct client *c, const char *user,
+	const char *password)
+{
+	size_t ulen = strlen(user), plen = strlen(password);
+	char buf[2 * CP_LINE_MAX];
+	enum client_result r;
+	int code, code2;
+	int n;
+
+	if (!proto_user_arg_valid(user, ulen)) {
+		set_err(c, "invalid user name '%s' (1-%d bytes, no ':', space or "
+			"control character)", user, CP_USER_MAX);
+		return CLIENT_E_AUTH;
+	}
+	if (plen == 0 || plen > CP_PASS_MAX || !proto_text_valid(password, plen) ||
+	    password[0] == ' ' || password[0] == '\t') {
+		set_err(c, "invalid password (1-%d bytes, no control character, "
+			"not starting with a blank)", CP_PASS_MAX);
+		return CLIENT_E_AUTH;
+	}
+	/* USER and PASS in one write: if USER fails, PASS gets a 500. */
+	n = snprintf(buf, sizeof buf, "USER %s\nPASS %s\n", user, password);
+	r = write_all(c, buf, (size_t)n);
+	explicit_bzero(buf, sizeof buf);
+	if (r == CLIENT_OK)
+		r = read_reply(c, &code);
+	if (r == CLIENT_OK)
+		r = read_reply(c, &code2);
+	if (r != CLIENT_OK)
+		return r;
+	if (code == PROTO_E_USER) {
+		set_code_err(c, "user name refused", code);
+		return CLIENT_E_AUTH;
+	}
+	if (code != PROTO_R_USER_OK) {
+		set_code_err(c, "protocol error: unexpected reply to USER", code);
+		return CLIENT_E_PROTOCOL;
+	}
+	if (code2 == PROTO_E_AUTH) {
+		set_err(c, "login failed for %s: wrong user name or password", user);
+		return CLIENT_E_AUTH;
+	}
+	if (code2 != PROTO_R_AUTH_OK) {
+		set_code_err(c, "protocol error: unexpected reply to PASS", code2);
+		return CLIENT_E_PROTOCOL;
+	}
+	return CLIENT_OK;
+}
+
+/* ---------------------------------------------------------------- checks */
+
+size_t client_text_max(size_t rcpt_len)
+{
+	/* "SMSG" rcpt ":" text LF, at most CP_LINE_MAX bytes. */
+	size_t room = CP_LINE_MAX - CP_VERB_LEN - 1 - 1;
+
+	room = rcpt_len < room ? room - rcpt_len : 0;
+	return room < CP_TEXT_MAX ? room : CP_TEXT_MAX;
+}
+
+enum client_check client_check(const char *rcpt, size_t rcpt_len,
+	const char *text, size_t text_len)
+{
+	if (!proto_user_arg_valid(rcpt, rcpt_len))
+		return CLIENT_CHECK_BAD_RCPT;
+	if (text_len == 0)
+		return CLIENT_CHECK_EMPTY;
+	if (text_len > client_text_max(rcpt_len))
+		return CLIENT_CHECK_TOO_LONG;
+	if (memchr(text, ':', text_len) != NULL)
+		return CLIENT_CHECK_COLON;
+	if (!proto_text_valid(text, text_len))
+		return CLIENT_CHECK_INVALID;
+	return CLIENT_CHECK_OK;
+}
+
+void client_check_explain(enum client_check why, const char *rcpt,
+	size_t rcpt_len, size_t text_len, char *buf, size_t cap)
+{
+	int rl = rcpt_len > 64 ? 64 : (int)rcpt_len;
+	size_t max = client_text_max(rcpt_len);
+
+	switch (why) {
+	case CLIENT_CHECK_OK:
+		snprintf(buf, cap, "ok");
+		break;
+	case CLIENT_CHECK_BAD_RCPT:
+		snprintf(buf, cap, "no such user: %.*s (user names are 1-%d bytes "
+			"with no ':', space or control character)", rl, rcpt,
+			CP_USER_MAX);
+		break;
+	case CLIENT_CHECK_EMPTY:
+		snprintf(buf, cap, "empty message: a CP message has 1-%d bytes",
+			CP_TEXT_MAX);
+		break;
+	case CLIENT_CHECK_TOO_LONG:
+		if (max < CP_TEXT_MAX)
+			snprintf(buf, cap, "message too long: %zu bytes; to a "
+				"%zu-byte user name the limit is %zu bytes (CP "
+				"allows %d bytes of text and %d bytes per line)",
+				text_len, rcpt_len, max, CP_TEXT_MAX, CP_LINE_MAX);
+		else
+			snprintf(buf, cap, "message too long: %zu bytes, the limit "
+				"is %d bytes per message", text_len, CP_TEXT_MAX);
+		break;
+	case CLIENT_CHECK_COLON:
+		snprintf(buf, cap, "message contains ':', which CP does not "
+			"allow in a message text");
+		break;
+	case CLIENT_CHECK_INVALID:
+		snprintf(buf, cap, "message is not valid UTF-8 or contains a "
+			"control character (only TAB is allowed)");
+		break;
+	}
+}
+
+/* ---------------------------------------------------------------- send */
+
+unsigned client_unanswered(const struct client *c)
+{
+	return c->pending;
+}
+
+static enum client_result flush_out(struct client *c)
+{
+	enum client_result r;
+
+	if (c->outlen == 0)
+		return CLIENT_OK;
+	r = write_all(c, c->out, c->outlen);
+	c->outlen = 0;
+	return r;
+}
+
+enum client_result client_send_queue(struct client *c, const char *rcpt,
+	size_t rcpt_len, const char *text, size_t text_len)
+{
+	enum client_check why = client_check(rcpt, rcpt_len, text, text_len);
+	size_t n = CP_VERB_LEN + rcpt_len + 1 + text_len + 1;
+	char *p;
+
+	if (why != CLIENT_CHECK_OK) {
+		client_check_explain(why, rcpt, rcpt_len, text_len, c->err,
+			sizeof c->err);
+		return why == CLIENT_CHECK_BAD_RCPT ? CLIENT_E_NO_RCPT
+			: CLIENT_E_REFUSED;
+	}
+	if (c->pending >= CP_SMSG_BATCH_MAX) {
+		set_err(c, "too many unanswered messages");
+		return CLIENT_E_PROTOCOL;
+	}
+	if (sizeof c->out - c->outlen < n) {
+		enum client_result r = flush_out(c);
+		if (r != CLIENT_OK)
+			return r;
+	}
+	p = c->out + c->outlen;
+	memcpy(p, "SMSG", CP_VERB_LEN);
+	memcpy(p + CP_VERB_LEN, rcpt, rcpt_len);
+	p[CP_VERB_LEN + rcpt_len] = ':';
+	memcpy(p + CP_VERB_LEN + rcpt_len + 1, text, text_len);
+	p[n - 1] = '\n';
+	c->outlen += n;
+	memcpy(c->rcpt[(c->head + c->pending) % CP_SMSG_BATCH_MAX], rcpt,
+		rcpt_len);
+	c->rcpt[(c->head + c->pending) % CP_SMSG_BATCH_MAX][rcpt_len] = '\0';
+	c->pending++;
+	return CLIENT_OK;
+}
+
+enum client_result client_send_reply(struct client *c)
+{
+	const char *rcpt;
+	enum client_result r;
+	int code;
+
+	if (c->pending == 0) {
+		set_err(c, "no message awaits a reply");
+		return CLIENT_E_PROTOCOL;
+	}
+	r = flush_out(c);
+	if (r == CLIENT_OK)
+		r = read_reply(c, &code);
+	if (r != CLIENT_OK)
+		return r;
+	rcpt = c->rcpt[c->head];
+	c->head = (c->head + 1) % CP_SMSG_BATCH_MAX;
+	c->pending--;
+
+	switch (code) {
+	case PROTO_R_SENT:
+		r = CLIENT_OK;
+		break;
+	case PROTO_E_NO_RCPT:
+		set_err(c, "no such user: %s", rcpt);
+		r = CLIENT_E_NO_RCPT;
+		break;
+	case PROTO_E_SEND:
+		c->recovering = true;
+		set_code_err(c, "the server could not store the message", code);
+		r = CLIENT_E_SERVER;
+		break;
+	case PROTO_E_BAD_COMMAND:
+	case PROTO_E_COLONS:
+		if (c->recovering)
+			set_err(c, "not sent: the server was recovering from an "
+				"earlier error");
+		else
+			set_code_err(c, "the server refused the message", code);
+		r = CLIENT_E_SERVER;
+		break;
+	default:
+		set_code_err(c, "protocol error: unexpected reply to SMSG", code);
+		return CLIENT_E_PROTOCOL;
+	}
+	if (c->recovering && c->pending == 0) {
+		char keep[CLIENT_ERR_MAX];
+		enum client_result rr;
+
+		memcpy(keep, c->err, sizeof keep);
+		c->recovering = false;
+		rr = recover(c);
+		if (rr != CLIENT_OK)
+			return rr;
+		memcpy(c->err, keep, sizeof keep);
+	}
+	return r;
+}
+
+enum client_result client_send(struct client *c, const char *rcpt,
+	size_t rcpt_len, const char *text, size_t text_len)
+{
+	enum client_result r = client_send_queue(c, rcpt, rcpt_len, text,
+		text_len);
+
+	return r == CLIENT_OK ? client_send_reply(c) : r;
+}
+
+/* ---------------------------------------------------------------- receive */
+
+/* Refuse the message being delivered: 550, then recover with 201. The
+ * server keeps the message for the next download. */
+static enum client_result nack(struct client *c)
+{
+	enum client_result r;
+	int code;
+
+	r = write_all(c, "550\n", 4);
+	if (r == CLIENT_OK)
+		r = read_reply(c, &code);
+	if (r != CLIENT_OK)
+		return r;
+	if (code != PROTO_E_DOWNLOAD) {
+		set_code_err(c, "protocol error: unexpected reply to 550", code);
+		return CLIENT_E_PROTOCOL;
+	}
+	return recover(c);
+}
+
+enum client_result client_recv(struct client *c, client_deliver_fn deliver,
+	void *ctx, unsigned long *count)
+{
+	enum client_result r;
+	unsigned long n = 0;
+
+	if (count != NULL)
+		*count = 0;
+	r = write_all(c, "RMSG\n", 5);
+	while (r == CLIENT_OK) {
+		const char *line, *sender, *text;
+		size_t len, slen, tlen;
+		struct proto_cmd cmd;
+
+		r = read_line(c, &line, &len);
+		if (r != CLIENT_OK)
+			break;
+		proto_parse_server(line, len, &cmd);
+		if (cmd.verb == PROTO_CODE) {
+			if (cmd.code == PROTO_R_END || cmd.code == PROTO_R_NONE)
+				break;
+			set_code_err(c, cmd.code == PROTO_E_BAD_COMMAND ?
+				"the server refused RMSG" :
+				"protocol error: unexpected reply to RMSG", cmd.code);
+			r = cmd.code == PROTO_E_BAD_COMMAND ? CLIENT_E_SERVER
+				: CLIENT_E_PROTOCOL;
+			break;
+		}
+		if (cmd.verb != PROTO_RMSG || !proto_delivery_split(cmd.arg,
+		    cmd.arg_len, &sender, &slen, &text, &tlen)) {
+			r = nack(c);
+			if (r == CLIENT_OK) {
+				set_err(c, "protocol error: malformed message from "
+					"the server (refused, kept on the server)");
+				r = CLIENT_E_PROTOCOL;
+			}
+			break;
+		}
+		if (deliver(ctx, sender, slen, text, tlen) != 0) {
+			r = nack(c);
+			if (r == CLIENT_OK) {
+				set_err(c, "message not acknowledged: it stays on "
+					"the server");
+				r = CLIENT_E_OUTPUT;
+			}
+			break;
+		}
+		r = write_all(c, "250\n", 4);
+		if (r == CLIENT_OK && count != NULL)
+			*count = ++n;
+	}
+	return r;
+}
+
+/* ---------------------------------------------------------------- misc */
+
+enum client_result client_alive(struct client *c)
+{
+	int r;
+
+	if (c->fd < 0) {
+		set_err(c, "not connected");
+		return CLIENT_E_LOST;
+	}
+	r = c->eof ? 1 : fill(c, -1);
+	if (r < 0)
+		return CLIENT_E_LOST;
+	if (c->end > c->start) {
+		set_err(c, "protocol error: the server sent an unexpected line");
+		return CLIENT_E_PROTOCOL;
+	}
+	if (c->eof) {
+		set_err(c, "connection closed by the server");
+		return CLIENT_E_LOST;
+	}
+	return CLIENT_OK;
+}
+
+void client_quit(struct client *c)
+{
+	if (c->fd >= 0 && !c->eof)
+		(void)write_all(c, "TERM\n", 5);
+	client_close(c);
+}

@@ -1,1 +1,119 @@
-/* placeholder */
+/* client.h - the client side of CP, shared by cpchat's modes: connect over
+ * IPv4/IPv6 with timeouts, log in, send (pipelined), download with the ack
+ * sent only after the caller has written the message, recover with 201.
+ * PDUs are parsed and checked by proto.c; this module owns the dialogue. */
+#ifndef CP_CLIENT_H
+#define CP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "limits.h"
+
+/* Outcome of a client call; cpchat maps each to an exit status. */
+enum client_result {
+	CLIENT_OK = 0,
+	CLIENT_E_CONNECT,  /* name not resolved, refused, connect timed out */
+	CLIENT_E_LOST,     /* connection closed, or no reply in time */
+	CLIENT_E_AUTH,     /* user name or password refused (560, 565) */
+	CLIENT_E_NO_RCPT,  /* recipient does not exist (545), or cannot */
+	CLIENT_E_REFUSED,  /* text refused before sending (limits) */
+	CLIENT_E_SERVER,   /* server error (500, 540, 546, 550), recovered */
+	CLIENT_E_PROTOCOL, /* reply that makes no sense in this state */
+	CLIENT_E_OUTPUT,   /* the caller could not write a downloaded message:
+			      550 sent, recovered with 201, message kept */
+};
+
+/* Why a message cannot be sent (client_check). */
+enum client_check {
+	CLIENT_CHECK_OK,
+	CLIENT_CHECK_BAD_RCPT,  /* not 1-10 bytes, or ':', space, control */
+	CLIENT_CHECK_EMPTY,     /* empty text */
+	CLIENT_CHECK_TOO_LONG,  /* over client_text_max() bytes */
+	CLIENT_CHECK_COLON,     /* ':' in the text (the server answers 546) */
+	CLIENT_CHECK_INVALID,   /* not UTF-8, or a control character */
+};
+
+/* Longest human-readable error kept by the client. */
+#define CLIENT_ERR_MAX 256
+
+struct client {
+	int fd;                 /* -1 when not connected */
+	int64_t timeout_ms;     /* connect, each write, each awaited reply */
+	size_t start, end;      /* unread input is in[start, end) */
+	bool eof;
+	bool recovering;        /* a pipelined SMSG got 540: 201 owed */
+	unsigned pending;       /* SMSG lines queued or sent, reply unread */
+	unsigned head;          /* rcpt[] slot of the oldest pending line */
+	size_t outlen;          /* queued, not yet written, SMSG lines */
+	char rcpt[CP_SMSG_BATCH_MAX][CP_USER_MAX + 1]; /* for error messages */
+	char err[CLIENT_ERR_MAX];
+	char in[CP_INBUF_SIZE];
+	char out[CP_OUTBUF_SIZE];
+};
+
+/* A downloaded message, handed to the caller before it is acknowledged.
+ * Return 0 once it is written and flushed (then 250 is sent), -1 if it
+ * could not be (then 550 and 201: the server keeps it). */
+typedef int (*client_deliver_fn)(void *ctx, const char *sender,
+	size_t sender_len, const char *text, size_t text_len);
+
+void client_init(struct client *c, int64_t timeout_ms);
+
+/* Resolve host (name or address) and port, try each address in turn. */
+enum client_result client_connect(struct client *c, const char *host,
+	const char *port);
+
+/* USER and PASS (sent together); CLIENT_OK when logged in. */
+enum client_result client_login(struct client *c, const char *user,
+	const char *password);
+
+/* The longest text the wire can carry to a recipient of this name length:
+ * CP_TEXT_MAX, less where "SMSG" rcpt ":" text LF would pass CP_LINE_MAX. */
+size_t client_text_max(size_t rcpt_len);
+
+/* Check a message before sending, without any I/O. */
+enum client_check client_check(const char *rcpt, size_t rcpt_len,
+	const char *text, size_t text_len);
+
+/* One sentence explaining a refusal, naming the limit. */
+void client_check_explain(enum client_check why, const char *rcpt,
+	size_t rcpt_len, size_t text_len, char *buf, size_t cap);
+
+/* Pipelined sending: queue SMSG lines (each checked first; at most
+ * CP_SMSG_BATCH_MAX unanswered), then read one reply per line, in order
+ * (client_send_reply writes what is queued first). After a 540 the server
+ * answers the lines behind it with 500 (not sent); once the last reply is
+ * read the client recovers with 201 by itself. */
+enum client_result client_send_queue(struct client *c, const char *rcpt,
+	size_t rcpt_len, const char *text, size_t text_len);
+enum client_result client_send_reply(struct client *c);
+
+/* SMSG lines queued or sent whose reply has not been read yet. */
+unsigned client_unanswered(const struct client *c);
+
+/* Queue, flush and read the reply of one message. */
+enum client_result client_send(struct client *c, const char *rcpt,
+	size_t rcpt_len, const char *text, size_t text_len);
+
+/* Download every waiting message, oldest first, calling deliver for each
+ * and acknowledging it only after deliver returned 0. *count (may be NULL)
+ * gets the number of messages delivered and acknowledged. */
+enum client_result client_recv(struct client *c, client_deliver_fn deliver,
+	void *ctx, unsigned long *count);
+
+/* While no request is outstanding: has the server closed the connection
+ * (e.g. its idle timeout)? Reads without waiting. CLIENT_OK if still up. */
+enum client_result client_alive(struct client *c);
+
+/* Send TERM (best effort) and close. Safe on a closed client. */
+void client_quit(struct client *c);
+
+/* Close without TERM. */
+void client_close(struct client *c);
+
+/* The last error as one line, for the user. */
+const char *client_error(const struct client *c);
+
+#endif

@@ -1,0 +1,569 @@
+/* chatui.c - cpchat's interactive mode. libedit runs in unbuffered mode,
+ * fed one key at a time from a poll loop that also watches the server
+ * socket and the /watch timer; a message that arrives while a line is being
+ * typed is printed above it and the line is redrawn (EL_REFRESH). Without a
+ * terminal on stdin, plain lines are read and no prompt is shown. */
+#include <errno.h>
+#include <histedit.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+#include <wchar.h>
+
+#include "chatui.h"
+#include "lineio.h"
+#include "proto.h"
+
+#define C_DIM "\033[2m"
+#define C_BOLD "\033[1m"
+#define C_RED "\033[31m"
+#define C_OFF "\033[0m"
+
+struct ui {
+	struct client client;
+	const struct chat_login *login;
+	bool color;
+	bool tty;               /* stdin is a terminal: libedit */
+	bool editing;           /* prompt on screen, a line being typed */
+	bool online_prompt;     /* the prompt shown is the chat one */
+	bool connected;
+	bool quit;
+	int out_errno;          /* why the last message could not be shown */
+	EditLine *el;
+	History *hist;
+	int64_t watch_ms;       /* /watch interval, 0 = off */
+	int64_t next_poll;
+	struct lineio in;       /* stdin when it is not a terminal */
+	char prompt[CP_USER_MAX + 32];
+};
+
+static volatile sig_atomic_t ui_signal;
+static const char *ui_prompt_text = "";
+
+static void on_signal(int sig)
+{
+	ui_signal = sig;
+}
+
+static char *prompt_fn(EditLine *el)
+{
+	(void)el;
+	return (char *)ui_prompt_text;
+}
+
+/* ---------------------------------------------------------------- output */
+
+/* Columns the terminal shows for these bytes (wide characters count 2). */
+static size_t text_width(const char *s, size_t len)
+{
+	mbstate_t st;
+	size_t w = 0;
+
+	memset(&st, 0, sizeof st);
+	while (len > 0) {
+		wchar_t wc;
+		size_t n = mbrtowc(&wc, s, len, &st);
+		int cw;
+
+		if (n == (size_t)-1 || n == (size_t)-2) {
+			memset(&st, 0, sizeof st);
+			n = 1;
+			cw = 1;
+		} else {
+			if (n == 0)
+				n = 1;
+			cw = wcwidth(wc);
+		}
+		if (cw > 0)
+			w += (size_t)cw;
+		s += n;
+		len -= n;
+	}
+	return w;
+}
+
+/* Erase the prompt and the line being typed (which may wrap over several
+ * rows), leaving the cursor at the start of the first of them. */
+static void erase_edit(struct ui *u)
+{
+	const LineInfo *li = el_line(u->el);
+	struct winsize ws;
+	size_t cols = 80, pos, row;
+
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		cols = ws.ws_col;
+	pos = text_width(u->prompt, strlen(u->prompt)) +
+		text_width(li->buffer, (size_t)(li->cursor - li->buffer));
+	row = pos / cols;
+	fputs("\r", stdout);
+	if (row > 0)
+		printf("\033[%zuA", row);
+	fputs("\033[J", stdout);
+}
+
+/* Print one line (already formatted) above the prompt, or plainly when no
+ * line is being edited. 0 once written and flushed, -1 if that failed. */
+static int show_raw(struct ui *u, const char *line)
+{
+	int rc;
+
+	if (u->editing)
+		erase_edit(u);
+	fputs(line, stdout);
+	fputc('\n', stdout);
+	rc = fflush(stdout) == 0 && !ferror(stdout) ? 0 : -1;
+	if (rc < 0)
+		u->out_errno = errno;
+	if (u->editing)
+		el_set(u->el, EL_REFRESH);
+	return rc;
+}
+
+static void show(struct ui *u, const char *color, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void show(struct ui *u, const char *color, const char *fmt, ...)
+{
+	char buf[2 * CP_LINE_MAX];
+	size_t n = 0;
+	va_list ap;
+
+	if (u->color && color != NULL)
+		n = (size_t)snprintf(buf, sizeof buf, "%s", color);
+	va_start(ap, fmt);
+	vsnprintf(buf + n, sizeof buf - n, fmt, ap);
+	va_end(ap);
+	if (u->color && color != NULL) {
+		n = strlen(buf);
+		snprintf(buf + n, sizeof buf - n, "%s", C_OFF);
+	}
+	show_raw(u, buf);
+}
+
+/* A downloaded message: "[HH:MM] sender: text", local time of download.
+ * C1 controls (valid UTF-8, but terminal commands) are shown as '?'. */
+static int deliver(void *ctx, const char *sender, size_t slen,
+	const char *text, size_t tlen)
+{
+	struct ui *u = ctx;
+	char buf[3 * CP_DELIVERY_MAX], hm[8];
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t n;
+
+	localtime_r(&now, &tm);
+	strftime(hm, sizeof hm, "%H:%M", &tm);
+	n = (size_t)snprintf(buf, sizeof buf, "%s[%s]%s %s%.*s%s: ",
+		u->color ? C_DIM : "", hm, u->color ? C_OFF : "",
+		u->color ? C_BOLD : "", (int)slen, sender, u->color ? C_OFF : "");
+	for (size_t i = 0; i < tlen && n + 2 < sizeof buf; i++) {
+		unsigned char ch = (unsigned char)text[i];
+
+		if (ch == 0xc2 && i + 1 < tlen &&
+		    (unsigned char)text[i + 1] >= 0x80 &&
+		    (unsigned char)text[i + 1] <= 0x9f) {
+			buf[n++] = '?';
+			i++;
+			continue;
+		}
+		buf[n++] = (char)ch;
+	}
+	buf[n] = '\0';
+	return show_raw(u, buf);
+}
+
+/* ---------------------------------------------------------------- session */
+
+static void set_prompt(struct ui *u)
+{
+	u->online_prompt = u->connected;
+	if (u->connected)
+		snprintf(u->prompt, sizeof u->prompt, "%s> ", u->login->user);
+	else
+		snprintf(u->prompt, sizeof u->prompt, "reconnect? [Y/n] ");
+	ui_prompt_text = u->prompt;
+}
+
+static void lost(struct ui *u)
+{
+	show(u, C_RED, "connection lost: %s", client_error(&u->client));
+	client_close(&u->client);
+	u->connected = false;
+	if (!u->tty)
+		show(u, NULL, "reconnect? [Y/n]");
+}
+
+/* Report a failed request; a broken dialogue ends the connection. */
+static void fail(struct ui *u, enum client_result r)
+{
+	if (r == CLIENT_E_LOST) {
+		lost(u);
+		return;
+	}
+	if (r == CLIENT_E_OUTPUT)
+		show(u, C_RED, "cannot show a message (%s); %s",
+			strerror(u->out_errno), client_error(&u->client));
+	else
+		show(u, C_RED, "%s", client_error(&u->client));
+	if (r == CLIENT_E_PROTOCOL) {
+		client_quit(&u->client);
+		u->connected = false;
+		show(u, C_RED, "disconnected after a protocol error");
+		if (!u->tty)
+			show(u, NULL, "reconnect? [Y/n]");
+	}
+}
+
+static void inbox(struct ui *u, bool verbose)
+{
+	unsigned long n = 0;
+	enum client_result r = client_recv(&u->client, deliver, u, &n);
+
+	if (r != CLIENT_OK)
+		fail(u, r);
+	else if (n == 0 && verbose)
+		show(u, C_DIM, "no new messages");
+}
+
+static void reconnect(struct ui *u)
+{
+	enum client_result r = cpchat_login(&u->client, u->login);
+
+	if (r != CLIENT_OK) {
+		show(u, C_RED, "%s", client_error(&u->client));
+		client_close(&u->client);
+		if (!u->tty)
+			show(u, NULL, "reconnect? [Y/n]");
+		return;
+	}
+	u->connected = true;
+	show(u, C_DIM, "connected to %s port %s as %s", u->login->host,
+		u->login->port, u->login->user);
+	inbox(u, true);
+	u->next_poll = lineio_now_ms() + u->watch_ms;
+}
+
+static void help(struct ui *u)
+{
+	static const char *const lines[] = {
+		"@NAME TEXT      send TEXT to the user NAME",
+		"/inbox          download new messages (an empty line does too)",
+		"/watch N        download every N seconds; /watch off stops",
+		"/help           this help",
+		"/quit           leave (Ctrl-D too)",
+	};
+
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+		show(u, NULL, "%s", lines[i]);
+	show(u, C_DIM, "A message is 1-%d bytes of UTF-8 text without ':'.",
+		CP_TEXT_MAX);
+}
+
+static void send_line(struct ui *u, const char *line)
+{
+	const char *name = line + 1, *text;
+	size_t nlen = strcspn(name, " \t");
+	enum client_check why;
+	enum client_result r;
+	char msg[CLIENT_ERR_MAX];
+
+	text = name + nlen;
+	text += strspn(text, " \t");
+	if (nlen == 0 || *text == '\0') {
+		show(u, C_RED, "to send, type @NAME TEXT");
+		return;
+	}
+	why = client_check(name, nlen, text, strlen(text));
+	if (why != CLIENT_CHECK_OK) {
+		client_check_explain(why, name, nlen, strlen(text), msg, sizeof msg);
+		show(u, C_RED, "not sent: %s", msg);
+		return;
+	}
+	r = client_send(&u->client, name, nlen, text, strlen(text));
+	if (r == CLIENT_OK)
+		show(u, C_DIM, "sent to %.*s", (int)nlen, name);
+	else
+		fail(u, r);
+}
+
+static void watch_cmd(struct ui *u, const char *arg)
+{
+	char *end;
+	double s;
+
+	arg += strspn(arg, " \t");
+	if (*arg == '\0') {
+		if (u->watch_ms > 0)
+			show(u, C_DIM, "watching every %.3g s", u->watch_ms / 1000.0);
+		else
+			show(u, C_DIM, "not watching; /watch N polls every N seconds");
+		return;
+	}
+	if (strcmp(arg, "off") == 0 || strcmp(arg, "0") == 0) {
+		u->watch_ms = 0;
+		show(u, C_DIM, "watch off");
+		return;
+	}
+	errno = 0;
+	s = strtod(arg, &end);
+	end += strspn(end, " \t");
+	if (errno || end == arg || *end != '\0' || !isfinite(s) || s < 0.1 ||
+	    s > 86400) {
+		show(u, C_RED, "usage: /watch N (seconds, 0.1 to 86400) or /watch off");
+		return;
+	}
+	u->watch_ms = (int64_t)(s * 1000 + 0.5);
+	u->next_poll = lineio_now_ms() + u->watch_ms;
+	show(u, C_DIM, "watching every %.3g s (/watch off stops)", s);
+}
+
+static void handle_line(struct ui *u, const char *line)
+{
+	const char *p = line + strspn(line, " \t");
+
+	if (!u->connected) {
+		if (*p == '\0' || *p == 'y' || *p == 'Y')
+			reconnect(u);
+		else if (*p == 'n' || *p == 'N')
+			u->quit = true;
+		else if (!u->tty)
+			show(u, NULL, "reconnect? [Y/n]");
+		return;
+	}
+	if (*p == '\0' || strcmp(p, "/inbox") == 0)
+		inbox(u, true);
+	else if (*p == '@')
+		send_line(u, p);
+	else if (strncmp(p, "/watch", 6) == 0 && (p[6] == '\0' || p[6] == ' '))
+		watch_cmd(u, p + 6);
+	else if (strcmp(p, "/help") == 0)
+		help(u);
+	else if (strcmp(p, "/quit") == 0)
+		u->quit = true;
+	else if (*p == '/')
+		show(u, C_RED, "unknown command %s; /help lists the commands", p);
+	else
+		show(u, C_RED, "to send, type @NAME TEXT; /help lists the commands");
+}
+
+/* ---------------------------------------------------------------- input */
+
+static void begin_line(struct ui *u)
+{
+	set_prompt(u);
+	if (u->tty && !u->quit) {
+		el_set(u->el, EL_UNBUFFERED, 1); /* raw mode, empty line, prompt */
+		u->editing = true;
+	}
+}
+
+static void end_line(struct ui *u)
+{
+	if (u->editing) {
+		el_set(u->el, EL_UNBUFFERED, 0); /* back to cooked mode */
+		u->editing = false;
+	}
+}
+
+/* One key for libedit; a finished line is handled at once. */
+static void read_key(struct ui *u)
+{
+	int n = 0;
+	const char *s = el_gets(u->el, &n);
+	char *line;
+
+	if (s == NULL || n <= 0)
+		return;
+	if (n == 1 && s[0] == ('d' & 037)) { /* Ctrl-D on an empty line */
+		erase_edit(u);
+		end_line(u);
+		u->quit = true;
+		return;
+	}
+	if (s[n - 1] != '\n')
+		return;
+	line = strndup(s, (size_t)n - 1);
+	end_line(u);
+	if (line == NULL) {
+		show(u, C_RED, "out of memory");
+	} else {
+		HistEvent ev;
+
+		if (line[0] != '\0' && u->connected)
+			history(u->hist, &ev, H_ENTER, line);
+		handle_line(u, line);
+		free(line);
+	}
+	begin_line(u);
+}
+
+/* Lines from a pipe or file: no editing, no prompt. */
+static void read_lines(struct ui *u)
+{
+	const char *line;
+	size_t len;
+	int r = lineio_fill(&u->in, 0);
+
+	if (r < 0) {
+		u->quit = true;
+		return;
+	}
+	while (!u->quit) {
+		enum lineio_result lr = lineio_next(&u->in, &line, &len);
+
+		if (lr == LINEIO_AGAIN)
+			break;
+		if (lr == LINEIO_EOF) {
+			/* A last line without LF is still a line. */
+			if (u->in.end > u->in.start && !u->in.discarding) {
+				line = u->in.buf + u->in.start;
+				len = u->in.end - u->in.start;
+				u->in.start = u->in.end;
+				if (len > 0 && line[len - 1] == '\r')
+					len--;
+				char *last = strndup(line, len);
+				if (last != NULL)
+					handle_line(u, last);
+				free(last);
+			}
+			u->quit = true;
+			break;
+		}
+		if (lr == LINEIO_TOO_LONG) {
+			show(u, C_RED, "line too long (over %d bytes): ignored",
+				CP_LINE_MAX);
+			continue;
+		}
+		char *copy = strndup(line, len);
+		if (copy == NULL) {
+			u->quit = true;
+			break;
+		}
+		handle_line(u, copy);
+		free(copy);
+	}
+}
+
+static int setup_tty(struct ui *u)
+{
+	u->el = el_init("cpchat", stdin, stdout, stderr);
+	u->hist = history_init();
+	if (u->el == NULL || u->hist == NULL)
+		return -1;
+	HistEvent ev;
+	history(u->hist, &ev, H_SETSIZE, 1000);
+	history(u->hist, &ev, H_SETUNIQUE, 1);
+	el_set(u->el, EL_HIST, history, u->hist);
+	el_set(u->el, EL_EDITOR, "emacs");
+	el_set(u->el, EL_PROMPT, prompt_fn);
+	/* libedit restores the terminal on signals, redraws after SIGCONT and
+	 * follows SIGWINCH; SIGINT and SIGTERM then reach on_signal. */
+	el_set(u->el, EL_SIGNAL, 1);
+	el_source(u->el, NULL); /* ~/.editrc */
+	return 0;
+}
+
+int chatui_run(const struct chat_login *login, bool color)
+{
+	struct ui *u = calloc(1, sizeof *u);
+	struct sigaction sa;
+	enum client_result r;
+	int rc;
+
+	if (u == NULL) {
+		fprintf(stderr, "cpchat: out of memory\n");
+		return CPCHAT_EXIT_LOCAL;
+	}
+	u->login = login;
+	u->color = color;
+	u->tty = isatty(STDIN_FILENO);
+	client_init(&u->client, login->timeout_ms);
+	r = cpchat_login(&u->client, login);
+	if (r != CLIENT_OK) {
+		fprintf(stderr, "cpchat: %s\n", client_error(&u->client));
+		client_quit(&u->client);
+		free(u);
+		return cpchat_exit_code(r);
+	}
+	u->connected = true;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal; /* no SA_RESTART: poll returns EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+
+	if (u->tty && setup_tty(u) < 0) {
+		fprintf(stderr, "cpchat: cannot set up the line editor\n");
+		client_quit(&u->client);
+		free(u);
+		return CPCHAT_EXIT_LOCAL;
+	}
+	lineio_init(&u->in, STDIN_FILENO);
+	show(u, C_DIM, "connected to %s port %s as %s; /help for help",
+		login->host, login->port, login->user);
+	inbox(u, true);
+	begin_line(u);
+
+	while (!u->quit && !ui_signal) {
+		struct pollfd p[2] = {
+			{ .fd = STDIN_FILENO, .events = POLLIN },
+			{ .fd = u->connected ? u->client.fd : -1, .events = POLLIN },
+		};
+		int timeout = -1;
+
+		if (u->connected && u->watch_ms > 0) {
+			int64_t left = u->next_poll - lineio_now_ms();
+			timeout = left > 0 ? (int)left : 0;
+		}
+		if (poll(p, 2, timeout) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents != 0 && u->connected) {
+			r = client_alive(&u->client);
+			if (r != CLIENT_OK)
+				fail(u, r);
+		}
+		if (u->connected && u->watch_ms > 0 &&
+		    lineio_now_ms() >= u->next_poll) {
+			inbox(u, false);
+			u->next_poll = lineio_now_ms() + u->watch_ms;
+		}
+		if (p[0].revents & POLLIN) {
+			if (u->tty)
+				read_key(u);
+			else
+				read_lines(u);
+		} else if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+			u->quit = true;
+		}
+		if (u->editing && u->online_prompt != u->connected) {
+			erase_edit(u); /* ask the reconnect question instead */
+			end_line(u);
+			begin_line(u);
+		}
+	}
+	if (u->editing)
+		erase_edit(u);
+	end_line(u);
+	if (u->tty) {
+		el_end(u->el);
+		history_end(u->hist);
+	}
+	rc = u->connected ? CPCHAT_EXIT_OK : CPCHAT_EXIT_CONNECT;
+	if (u->connected)
+		client_quit(&u->client);
+	fflush(stdout);
+	free(u);
+	return rc;
+}

@@ -1,0 +1,41 @@
+/* chatui.h - cpchat's interactive mode: a libedit prompt, commands, and
+ * messages printed between prompts. Shared with cpchat.c: the login
+ * settings and the exit statuses, which cpchat --help and cpchat(1) list. */
+#ifndef CP_CHATUI_H
+#define CP_CHATUI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client.h"
+
+enum cpchat_exit {
+	CPCHAT_EXIT_OK = 0,
+	CPCHAT_EXIT_LOCAL = 1,    /* output not written, file unreadable, ... */
+	CPCHAT_EXIT_USAGE = 2,    /* bad options, arguments or settings */
+	CPCHAT_EXIT_CONNECT = 3,  /* cannot connect, or the connection was lost */
+	CPCHAT_EXIT_AUTH = 4,     /* user name or password refused */
+	CPCHAT_EXIT_NO_RCPT = 5,  /* no such user (recipient) */
+	CPCHAT_EXIT_SERVER = 6,   /* server or protocol error */
+	CPCHAT_EXIT_REFUSED = 7,  /* message refused before sending (limits) */
+};
+
+struct chat_login {
+	const char *host;
+	const char *port;
+	const char *user;
+	const char *password;
+	int64_t timeout_ms;
+};
+
+/* The exit status for a client result. */
+int cpchat_exit_code(enum client_result r);
+
+/* Connect and log in; on failure print why (prefixed "cpchat: ") on stderr. */
+enum client_result cpchat_login(struct client *c, const struct chat_login *l);
+
+/* Interactive chat on stdin/stdout (libedit when stdin is a terminal,
+ * plain lines otherwise). Returns the exit status. */
+int chatui_run(const struct chat_login *login, bool color);
+
+#endif
