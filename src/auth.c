@@ -86,7 +86,10 @@ bool auth_verify(const char *hash, const char *pw, size_t len)
 	char buf[CP_PASS_MAX + 1];
 	char out[CRYPT_OUTPUT_SIZE];
 	bool usable = auth_copy(buf, pw, len) && len > 0;
-	bool real = hash != NULL;
+	/* Only yescrypt hashes (what auth_hash writes) count: anything else,
+	 * even a string crypt would take (a two-character DES salt), is a
+	 * mismatch at the full yescrypt cost. */
+	bool real = hash != NULL && strncmp(hash, "$y$", 3) == 0;
 	bool match;
 
 	/* One yescrypt run in every case: the real hash when there is one and

@@ -94,6 +94,18 @@ static int txn_begin(struct store *st, unsigned flags, MDB_txn **txn)
 	return rc;
 }
 
+/* A write transaction of its own (removals, admin): not while this process
+ * holds an SMSG batch, whose writer lock it would wait for forever. */
+static int write_begin(struct store *st, MDB_txn **txn)
+{
+	if (st->batch) {
+		snprintf(st->err, sizeof st->err, "a message batch is open");
+		*txn = NULL;
+		return -1;
+	}
+	return txn_begin(st, 0, txn);
+}
+
 static int commit(struct store *st, MDB_txn *txn)
 {
 	int rc = mdb_txn_commit(txn);
@@ -310,11 +322,7 @@ static enum store_admin_result user_write(struct store *st, const char *name,
 		snprintf(st->err, sizeof st->err, "bad user name or hash");
 		return STORE_ADMIN_ERROR;
 	}
-	if (st->batch) {
-		snprintf(st->err, sizeof st->err, "a message batch is open");
-		return STORE_ADMIN_ERROR;
-	}
-	if (txn_begin(st, 0, &txn) != 0)
+	if (write_begin(st, &txn) != 0)
 		return STORE_ADMIN_ERROR;
 	rc = mdb_get(txn, st->users, &k, &v);
 	if (rc == 0 && add) {
@@ -376,11 +384,7 @@ enum store_admin_result store_user_del(struct store *st, const char *name,
 
 	if (!name_ok(name, len))
 		return STORE_ADMIN_NO_USER;
-	if (st->batch) {
-		snprintf(st->err, sizeof st->err, "a message batch is open");
-		return STORE_ADMIN_ERROR;
-	}
-	if (txn_begin(st, 0, &txn) != 0)
+	if (write_begin(st, &txn) != 0)
 		return STORE_ADMIN_ERROR;
 	rc = mdb_del(txn, st->users, &k, NULL);
 	if (rc == MDB_NOTFOUND) {
@@ -652,11 +656,7 @@ int store_msg_remove(struct store *st, const char *user, size_t len,
 
 	if (n == 0 || !name_ok(user, len))
 		return 0;
-	if (st->batch) {
-		snprintf(st->err, sizeof st->err, "a message batch is open");
-		return -1;
-	}
-	if (txn_begin(st, 0, &txn) != 0)
+	if (write_begin(st, &txn) != 0)
 		return -1;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		k.mv_size = mail_key(kb, user, len, ids[i]);
@@ -696,41 +696,23 @@ int store_msg_remove(struct store *st, const char *user, size_t len,
 
 /* ---------------------------------------------------------------- session */
 
+/* struct session_store over the real store: ctx is a struct store *. */
 static int ops_user_hash(void *ctx, const char *name, size_t len, char *hash,
 	size_t cap)
-{
-	return store_user_hash(ctx, name, len, hash, cap);
-}
-
+{ return store_user_hash(ctx, name, len, hash, cap); }
 static enum store_put_result ops_msg_put(void *ctx, const char *rcpt,
 	size_t rcpt_len, const char *sender, size_t sender_len,
 	const char *text, size_t text_len, uint64_t mailbox_limit)
-{
-	return store_msg_put(ctx, rcpt, rcpt_len, sender, sender_len, text,
-		text_len, mailbox_limit);
-}
-
-static int ops_msg_commit(void *ctx)
-{
-	return store_msg_commit(ctx);
-}
-
-static void ops_msg_abort(void *ctx)
-{
-	store_msg_abort(ctx);
-}
-
+{ return store_msg_put(ctx, rcpt, rcpt_len, sender, sender_len, text,
+	text_len, mailbox_limit); }
+static int ops_msg_commit(void *ctx) { return store_msg_commit(ctx); }
+static void ops_msg_abort(void *ctx) { store_msg_abort(ctx); }
 static int ops_msg_next(void *ctx, const char *user, size_t len,
 	uint64_t after, struct store_msg *msg)
-{
-	return store_msg_next(ctx, user, len, after, msg);
-}
-
+{ return store_msg_next(ctx, user, len, after, msg); }
 static int ops_msg_remove(void *ctx, const char *user, size_t len,
 	const uint64_t *ids, size_t n)
-{
-	return store_msg_remove(ctx, user, len, ids, n);
-}
+{ return store_msg_remove(ctx, user, len, ids, n); }
 
 const struct session_store store_session_ops = {
 	.user_hash = ops_user_hash,
