@@ -1,11 +1,10 @@
 /* cpbench.c - CP load generator for the benchmark (doc/performance.md): one
  * thread, epoll, non-blocking sockets, so that it costs far less than the
  * handlers it drives. Runs the scenarios connect, login, send, recv, mixed
- * and prints one line of key=value results; --hash-time measures yescrypt
- * through auth.c, the ceiling of the login rate. Exit 1 if any error. */
+ * and prints one line of key=value results; --hash-time and --sync-time
+ * (calibrate.c) measure what the machine allows. Exit 1 on any error. */
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,7 +19,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
-#include "auth.h"
+#include "calibrate.h"
 #include "limits.h"
 
 enum scenario { SC_CONNECT, SC_LOGIN, SC_SEND, SC_RECV, SC_MIXED };
@@ -109,23 +108,6 @@ static void sample(int64_t us)
 		}
 	}
 	samples[nsamples++] = us / 1000.0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* p-th percentile (0-100) of v[0..n) sorted, nearest rank. */
-static double percentile(const double *v, size_t n, double p)
-{
-	size_t k;
-
-	if (n == 0)
-		return 0;
-	k = (size_t)ceil(p / 100.0 * (double)n);
-	return v[k > 0 ? k - 1 : 0];
 }
 
 static long messages_per_session(void)
@@ -527,54 +509,15 @@ static void report(void)
 	double rate = secs > 0 ? (per_msg ? total_msgs : completed) / secs : 0;
 
 	getrusage(RUSAGE_SELF, &ru);
-	qsort(samples, nsamples, sizeof *samples, cmp_double);
 	printf("scenario=%s conc=%u sessions=%ld errors=%ld seconds=%.3f "
 		"messages=%ld rate=%.1f unit=%s p50_ms=%.3f p99_ms=%.3f "
 		"client_cpu_ms=%.0f\n",
 		scenario_names[opt.sc], opt.conc, completed, errors, secs,
 		total_msgs, rate, per_msg ? "msg/s" : "sessions/s",
-		percentile(samples, nsamples, 50), percentile(samples, nsamples, 99),
+		bench_percentile(samples, nsamples, 50),
+		bench_percentile(samples, nsamples, 99),
 		(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
 		(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3);
-}
-
-/* Time yescrypt through auth.c: what one login costs a handler at least. */
-static int hash_time(int rounds)
-{
-	char hash[CP_HASH_MAX];
-	double *v = calloc((size_t)rounds, sizeof *v);
-	struct rusage before, after;
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	int64_t t;
-	int i;
-
-	getrusage(RUSAGE_SELF, &before);
-	t = now_us();
-	if (v == NULL || auth_hash(opt.password, strlen(opt.password), hash,
-	    sizeof hash) < 0) {
-		fprintf(stderr, "cpbench: auth_hash failed\n");
-		return 1;
-	}
-	double hash_ms = (double)(now_us() - t) / 1e3;
-	for (i = 0; i < rounds; i++) {
-		t = now_us();
-		if (!auth_verify(hash, opt.password, strlen(opt.password))) {
-			fprintf(stderr, "cpbench: auth_verify rejected its own hash\n");
-			return 1;
-		}
-		v[i] = (double)(now_us() - t) / 1e3;
-	}
-	getrusage(RUSAGE_SELF, &after);
-	qsort(v, (size_t)rounds, sizeof *v, cmp_double);
-	double med = percentile(v, (size_t)rounds, 50);
-	printf("scenario=hash-time rounds=%d hash_ms=%.2f verify_p50_ms=%.2f "
-		"verify_p99_ms=%.2f ncpu=%ld login_ceiling=%.1f "
-		"hash_rss_growth_kib=%ld\n", rounds, hash_ms, med,
-		percentile(v, (size_t)rounds, 99), ncpu,
-		med > 0 ? (double)ncpu * 1e3 / med : 0,
-		after.ru_maxrss - before.ru_maxrss);
-	free(v);
-	return 0;
 }
 
 static void usage(FILE *f)
@@ -582,6 +525,7 @@ static void usage(FILE *f)
 	fprintf(f,
 "Usage: cpbench [OPTION]... --scenario NAME\n"
 "       cpbench --hash-time[=ROUNDS] [--password PW]\n"
+"       cpbench --sync-time DIR\n"
 "Drive a CP server (cpd behind socket activation, or the benchmark floor)\n"
 "and print one line of key=value results. Exit 1 if any session failed.\n"
 "\n"
@@ -610,6 +554,7 @@ static void usage(FILE *f)
 "      --timeout S         a session failing to finish in S s is an error (60)\n"
 "      --hash-time[=R]     time R (20) yescrypt verifies via auth.c and print\n"
 "                          the login rate the CPUs allow\n"
+"      --sync-time DIR     time 50 fdatasync()s of a 4 KiB page in DIR\n"
 "  -v, --verbose           report every failed session, not only the first 5\n"
 "  -h, --help              show this help\n", CP_PORT);
 }
@@ -672,7 +617,8 @@ static int parse_secs(const char *s, double *out)
 
 int main(int argc, char **argv)
 {
-	enum { O_TO = 256, O_SIZE, O_WINDOW, O_EXPECT, O_TIMEOUT, O_HASH };
+	enum { O_TO = 256, O_SIZE, O_WINDOW, O_EXPECT, O_TIMEOUT, O_HASH,
+		O_SYNC };
 	static const struct option opts[] = {
 		{ "host", required_argument, NULL, 'H' },
 		{ "port", required_argument, NULL, 'p' },
@@ -689,11 +635,13 @@ int main(int argc, char **argv)
 		{ "expect", required_argument, NULL, O_EXPECT },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "hash-time", optional_argument, NULL, O_HASH },
+		{ "sync-time", required_argument, NULL, O_SYNC },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	long v, hash_rounds = 0;
+	const char *sync_dir = NULL;
 	int c, i, bad;
 
 	while ((c = getopt_long(argc, argv, "H:p:u:P:c:d:n:s:m:vh", opts, NULL)) != -1) {
@@ -728,6 +676,7 @@ int main(int argc, char **argv)
 			if (optarg)
 				bad = parse_long(optarg, 1, &hash_rounds);
 			break;
+		case O_SYNC: sync_dir = optarg; break;
 		case 'v': opt.verbose = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -743,7 +692,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (hash_rounds > 0)
-		return hash_time((int)hash_rounds);
+		return calibrate_hash(opt.password, (int)hash_rounds) < 0;
+	if (sync_dir != NULL)
+		return calibrate_sync(sync_dir, 50) < 0;
 	if (opt.users == NULL && parse_users("bench") < 0)
 		return 2;
 	if (opt.sc == SC_SEND || opt.sc == SC_RECV) {

@@ -1,9 +1,10 @@
 /* floor.c - the floor of cp's design, for the benchmark (doc/performance.md):
  * a handler that does only what every cpd connection must do - start as a
- * process linked like cpd, open the same LMDB store, run one read
- * transaction - then answers each line with a fixed reply per verb (PASS
- * also pays one yescrypt verify) and exits on TERM or EOF. cpd is compared
- * with it; nothing else in cp uses it. */
+ * process linked like cpd (the same libcp.a objects for logging, store and
+ * hashing, so the same shared libraries), set up logging, open the LMDB
+ * store, run one read transaction - then answers each line with a fixed
+ * reply per verb (PASS also pays one yescrypt verify) and exits on TERM or
+ * EOF. cpd is compared with it; nothing else in cp uses it. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -12,10 +13,9 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <systemd/sd-daemon.h>
-
 #include "auth.h"
 #include "limits.h"
+#include "log.h"
 #include "store.h"
 
 /* The user whose hash the one read transaction looks up; a PASS line is
@@ -41,8 +41,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "Usage: floor [--db DIR]\n"
-"Benchmark floor handler: serve one connection on stdin/stdout (or the one\n"
-"socket systemd passes) the cheapest way cp's design allows: open the store\n"
+"Benchmark floor handler: serve one connection on stdin/stdout (inetd style)\n"
+"the cheapest way cp's design allows: set up logging, open the store\n"
 "(--db, else $CP_DB), one read transaction, then a fixed reply per line\n"
 "(USER 220, PASS 230 after one yescrypt verify, SMSG 240, RMSG 256, other\n"
 "500) until TERM or end of input.\n");
@@ -108,7 +108,7 @@ int main(int argc, char **argv)
 	const char *db = getenv("CP_DB");
 	size_t have = 0;
 	struct store *st;
-	int c, r, in_fd = STDIN_FILENO, out_fd = STDOUT_FILENO;
+	int c, r;
 
 	while ((c = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -121,24 +121,23 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (sd_listen_fds(1) == 1)
-		in_fd = out_fd = SD_LISTEN_FDS_START;
-
+	/* What cpd does before its first reply, and no more. */
+	log_init("floor", LOG_TARGET_AUTO);
 	st = store_open(db, 0, 0, err, sizeof err);
 	if (st == NULL) {
-		fprintf(stderr, "floor: %s\n", err);
+		log_event(LOG_ERR, "error", "%s", err);
 		return 1;
 	}
 	r = store_user_hash(st, FLOOR_USER, strlen(FLOOR_USER), hash,
 		sizeof hash);
 	if (r < 0) {
-		fprintf(stderr, "floor: cannot read the store\n");
+		log_event(LOG_ERR, "error", "cannot read the store");
 		store_close(st);
 		return 1;
 	}
 
 	for (;;) {
-		ssize_t n = read(in_fd, in + have, sizeof in - have);
+		ssize_t n = read(STDIN_FILENO, in + have, sizeof in - have);
 		size_t out_len = 0, start = 0;
 		char *lf;
 		int term = 0;
@@ -160,7 +159,7 @@ int main(int argc, char **argv)
 		}
 		memmove(in, in + start, have - start);
 		have -= start;
-		if (out_len > 0 && write_all(out_fd, out, out_len) < 0)
+		if (out_len > 0 && write_all(STDOUT_FILENO, out, out_len) < 0)
 			break;
 		if (term)
 			break;
