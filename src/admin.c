@@ -150,6 +150,17 @@ struct store *admin_store_open(const char *dir, bool create, bool readonly,
 	return st;
 }
 
+bool admin_store_empty(const char *dir)
+{
+	char path[4096];
+	struct stat sb;
+
+	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		return false;
+	snprintf(path, sizeof path, "%s/%s", dir, admin_store_files[0]);
+	return lstat(path, &sb) != 0 && errno == ENOENT;
+}
+
 /* ---------------------------------------------------------------- password */
 
 static struct termios admin_tty_saved;

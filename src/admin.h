@@ -36,6 +36,10 @@ const char *admin_db_dir(const char *opt);
 struct store *admin_store_open(const char *dir, bool create, bool readonly,
 	char *err, size_t errcap);
 
+/* True when dir is a directory without data.mdb: a store no user has been
+ * added to yet (e.g. just made by systemd's StateDirectory=). */
+bool admin_store_empty(const char *dir);
+
 enum admin_pw_result {
 	ADMIN_PW_OK = 0,
 	ADMIN_PW_INVALID,   /* empty, too long, bad bytes, or the two differ */

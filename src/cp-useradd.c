@@ -210,6 +210,10 @@ int main(int argc, char **argv)
 	}
 #endif
 	dir = admin_db_dir(db);
+#if CP_TOOL == CP_TOOL_USERS
+	if (admin_store_empty(dir))
+		return ADMIN_EXIT_OK; /* no user added yet: nothing to list */
+#endif
 	st = admin_store_open(dir, CP_TOOL == CP_TOOL_USERADD,
 		CP_TOOL == CP_TOOL_USERS, err, sizeof err);
 	if (!st) {

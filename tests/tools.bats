@@ -292,6 +292,21 @@ mode() {
 	[ ! -e "$none" ]
 }
 
+@test "an existing but empty store directory has no users" {
+	local empty="$BATS_TEST_TMPDIR/empty"
+	mkdir -m 700 "$empty"
+	run --separate-stderr "$CP_USERS" --db "$empty"
+	assert_success
+	assert_output ''
+	[ ! -e "$empty/data.mdb" ]
+	run --separate-stderr "$CP_USERDEL" --db "$empty" alice
+	assert_failure 4
+	run "$CP_USERADD" --db "$empty" alice <<<'pw'
+	assert_success
+	run "$CP_USERS" --db "$empty"
+	assert_output "alice	0"
+}
+
 @test "a store of an unknown, newer format is refused" {
 	command -v mdb_load >/dev/null || skip "mdb_load (lmdb-utils) not installed"
 	printf 'format\n2\n' | mdb_load -T -s meta "$CP_DB"
