@@ -1,0 +1,402 @@
+#!/usr/bin/env bats
+# socket.bats - cp over real TCP: cpd behind `systemd-socket-activate --accept
+# --inetd` (what cp.socket does) on a free 127.0.0.1 port, one per test.
+# Login/send/receive, concurrent senders, a handler killed mid-burst, a drop
+# mid-download; and the systemd units checked with systemd-analyze.
+
+load common
+
+# ------------------------------------------------------------------ server
+
+# The live handlers (cpd processes) of the listener, one per open connection.
+handlers() {
+	ps -o pid=,stat= --ppid "$SA_PID" | awk '$2 !~ /^Z/ { print $1 }'
+}
+
+# sa_start [cpd option...]: listen on a free port with one cpd per connection;
+# sets PORT and SA_PID. A port taken meanwhile makes the bind fail: retry.
+sa_start() {
+	local log=$BATS_TEST_TMPDIR/sa.log try i v
+	local -a env=(-E "CP_DB=$CP_DB")
+	# systemd-socket-activate passes only the variables it is told to.
+	for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS CP_DEBUG; do
+		[[ -z ${!v+x} ]] || env+=(-E "$v=${!v}")
+	done
+	for try in {1..20}; do
+		PORT=$((20000 + RANDOM % 12000)) # below the ephemeral port range
+		ss -Htln "sport = :$PORT" | grep -q . && continue
+		: >"$log"
+		# 3>&-: bats must not wait for the listener's copy of its fd 3.
+		systemd-socket-activate --accept --inetd -l "127.0.0.1:$PORT" \
+			"${env[@]}" $CP_CPD_WRAPPER "$CPD" --auth-fail-delay 0 "$@" \
+			</dev/null >/dev/null 2>>"$log" 3>&- &
+		SA_PID=$!
+		for i in {1..100}; do
+			grep -q '^Listening on' "$log" && return 0
+			kill -0 "$SA_PID" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill "$SA_PID" 2>/dev/null || true
+		wait "$SA_PID" 2>/dev/null || true
+		SA_PID=
+	done
+	fail "could not start systemd-socket-activate: $(cat "$log")"
+}
+
+# sa_stop: stop the listener and any handler still running.
+sa_stop() {
+	local kids
+	[[ -n ${SA_PID:-} ]] || return 0
+	kids=$(handlers || true)
+	kill "$SA_PID" 2>/dev/null || true
+	[[ -z $kids ]] || kill $kids 2>/dev/null || true
+	wait "$SA_PID" 2>/dev/null || true
+	SA_PID=
+}
+
+# wait_no_handlers: every session has ended (cpd exits at TERM/EOF).
+wait_no_handlers() {
+	local i
+	for i in {1..100}; do
+		[[ -z $(handlers) ]] && return 0
+		sleep 0.05
+	done
+	fail "handler(s) still running 5 s after their connection ended: $(handlers | tr '\n' ' ')"
+}
+
+setup() {
+	SA_PID=
+	[[ $BATS_TEST_DESCRIPTION == units:* ]] && return 0
+	cp_store
+	sa_start
+}
+
+teardown() {
+	sa_stop
+	if [[ -s $BATS_TEST_TMPDIR/sa.log ]]; then
+		echo "# listener and cpd log:"
+		sed 's/^/#   /' "$BATS_TEST_TMPDIR/sa.log"
+	fi
+}
+
+# ------------------------------------------------------------------ client
+# One connection at a time per shell: its fd is $TCP, the last line $LINE.
+
+tcp_open() { exec {TCP}<>"/dev/tcp/127.0.0.1/$PORT"; }
+tcp_close() { exec {TCP}>&-; }
+# tcp_send LINE...: each line with CRLF.
+tcp_send() { printf '%s\r\n' "$@" >&"$TCP"; }
+# tcp_recv: next line into $LINE without its CR; fails at EOF, error, 10 s.
+tcp_recv() {
+	IFS= read -r -t 10 -u "$TCP" LINE || return 1
+	LINE=${LINE%$'\r'}
+}
+# tcp_expect TEXT: the next line is exactly TEXT.
+tcp_expect() {
+	if ! tcp_recv; then
+		fail "expected '$1', got end of connection or timeout"
+		return 1
+	fi
+	if [[ $LINE != "$1" ]]; then
+		fail "expected '$1', got '$LINE'"
+		return 1
+	fi
+}
+tcp_login() {
+	tcp_send "USER $1"
+	tcp_expect "220 received username successfully" || return 1
+	tcp_send "PASS $2"
+	tcp_expect "230 user authenticated successfully"
+}
+
+# tcp_session < transcript: sends all lines at once (pipelined, CRLF), then
+# prints every reply (CR removed) until the server closes the connection.
+tcp_session() {
+	local fd rc
+	exec {fd}<>"/dev/tcp/127.0.0.1/$PORT" || return 1
+	sed 's/$/\r/' >&"$fd"
+	timeout 10 cat <&"$fd" | tr -d '\r'
+	rc=${PIPESTATUS[0]}
+	exec {fd}>&-
+	return "$rc"
+}
+
+# tcp_download USER PW: one RMSG, each delivery acked with 250 after it was
+# printed; prints the deliveries and the closing reply (255 or 256).
+tcp_download() {
+	tcp_open
+	tcp_login "$1" "$2" || return 1
+	tcp_send RMSG
+	while tcp_recv; do
+		printf '%s\n' "$LINE"
+		case $LINE in
+		RMSG*) tcp_send 250 ;;
+		*) break ;;
+		esac
+	done
+	tcp_send TERM
+	tcp_close
+}
+
+# ------------------------------------------------------------------ tests
+
+@test "tcp: alice sends to bob, bob downloads and acks, then his mailbox is empty" {
+	run tcp_session <<-EOF
+	USER alice
+	PASS alicepw
+	SMSG bob:hello bob, over TCP
+	TERM
+	EOF
+	assert_success
+	assert_output "220 received username successfully
+230 user authenticated successfully
+240 message successfully sent"
+
+	run tcp_session <<-EOF
+	user bob
+	pass bobpw
+	rmsg
+	250
+	TERM
+	EOF
+	assert_success
+	assert_output "220 received username successfully
+230 user authenticated successfully
+RMSGalice:hello bob, over TCP
+255 end of messages"
+
+	run tcp_session <<-EOF
+	USER bob
+	PASS bobpw
+	RMSG
+	TERM
+	EOF
+	assert_output "220 received username successfully
+230 user authenticated successfully
+256 no new messages"
+	wait_no_handlers
+
+	# cpd logs the peer address; the password and the text never.
+	run grep '^cpd' "$BATS_TEST_TMPDIR/sa.log"
+	assert_success
+	assert_output --partial "127.0.0.1"
+	refute_output --partial "alicepw"
+	refute_output --partial "bobpw"
+	refute_output --partial "hello bob"
+}
+
+@test "tcp: a wrong password over TCP gets 565 and the session goes on" {
+	run tcp_session <<-EOF
+	USER alice
+	PASS bobpw
+	USER alice
+	PASS alicepw
+	RMSG
+	TERM
+	EOF
+	assert_success
+	assert_output "220 received username successfully
+565 error authenticating user
+220 received username successfully
+230 user authenticated successfully
+256 no new messages"
+}
+
+# A sender that waits for each reply before the next command (so the eight
+# senders' commits interleave); prints every reply.
+lockstep_sender() {
+	local user=$1 pw=$2 n=$3 j
+	tcp_open
+	tcp_send "USER $user"
+	tcp_recv && echo "$LINE"
+	tcp_send "PASS $pw"
+	tcp_recv && echo "$LINE"
+	for ((j = 1; j <= n; j++)); do
+		tcp_send "$(printf 'SMSG bob:from %s no %02d' "$user" "$j")"
+		tcp_recv && echo "$LINE" || break
+	done
+	tcp_send TERM
+	tcp_close
+}
+
+@test "tcp: 8 concurrent senders x 25 messages reach one recipient exactly once, in per-sender order" {
+	local i j out=$BATS_TEST_TMPDIR
+	local -a pids=()
+	for i in {1..8}; do
+		printf 'pw%d\n' "$i" | "$CP_USERADD" "s$i" >/dev/null
+	done
+	for i in {1..8}; do
+		if ((i % 2)); then
+			# Odd senders pipeline all 25 SMSG lines in one go.
+			{
+				printf 'USER s%d\nPASS pw%d\n' "$i" "$i"
+				for j in $(seq -w 1 25); do
+					printf 'SMSG bob:from s%d no %s\n' "$i" "$j"
+				done
+				echo TERM
+			} | tcp_session >"$out/out.$i" &
+		else
+			lockstep_sender "s$i" "pw$i" 25 >"$out/out.$i" &
+		fi
+		pids+=($!)
+	done
+	for i in "${pids[@]}"; do
+		wait "$i"
+	done
+	for i in {1..8}; do
+		run cat "$out/out.$i"
+		assert_line --index 0 "220 received username successfully"
+		assert_line --index 1 "230 user authenticated successfully"
+		[[ $(grep -c '^240 message successfully sent$' <<<"$output") == 25 ]] ||
+			fail "sender s$i got $(grep -c '^240 ' <<<"$output") x 240 instead of 25"
+		[[ ${#lines[@]} == 27 ]] || fail "sender s$i: unexpected replies"
+	done
+
+	tcp_download bob bobpw >"$out/bob"
+	run cat "$out/bob"
+	assert_line --index 200 "255 end of messages"
+	[[ ${#lines[@]} == 201 ]] || fail "bob got $((${#lines[@]} - 1)) deliveries, not 200"
+	[[ -z $(grep '^RMSG' "$out/bob" | sort | uniq -d) ]] || fail "duplicate deliveries"
+	for i in {1..8}; do
+		run diff <(grep "^RMSGs$i:" "$out/bob") \
+			<(seq -f "RMSGs$i:from s$i no %02g" 1 25)
+		assert_success
+	done
+
+	run tcp_download bob bobpw
+	assert_output "256 no new messages"
+	wait_no_handlers
+}
+
+@test "tcp: kill -9 of a handler during a burst of pipelined SMSG loses no message that got 240" {
+	local round seen handler writer reader i k n=50000 out=$BATS_TEST_TMPDIR
+	local -a delays=(0 0 0.03 0.1)
+	# Room for the whole burst in bob's mailbox.
+	sa_stop
+	sa_start --mailbox-limit 1000000
+	for round in 1 2 3; do
+		tcp_open
+		tcp_login alice alicepw
+		run handlers
+		assert_equal "${#lines[@]}" 1
+		handler=${lines[0]}
+		# The burst: n SMSG lines written at once (about half a second of
+		# work for cpd here), its replies collected by cat meanwhile (bash
+		# under bats reads too slowly); the handler is killed the given
+		# delay after the first reply arrived.
+		printf "SMSG bob:r$round %05d\r\n" $(seq 1 "$n") >&"$TCP" 2>/dev/null &
+		writer=$!
+		timeout 60 cat <&"$TCP" >"$out/replies.$round" 2>/dev/null &
+		reader=$!
+		for i in {1..1000}; do
+			[[ -s $out/replies.$round ]] && break
+			sleep 0.01
+		done
+		[[ -s $out/replies.$round ]] || fail "round $round: no reply to the burst in 10 s"
+		sleep "${delays[round]}"
+		kill -9 "$handler" # fails if the handler was gone before the kill
+		wait "$reader" || true
+		wait "$writer" || true
+		tcp_close
+		# The client saw a 240 for each complete reply line (a line cut by
+		# the reset does not count); there is nothing but 240s.
+		seen=$(grep -c $'^240 message successfully sent\r$' "$out/replies.$round" || true)
+		run grep -v -c $'^240 message successfully sent\r$' "$out/replies.$round"
+		[[ $output == 0 || ($output == 1 && $(tail -c 1 "$out/replies.$round") != $'\n') ]] ||
+			fail "round $round: replies other than 240: $(grep -v '^240 ' "$out/replies.$round" | head -3)"
+		((seen < n)) || fail "round $round: the burst was over before the kill"
+		wait_no_handlers
+
+		# What was stored is the burst's first k lines, in order, each once,
+		# and k covers every 240 the client saw.
+		k=$("$CP_USERS" | awk '$1 == "bob" { print $2 }')
+		((k >= seen)) || fail "round $round: $seen messages got 240 but only $k are stored"
+		((k < n)) || fail "round $round: the whole burst was stored before the kill"
+		{
+			printf 'USER bob\nPASS bobpw\nRMSG\n'
+			seq "$k" | sed 's/.*/250/'
+			echo TERM
+		} | tcp_session >"$out/bob.$round"
+		run diff "$out/bob.$round" <(
+			echo "220 received username successfully"
+			echo "230 user authenticated successfully"
+			seq -f "RMSGalice:r$round %05g" 1 "$k"
+			echo "255 end of messages")
+		assert_success
+		echo "# round $round: killed ${delays[round]} s after the first 240; client saw $seen x 240, $k of $n stored" >&3
+	done
+}
+
+@test "tcp: a connection dropped mid-download loses nothing; the unacked message comes again" {
+	run tcp_session <<-EOF
+	USER alice
+	PASS alicepw
+	SMSG bob:m1
+	SMSG bob:m2
+	SMSG bob:m3
+	TERM
+	EOF
+	assert_success
+
+	# Dropped after a delivery, before any ack: everything comes again.
+	tcp_open
+	tcp_login bob bobpw
+	tcp_send RMSG
+	tcp_expect "RMSGalice:m1"
+	tcp_close
+	wait_no_handlers
+
+	# m1 acked, m2 delivered, then the connection drops without its ack.
+	tcp_open
+	tcp_login bob bobpw
+	tcp_send RMSG
+	tcp_expect "RMSGalice:m1"
+	tcp_send 250
+	tcp_expect "RMSGalice:m2"
+	tcp_close
+	wait_no_handlers
+
+	run tcp_download bob bobpw
+	assert_output "RMSGalice:m2
+RMSGalice:m3
+255 end of messages"
+	run tcp_download bob bobpw
+	assert_output "256 no new messages"
+}
+
+# ------------------------------------------------------------------ units
+
+units_built() {
+	command -v systemd-analyze >/dev/null || skip "systemd-analyze is not installed"
+	UNITS=$CP_BUILDDIR/systemd
+	[[ -f $UNITS/cp.socket && -f $UNITS/cp@.service ]] ||
+		skip "units not built (configured --without-systemdsystemunitdir?)"
+}
+
+@test "units: systemd-analyze verify finds nothing to report in cp.socket and cp@.service" {
+	units_built
+	local man=(--man=no)
+	# Documentation=man:cpd(8) is checked against doc/cpd.8 when man exists.
+	if command -v man >/dev/null && [[ -f $CP_SRCDIR/doc/cpd.8 ]]; then
+		mkdir -p "$BATS_TEST_TMPDIR/man/man8"
+		cp "$CP_SRCDIR/doc/cpd.8" "$BATS_TEST_TMPDIR/man/man8/"
+		man=(--man=yes)
+	fi
+	run env MANPATH="$BATS_TEST_TMPDIR/man" systemd-analyze verify "${man[@]}" \
+		"$UNITS/cp.socket" "$UNITS/cp@.service"
+	assert_success
+	assert_output ""
+}
+
+@test "units: systemd-analyze security rates cp@.service at 0.5 or lower" {
+	units_built
+	systemd-analyze --help | grep -q -- '--offline' ||
+		skip "this systemd-analyze has no offline security check"
+	run systemd-analyze security --offline=true "$UNITS/cp@.service"
+	local score
+	score=$(sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p' <<<"$output")
+	[[ -n $score ]] || fail "no exposure level in: $output"
+	echo "# cp@.service exposure: $score" >&3
+	awk -v s="$score" 'BEGIN { exit !(s <= 0.5) }' ||
+		fail "exposure $score is above 0.5: $output"
+}
