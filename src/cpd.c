@@ -166,6 +166,7 @@ static void serve(struct session *s, struct lineio *in, int out_fd,
 	int64_t partial_since = -1;
 	int64_t ack_deadline = -1;
 	uint64_t ack_for = 0;
+	bool stalled = false; /* skipping the rest of a line that timed out */
 
 	while (!s->done) {
 		const char *line;
@@ -175,6 +176,7 @@ static void serve(struct session *s, struct lineio *in, int out_fd,
 		if (r == LINEIO_LINE || r == LINEIO_TOO_LONG) {
 			last_line = lineio_now_ms();
 			partial_since = -1;
+			stalled = false;
 			if (r == LINEIO_LINE)
 				session_line(s, line, len);
 			else
@@ -207,7 +209,11 @@ static void serve(struct session *s, struct lineio *in, int out_fd,
 			ack_deadline = -1;
 			deadline = last_line + cfg->idle_timeout_ms;
 			timeout_ev = SESSION_EV_IDLE_TIMEOUT;
-			if (lineio_partial(in)) {
+			/* The rest of a line already answered for stalling is
+			 * skipped whenever it comes: only idle_timeout applies. */
+			if (!in->discarding)
+				stalled = false;
+			if (lineio_partial(in) && !stalled) {
 				if (partial_since < 0)
 					partial_since = now;
 				if (partial_since + cfg->line_timeout_ms < deadline) {
@@ -228,6 +234,7 @@ static void serve(struct session *s, struct lineio *in, int out_fd,
 			if (timeout_ev == SESSION_EV_LINE_TIMEOUT) {
 				lineio_skip_line(in);
 				partial_since = -1;
+				stalled = true;
 			}
 			last_line = lineio_now_ms();
 			ack_deadline = -1;
