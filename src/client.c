@@ -145,8 +145,8 @@ static enum client_result write_all(struct client *c, const char *buf,
 	}
 	if (lineio_write(c->fd, buf, len, lineio_now_ms() + c->timeout_ms) < 0) {
 		if (errno == ETIMEDOUT)
-			set_err(c, "the server stopped reading (no progress in %lld s)",
-				(long long)(c->timeout_ms / 1000));
+			set_err(c, "the server stopped reading (no progress in "
+				"%.3g s)", c->timeout_ms / 1000.0);
 		else if (errno == EPIPE || errno == ECONNRESET)
 			set_err(c, "connection closed by the server");
 		else
@@ -239,8 +239,8 @@ static enum client_result read_line(struct client *c, const char **line,
 		if (r < 0)
 			return CLIENT_E_LOST;
 		if (r == 0) {
-			set_err(c, "no reply from the server within %lld s",
-				(long long)(c->timeout_ms / 1000));
+			set_err(c, "no reply from the server within %.3g s",
+				c->timeout_ms / 1000.0);
 			return CLIENT_E_LOST;
 		}
 	}

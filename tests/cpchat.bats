@@ -1,0 +1,572 @@
+#!/usr/bin/env bats
+# cpchat.bats - the cpchat client against a real cpd behind
+# `systemd-socket-activate --accept --inetd` on a free 127.0.0.1 port with a
+# scratch store: send and receive, stdin batches, every error path with its
+# exit status, settings precedence, watch, and the interactive mode driven
+# through tmux (a real pseudo-terminal).
+
+load common
+
+# ------------------------------------------------------------------ servers
+
+# listen ADDR PROGRAM [ARG...]: one PROGRAM per connection on ADDR:free port
+# (inetd style); sets PORT and SA_PID. Returns 1 if ADDR cannot be bound.
+listen() {
+	local addr=$1 log=$BATS_TEST_TMPDIR/sa.log try i
+	shift
+	for try in {1..20}; do
+		PORT=$((20000 + RANDOM % 12000)) # below the ephemeral port range
+		ss -Htln "sport = :$PORT" | grep -q . && continue
+		: >"$log"
+		# 3>&-: bats must not wait for the listener's copy of its fd 3.
+		systemd-socket-activate --accept --inetd -l "$addr:$PORT" \
+			-E "CP_DB=$CP_DB" "$@" </dev/null >/dev/null 2>>"$log" 3>&- &
+		SA_PID=$!
+		for i in {1..100}; do
+			grep -q '^Listening on' "$log" && return 0
+			kill -0 "$SA_PID" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill "$SA_PID" 2>/dev/null || true
+		wait "$SA_PID" 2>/dev/null || true
+		SA_PID=
+		grep -qi 'address' "$log" && return 1 # family not available
+	done
+	fail "could not start systemd-socket-activate: $(cat "$log")"
+}
+
+# cpd_start [cpd option...]: the real server on 127.0.0.1.
+cpd_start() {
+	listen 127.0.0.1 $CP_CPD_WRAPPER "$CPD" --auth-fail-delay 0 "$@"
+}
+
+# The live handlers (one per open connection).
+handlers() {
+	ps -o pid=,stat= --ppid "$SA_PID" | awk '$2 !~ /^Z/ { print $1 }'
+}
+
+server_stop() {
+	local kids
+	[[ -n ${SA_PID:-} ]] || return 0
+	kids=$(handlers || true)
+	kill "$SA_PID" 2>/dev/null || true
+	[[ -z $kids ]] || kill $kids 2>/dev/null || true
+	wait "$SA_PID" 2>/dev/null || true
+	SA_PID=
+}
+
+# A port on 127.0.0.1 where nothing listens.
+dead_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 12000))
+		ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
+	done
+}
+
+# ------------------------------------------------------------------ clients
+
+as_alice() { "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u alice --password-file "$PW/alice" "$@"; }
+as_bob() { "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u bob --password-file "$PW/bob" "$@"; }
+
+# wait_for CMD...: retry for up to 5 s.
+wait_for() {
+	local i
+	for i in {1..100}; do
+		"$@" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# ------------------------------------------------------------------ tmux
+
+# tui_start [ENV=VALUE...]: cpchat as alice, interactive, in a detached tmux
+# (own server socket) 100x30; after cpchat ends the pane shows its status.
+tui_start() {
+	local script=$BATS_TEST_TMPDIR/tui.sh
+	TMUX_SOCK=$BATS_TEST_TMPDIR/tmux.sock
+	{
+		echo '#!/bin/sh'
+		printf 'export HOME=%q\n' "$HOME"
+		printf 'unset NO_COLOR CP_HOST CP_PORT CP_USER CP_PASSWORD_FILE\n'
+		for kv in "$@"; do printf 'export %q\n' "$kv"; done
+		printf '%q -H 127.0.0.1 -p %q -u alice --password-file %q\n' \
+			"$CPCHAT" "$PORT" "$PW/alice"
+		echo 'echo "cpchat exited with $?"'
+		echo 'sleep 600'
+	} >"$script"
+	TERM=xterm tmux -S "$TMUX_SOCK" -f /dev/null new-session -d -x 100 -y 30 \
+		"sh $script"
+}
+
+pane() { tmux -S "$TMUX_SOCK" capture-pane -p -S -200 "$@"; }
+keys() { tmux -S "$TMUX_SOCK" send-keys "$@"; }
+
+# wait_pane ERE: the pane shows a line matching ERE within 5 s.
+wait_pane() {
+	wait_for pane_has "$1" ||
+		fail "pane never showed /$1/; it shows:$(printf '\n%s' "$(pane)")"
+}
+pane_has() { pane | grep -Eq -- "$1"; }
+
+# The last non-empty line of the pane.
+pane_last() { pane | grep -v '^$' | tail -n 1; }
+
+# ------------------------------------------------------------------ set-up
+
+setup() {
+	SA_PID=
+	TMUX_SOCK=
+	cp_store
+	# No developer's config or settings may leak in.
+	export HOME=$BATS_TEST_TMPDIR/home
+	mkdir -p "$HOME"
+	unset XDG_CONFIG_HOME CP_HOST CP_PORT CP_USER CP_PASSWORD_FILE NO_COLOR
+	PW=$BATS_TEST_TMPDIR/pw
+	mkdir -p "$PW"
+	printf 'alicepw\n' >"$PW/alice"
+	printf 'bobpw\n' >"$PW/bob"
+	printf 'wrongpw\n' >"$PW/wrong"
+	[[ $BATS_TEST_DESCRIPTION == fake:* ]] || cpd_start
+}
+
+teardown() {
+	[[ -z $TMUX_SOCK ]] || tmux -S "$TMUX_SOCK" kill-server 2>/dev/null || true
+	server_stop
+	if [[ -s $BATS_TEST_TMPDIR/sa.log ]]; then
+		echo "# listener and cpd log:"
+		sed 's/^/#   /' "$BATS_TEST_TMPDIR/sa.log"
+	fi
+}
+
+# ------------------------------------------------------------------ basics
+
+@test "--help lists the commands and every exit status; --version" {
+	run "$CPCHAT" --help
+	assert_success
+	assert_output --partial 'send NAME [TEXT]'
+	assert_output --partial 'recv'
+	assert_output --partial 'watch [-i S]'
+	for code in 0 1 2 3 4 5 6 7; do
+		assert_line --regexp "^  $code  [a-z]"
+	done
+	run "$CPCHAT" --version
+	assert_success
+	assert_output --regexp '^cpchat \(cp\) [0-9]+\.[0-9]+'
+}
+
+@test "send and receive between two users, both ways" {
+	run as_alice send bob "hello bob, how are you?"
+	assert_success
+	assert_output ''
+	run as_bob send alice fine thanks   # words joined by spaces
+	assert_success
+	run as_bob recv
+	assert_success
+	assert_output "$(printf 'alice\thello bob, how are you?')"
+	run as_alice recv
+	assert_success
+	assert_output "$(printf 'bob\tfine thanks')"
+	# Downloaded and acknowledged: gone from the server.
+	run as_bob recv
+	assert_success
+	assert_output ''
+}
+
+@test "recv on an empty mailbox prints nothing and succeeds" {
+	run as_bob recv
+	assert_success
+	assert_output ''
+}
+
+@test "texts keep TABs and UTF-8 exactly; a 1009-byte text arrives whole" {
+	local long
+	long=$(printf 'é%.0s' {1..504})x # 1009 bytes
+	[ "$(printf %s "$long" | wc -c)" -eq 1009 ]
+	run as_alice send bob "$(printf 'a\tb → ✓')"
+	assert_success
+	run as_alice send bob "$long"
+	assert_success
+	run as_bob recv
+	assert_success
+	assert_line --index 0 "$(printf 'alice\ta\tb → ✓')"
+	assert_line --index 1 "$(printf 'alice\t%s' "$long")"
+}
+
+@test "stdin: one message per line, blank lines skipped, last line without LF" {
+	run as_alice send bob < <(printf 'first\n\nsecond\r\nthird')
+	assert_success
+	run as_bob recv
+	assert_output "$(printf 'alice\tfirst\nalice\tsecond\nalice\tthird')"
+}
+
+@test "stdin: 600 pipelined lines arrive exactly once, in order" {
+	seq 1 600 | as_alice send bob
+	run as_bob recv
+	assert_success
+	[ "$(printf '%s\n' "$output" | cut -f2)" = "$(seq 1 600)" ]
+	assert_equal "$(printf '%s\n' "$output" | cut -f1 | sort -u)" alice
+}
+
+# ------------------------------------------------------------------ errors
+
+@test "bad password: exit 4, nothing sent" {
+	run "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u alice --password-file "$PW/wrong" send bob hi
+	assert_failure 4
+	assert_output 'cpchat: login failed for alice: wrong user name or password'
+	run "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u nobody --password-file "$PW/alice" recv
+	assert_failure 4
+	assert_output --partial 'login failed for nobody'
+	run as_bob recv
+	assert_output ''
+}
+
+@test "unknown recipient: exit 5 with 'no such user: NAME'" {
+	run as_alice send carol hi
+	assert_failure 5
+	assert_output 'cpchat: no such user: carol'
+	# A name no user can have is refused without asking the server.
+	run "$CPCHAT" -H 127.0.0.1 -p "$(dead_port)" -u alice --password-file "$PW/alice" send 'no body' hi
+	assert_failure 5
+	assert_output --partial 'no such user: no body'
+	run as_alice send bob < <(printf 'x\n') # stdin path too
+	assert_success
+	run as_alice send elevenchars < <(printf 'x\n')
+	assert_failure 5
+}
+
+@test "text over 1009 bytes: refused before sending, exit 7, limit named" {
+	# Refused even with no server: it is checked before connecting.
+	run "$CPCHAT" -H 127.0.0.1 -p "$(dead_port)" -u alice --password-file "$PW/alice" \
+		send bob "$(printf 'x%.0s' {1..1010})"
+	assert_failure 7
+	assert_output 'cpchat: message too long: 1010 bytes, the limit is 1009 bytes per message'
+	# To a 10-byte name, "SMSG" name ":" text LF must fit in 1024 bytes.
+	printf 'pw10\n' | "$CP_USERADD" tenletters >/dev/null
+	run as_alice send tenletters "$(printf 'x%.0s' {1..1009})"
+	assert_failure 7
+	assert_output --partial 'limit is 1008 bytes'
+	run as_alice send tenletters "$(printf 'x%.0s' {1..1008})"
+	assert_success
+	run as_bob recv
+	assert_output ''
+}
+
+@test "text with ':' or a control character: refused, exit 7" {
+	run as_alice send bob "time: 10:00"
+	assert_failure 7
+	assert_output --partial "contains ':'"
+	run as_alice send bob "$(printf 'bell\a')"
+	assert_failure 7
+	assert_output --partial 'control character'
+	run as_alice send bob ""
+	assert_failure 7
+	assert_output --partial 'empty message'
+	run as_bob recv
+	assert_output ''
+}
+
+@test "stdin: a bad line stops the batch there; the lines before it are sent" {
+	run as_alice send bob < <(printf 'one\ntwo\nthree: bad\nfour\n')
+	assert_failure 7
+	assert_line "cpchat: line 3: message contains ':', which CP does not allow in a message text"
+	assert_line 'cpchat: 2 messages sent before the error'
+	run as_bob recv
+	assert_output "$(printf 'alice\tone\nalice\ttwo')"
+
+	run as_alice send bob < <(printf 'ok\n%s\nnot sent\n' "$(printf 'y%.0s' {1..2000})")
+	assert_failure 7
+	assert_line --partial 'line 2: message too long'
+	run as_bob recv
+	assert_output "$(printf 'alice\tok')"
+}
+
+@test "connection refused: exit 3" {
+	run "$CPCHAT" -H 127.0.0.1 -p "$(dead_port)" -u alice --password-file "$PW/alice" recv
+	assert_failure 3
+	assert_output --regexp '^cpchat: cannot connect to 127\.0\.0\.1 port [0-9]+: Connection refused$'
+}
+
+@test "usage errors: exit 2" {
+	run "$CPCHAT" --bogus
+	assert_failure 2
+	assert_output --partial "Try 'cpchat --help'"
+	run as_alice frobnicate
+	assert_failure 2
+	assert_output --partial "unknown command 'frobnicate'"
+	run as_alice send
+	assert_failure 2
+	assert_output --partial 'missing recipient'
+	run as_alice recv extra
+	assert_failure 2
+	run as_alice watch --interval 0
+	assert_failure 2
+	assert_output --partial 'invalid interval'
+	run as_alice watch --bogus
+	assert_failure 2
+	run "$CPCHAT" -p 70000 -u alice --password-file "$PW/alice" recv
+	assert_failure 2
+	assert_output "cpchat: invalid port '70000' (from the command line): 1-65535"
+	run "$CPCHAT" -t nope -u alice recv
+	assert_failure 2
+	run "$CPCHAT" -p "$PORT" --password-file "$PW/alice" recv
+	assert_failure 2
+	assert_output --partial 'no user name'
+	run "$CPCHAT" -p "$PORT" -u alice --password-file "$PW/missing" recv
+	assert_failure 2
+	assert_output --partial 'cannot read password file'
+	# No password file and no terminal to ask on.
+	run setsid -w "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u alice recv </dev/null
+	assert_failure 2
+	assert_output --partial 'no password'
+}
+
+@test "a full output: 550 and 201, exit 1, the message stays on the server" {
+	as_alice send bob "keep me"
+	run bash -c '"$0" -H 127.0.0.1 -p "$1" -u bob --password-file "$2" recv >/dev/full' \
+		"$CPCHAT" "$PORT" "$PW/bob"
+	assert_failure 1
+	assert_output --partial 'cannot write a message: No space left on device'
+	assert_output --partial 'stays on the server'
+	run as_bob recv
+	assert_success
+	assert_output "$(printf 'alice\tkeep me')"
+}
+
+@test "540 (mailbox full): recovered with 201, exit 6, later lines not sent" {
+	server_stop
+	cpd_start --mailbox-limit 2
+	run as_alice send bob < <(printf '1\n2\n3\n4\n')
+	assert_failure 6
+	assert_line 'cpchat: line 3: the server could not store the message (server: 540 error sending message)'
+	assert_line 'cpchat: 2 messages sent before the error'
+	run as_bob recv
+	assert_output "$(printf 'alice\t1\nalice\t2')"
+	grep -q 'user=alice: session ended by TERM' "$BATS_TEST_TMPDIR/sa.log"
+}
+
+@test "fake: a server that never answers: exit 3 after the read timeout" {
+	listen 127.0.0.1 sleep 30
+	SECONDS=0
+	run "$CPCHAT" -t 0.5 -H 127.0.0.1 -p "$PORT" -u alice --password-file "$PW/alice" recv
+	assert_failure 3
+	assert_output 'cpchat: no reply from the server within 0.5 s'
+	[ "$SECONDS" -lt 5 ]
+}
+
+@test "fake: a server that speaks nonsense: protocol error, exit 6" {
+	listen 127.0.0.1 sh -c 'printf "220 ok\r\nHELLO THERE\r\n"; sleep 2'
+	run "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u alice --password-file "$PW/alice" recv
+	assert_failure 6
+	assert_output --partial 'protocol error'
+}
+
+@test "fake: the server hangs up at once: connection lost, exit 3" {
+	listen 127.0.0.1 true
+	run "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u alice --password-file "$PW/alice" send bob hi
+	assert_failure 3
+	assert_output --partial 'connection closed by the server'
+}
+
+@test "IPv6: connects to [::1] and falls back across addresses" {
+	local port4=$PORT pid4=$SA_PID
+	# localhost may resolve to ::1 first: nothing listens there, so the
+	# client must go on to 127.0.0.1.
+	run "$CPCHAT" -H localhost -p "$port4" -u alice --password-file "$PW/alice" send bob via-localhost
+	assert_success
+	if ! listen '[::1]' "$CPD" --auth-fail-delay 0; then
+		SA_PID=$pid4
+		skip "no IPv6 loopback here"
+	fi
+	run "$CPCHAT" -H ::1 -p "$PORT" -u bob --password-file "$PW/bob" recv
+	server_stop
+	SA_PID=$pid4
+	assert_success
+	assert_output "$(printf 'alice\tvia-localhost')"
+}
+
+# ------------------------------------------------------------------ settings
+
+@test "settings: config file < environment < options" {
+	local conf=$HOME/.config/cpchat dead
+	dead=$(dead_port)
+	mkdir -p "$conf"
+	cp "$PW/bob" "$HOME/bob.pw"
+	cat >"$conf/config" <<-EOF
+	# cpchat settings
+	host = 127.0.0.2
+	port = $PORT
+	user = bob
+	password-file = ~/bob.pw
+	EOF
+	as_alice send bob one
+	as_bob send alice two
+
+	# The config's host (127.0.0.2: nobody listens) loses to CP_HOST.
+	run "$CPCHAT" recv
+	assert_failure 3
+	run env CP_HOST=127.0.0.1 "$CPCHAT" recv
+	assert_success
+	assert_output "$(printf 'alice\tone')"
+
+	# CP_USER and CP_PASSWORD_FILE beat the config's user and password-file.
+	export CP_HOST=127.0.0.1
+	run env CP_USER=alice CP_PASSWORD_FILE="$PW/alice" "$CPCHAT" recv
+	assert_success
+	assert_output "$(printf 'bob\ttwo')"
+
+	# Options beat the environment.
+	as_alice send bob three
+	run env CP_USER=alice CP_PASSWORD_FILE="$PW/alice" \
+		"$CPCHAT" -u bob --password-file "$PW/bob" recv
+	assert_success
+	assert_output "$(printf 'alice\tthree')"
+	run env CP_PORT="$dead" "$CPCHAT" recv
+	assert_failure 3
+	run env CP_PORT="$dead" "$CPCHAT" -p "$PORT" recv
+	assert_success
+	run "$CPCHAT" -H 127.0.0.2 recv
+	assert_failure 3
+}
+
+@test "settings: XDG_CONFIG_HOME, and bad config lines are usage errors" {
+	export XDG_CONFIG_HOME=$BATS_TEST_TMPDIR/xdg
+	mkdir -p "$XDG_CONFIG_HOME/cpchat"
+	printf 'port=%s\nuser=alice\npassword-file=%s\n' "$PORT" "$PW/alice" \
+		>"$XDG_CONFIG_HOME/cpchat/config"
+	run "$CPCHAT" -H 127.0.0.1 recv
+	assert_success
+	printf 'colour = yes\n' >>"$XDG_CONFIG_HOME/cpchat/config"
+	run "$CPCHAT" -H 127.0.0.1 recv
+	assert_failure 2
+	assert_output --partial "config:4: unknown key 'colour'"
+	printf 'port = 5035\njust words\n' >"$XDG_CONFIG_HOME/cpchat/config"
+	run "$CPCHAT" -u alice recv
+	assert_failure 2
+	assert_output --partial 'config:2: expected key = value'
+}
+
+# ------------------------------------------------------------------ watch
+
+@test "watch prints arrivals as they come and ends with TERM on SIGTERM/SIGINT" {
+	local out=$BATS_TEST_TMPDIR/watch.out pid sig rc
+	for sig in TERM INT; do
+		: >"$out"
+		"$CPCHAT" -H 127.0.0.1 -p "$PORT" -u bob --password-file "$PW/bob" \
+			watch --interval 0.2 >"$out" 2>&1 &
+		pid=$!
+		as_alice send bob "first $sig"
+		wait_for grep -q "first $sig" "$out"
+		as_alice send bob "second $sig"
+		wait_for grep -q "second $sig" "$out"
+		kill -s "$sig" "$pid"
+		rc=0
+		wait "$pid" || rc=$?
+		assert_equal "$rc" 0
+		assert_equal "$(cat "$out")" "$(printf 'alice\tfirst %s\nalice\tsecond %s' "$sig" "$sig")"
+	done
+	[ "$(grep -c 'user=bob: session ended by TERM' "$BATS_TEST_TMPDIR/sa.log")" -eq 2 ]
+	run as_bob recv
+	assert_output ''
+}
+
+# ------------------------------------------------------------------ interactive
+
+@test "interactive: a typed @bob message arrives; an incoming one is shown between prompts" {
+	as_bob send alice "waiting for you"
+	tui_start
+	# New messages are shown at once after login.
+	wait_pane '^\[[0-9]{2}:[0-9]{2}\] bob: waiting for you$'
+	wait_pane '^alice> ?$'
+	keys '@bob hi from the terminal' Enter
+	wait_pane '^sent to bob$'
+	run as_bob recv
+	assert_output "$(printf 'alice\thi from the terminal')"
+
+	# /watch: an arrival is printed above the line being typed, which
+	# survives with its text.
+	keys '/watch 0.3' Enter
+	wait_pane '^watching every 0.3 s'
+	keys 'half a sentence'
+	wait_pane '^alice> half a sentence$'
+	as_bob send alice "ping while typing"
+	wait_pane '^\[[0-9]{2}:[0-9]{2}\] bob: ping while typing$'
+	wait_for eval '[ "$(pane_last)" = "alice> half a sentence" ]' ||
+		fail "typed line lost: $(pane)"
+	# ...and editing goes on: finish the line and send it.
+	keys C-a '@bob ' C-e ', finished' Enter
+	wait_pane '^sent to bob$'
+	run as_bob recv
+	assert_output "$(printf 'alice\thalf a sentence, finished')"
+
+	# Ctrl-D leaves with TERM.
+	keys C-d
+	wait_pane '^cpchat exited with 0$'
+	grep -q 'user=alice: session ended by TERM' "$BATS_TEST_TMPDIR/sa.log"
+}
+
+@test "interactive: /inbox, empty line, /help, errors explained, /quit" {
+	tui_start
+	wait_pane '^alice> ?$'
+	keys '/help' Enter
+	wait_pane '^/watch N '
+	keys '@bob a: b' Enter
+	wait_pane "^not sent: message contains ':'"
+	keys '@carol hi' Enter
+	wait_pane '^no such user: carol$'
+	keys 'hello?' Enter
+	wait_pane '^to send, type @NAME TEXT'
+	as_bob send alice "via inbox"
+	keys '/inbox' Enter
+	wait_pane 'bob: via inbox$'
+	keys Enter
+	wait_pane '^no new messages$'
+	keys '/quit' Enter
+	wait_pane '^cpchat exited with 0$'
+}
+
+@test "interactive: colour on a terminal, none with NO_COLOR" {
+	local esc=$'\e'
+	as_bob send alice "coloured"
+	tui_start
+	wait_pane 'bob: coloured$'
+	pane -e | grep -F "${esc}[1mbob${esc}[0m" | grep -q ': coloured$' ||
+		fail "no bold sender: $(pane -e | cat -v)"
+	tmux -S "$TMUX_SOCK" kill-server
+	as_bob send alice "plain"
+	tui_start NO_COLOR=1
+	wait_pane 'bob: plain$'
+	run pane -e
+	refute_output --partial "$esc["
+}
+
+@test "interactive: a lost connection is reported and reconnecting works" {
+	tui_start
+	wait_pane '^alice> ?$'
+	kill $(handlers)
+	wait_pane '^connection lost: connection closed by the server$'
+	wait_pane '^reconnect\? \[Y/n\] ?$'
+	keys Enter
+	wait_pane '^connected to 127\.0\.0\.1 port [0-9]+ as alice$'
+	keys '@bob back again' Enter
+	wait_pane '^sent to bob$'
+	run as_bob recv
+	assert_output "$(printf 'alice\tback again')"
+	keys C-d
+	wait_pane '^cpchat exited with 0$'
+}
+
+@test "interactive without a terminal: commands from stdin, recovery after 540" {
+	server_stop
+	cpd_start --mailbox-limit 1
+	run as_alice < <(printf '@bob one\n@bob two\n@alice to myself\n/inbox\n')
+	assert_success
+	assert_line 'sent to bob'
+	assert_line 'the server could not store the message (server: 540 error sending message)'
+	assert_line 'sent to alice'
+	assert_line --regexp '^\[[0-9]{2}:[0-9]{2}\] alice: to myself$'
+	refute_output --partial $'\e['
+	run as_bob recv
+	assert_output "$(printf 'alice\tone')"
+}
