@@ -138,6 +138,15 @@ tcp_download() {
 	tcp_close
 }
 
+# plain FUNCTION ARG...: run one of the client functions above in a plain bash
+# outside bats (whose per-command debug trap makes a read loop ~100x slower).
+plain() {
+	PORT=$PORT bash -c "fail() { echo \"\$*\" >&2; return 1; }
+		$(declare -f tcp_open tcp_close tcp_send tcp_recv tcp_expect tcp_login \
+			tcp_download lockstep_sender)
+		\"\$@\"" plain "$@"
+}
+
 # ------------------------------------------------------------------ tests
 
 @test "tcp: alice sends to bob, bob downloads and acks, then his mailbox is empty" {
@@ -236,7 +245,7 @@ lockstep_sender() {
 				echo TERM
 			} | tcp_session >"$out/out.$i" &
 		else
-			lockstep_sender "s$i" "pw$i" 25 >"$out/out.$i" &
+			plain lockstep_sender "s$i" "pw$i" 25 >"$out/out.$i" &
 		fi
 		pids+=($!)
 	done
@@ -252,7 +261,7 @@ lockstep_sender() {
 		[[ ${#lines[@]} == 27 ]] || fail "sender s$i: unexpected replies"
 	done
 
-	tcp_download bob bobpw >"$out/bob"
+	plain tcp_download bob bobpw >"$out/bob"
 	run cat "$out/bob"
 	assert_line --index 200 "255 end of messages"
 	[[ ${#lines[@]} == 201 ]] || fail "bob got $((${#lines[@]} - 1)) deliveries, not 200"
