@@ -30,6 +30,7 @@ struct store {
 	MDB_env *env;
 	MDB_dbi meta, users, boxes, mail;
 	MDB_txn *batch;               /* open store_msg_put batch, or NULL */
+	unsigned batch_n;             /* messages put in it */
 	size_t psize;
 	char err[STORE_ERR_MAX];
 };
@@ -509,6 +510,17 @@ static enum store_put_result put_fail(struct store *st, const char *what,
 	return STORE_PUT_ERROR;
 }
 
+/* A refused message leaves the batch as it was; but a batch holding nothing
+ * is dropped at once, or its writer lock would stall every other process
+ * until this session's next line. */
+static enum store_put_result put_refuse(struct store *st,
+	enum store_put_result r)
+{
+	if (st->batch_n == 0)
+		store_msg_abort(st);
+	return r;
+}
+
 enum store_put_result store_msg_put(struct store *st, const char *rcpt,
 	size_t rcpt_len, const char *sender, size_t sender_len,
 	const char *text, size_t text_len, uint64_t mailbox_limit)
@@ -536,7 +548,7 @@ enum store_put_result store_msg_put(struct store *st, const char *rcpt,
 	}
 	rc = mdb_get(st->batch, st->users, &uk, &v);
 	if (rc == MDB_NOTFOUND)
-		return STORE_PUT_NO_USER;
+		return put_refuse(st, STORE_PUT_NO_USER);
 	if (rc != 0)
 		return put_fail(st, "read user", rc);
 	rc = mdb_get(st->batch, st->boxes, &uk, &v);
@@ -549,12 +561,12 @@ enum store_put_result store_msg_put(struct store *st, const char *rcpt,
 		return put_fail(st, "read mailbox", rc);
 	}
 	if (mailbox_limit && count >= mailbox_limit)
-		return STORE_PUT_MAILBOX_FULL;
+		return put_refuse(st, STORE_PUT_MAILBOX_FULL);
 	if (!store_room(st, st->batch, MAIL_KEY_MAX + MAIL_HEAD + sender_len +
 			text_len)) {
 		snprintf(st->err, sizeof st->err, "store map above %d%% full",
 			CP_STORE_FULL_PERCENT);
-		return STORE_PUT_STORE_FULL;
+		return put_refuse(st, STORE_PUT_STORE_FULL);
 	}
 	put_be64(vb, (uint64_t)(int64_t)time(NULL));
 	vb[8] = (unsigned char)sender_len;
@@ -572,6 +584,7 @@ enum store_put_result store_msg_put(struct store *st, const char *rcpt,
 	v.mv_data = box;
 	if ((rc = mdb_put(st->batch, st->boxes, &uk, &v, 0)) != 0)
 		return put_fail(st, "update mailbox", rc);
+	st->batch_n++;
 	return STORE_PUT_OK;
 }
 
@@ -582,6 +595,7 @@ int store_msg_commit(struct store *st)
 	if (!txn)
 		return 0;
 	st->batch = NULL;
+	st->batch_n = 0;
 	return commit(st, txn) == 0 ? 0 : -1;
 }
 
@@ -591,6 +605,7 @@ void store_msg_abort(struct store *st)
 		mdb_txn_abort(st->batch);
 		st->batch = NULL;
 	}
+	st->batch_n = 0;
 }
 
 int store_msg_next(struct store *st, const char *user, size_t len,

@@ -337,6 +337,27 @@ mode() {
 	assert_output "alice	0"$'\n'"gina	1"
 }
 
+@test "a session refused a message (545, 540) holds no lock the tools wait for" {
+	local fifo="$BATS_TEST_TMPDIR/fifo" out="$BATS_TEST_TMPDIR/out"
+	mkfifo "$fifo"
+	cp_session --mailbox-limit 1 <"$fifo" >"$out" &
+	local cpd=$!
+	exec 5>"$fifo"
+	printf 'USER alice\r\nPASS alicepw\r\nSMSG nobody:x\r\n' >&5
+	for _ in $(seq 50); do grep -q '^545' "$out" && break; sleep 0.1; done
+	run timeout 10 "$CP_USERADD" kate <<<'katepw'
+	assert_success
+	printf 'SMSG bob:one\r\nSMSG bob:two\r\n' >&5
+	for _ in $(seq 50); do grep -q '^540' "$out" && break; sleep 0.1; done
+	run timeout 10 "$CP_USERDEL" kate
+	assert_success
+	printf 'TERM\r\n' >&5
+	exec 5>&-
+	wait "$cpd"
+	run cat "$out"
+	assert_output "$R220"$'\n'"$R230"$'\n'"545 receiver user does not exist"$'\n'"$R240"$'\n'"540 error sending message"
+}
+
 @test "on a terminal the password is asked twice without echo" {
 	command -v python3 >/dev/null || skip "python3 not installed"
 	run python3 - "$CP_USERADD" "$CP_DB" <<'EOF'
