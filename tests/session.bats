@@ -384,7 +384,7 @@ auth_fail_twice() { printf 'USER alice\r\nPASS a\r\nUSER alice\r\nPASS b\r\n'; }
 	queue 3
 	run sess "${B}SMSG bob:from bob\r\n"
 	want "$R220" "$R230" "$R240"
-	run sess "${B}RMSG\r\n250\r\n250 thanks\r\n250\r\n250\r\nRMSG\r\n"
+	run sess "${B}RMSG\r\n250\r\n250 thanks\r\n250ok\r\n250\r\nRMSG\r\n"
 	assert_success
 	want "$R220" "$R230" "RMSGalice:m1" "RMSGalice:m2" "RMSGalice:m3" \
 		"RMSGbob:from bob" "$R255" "$R256"
