@@ -22,10 +22,8 @@
  * verb: the server accepts both, and it leaves the most room for the text
  * within CP_LINE_MAX. */
 
-static void set_err(struct client *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void set_err(struct client *c, const char *fmt, ...)
+static __attribute__((format(printf, 2, 3)))
+void set_err(struct client *c, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -39,15 +37,21 @@ const char *client_error(const struct client *c)
 	return c->err;
 }
 
-void client_init(struct client *c, int64_t timeout_ms)
+/* Not connected, nothing buffered; the last error is kept. */
+static void reset(struct client *c)
 {
 	c->fd = -1;
-	c->timeout_ms = timeout_ms;
 	c->start = c->end = 0;
 	c->eof = false;
 	c->recovering = false;
 	c->pending = c->head = 0;
 	c->outlen = 0;
+}
+
+void client_init(struct client *c, int64_t timeout_ms)
+{
+	reset(c);
+	c->timeout_ms = timeout_ms;
 	c->err[0] = '\0';
 }
 
@@ -55,7 +59,7 @@ void client_close(struct client *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);
-	client_init(c, c->timeout_ms);
+	reset(c);
 }
 
 /* ---------------------------------------------------------------- connect */

@@ -1,5 +1,5 @@
 /* cpchat.c - the CP terminal client's main: settings (config file <
- * environment < options), the password, and the one-shot commands send,
+ * environment < options, in chatcfg.c), and the one-shot commands send,
  * recv and watch. The dialogue is client.c's; interactive mode is chatui.c. */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,11 +18,11 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "chatcfg.h"
 #include "chatui.h"
 #include "lineio.h"
 #include "proto.h"
 
-#define DEFAULT_HOST "localhost"
 #define DEFAULT_TIMEOUT_S 30   /* connect, and each awaited reply */
 #define DEFAULT_INTERVAL_S 5   /* cpchat watch */
 
@@ -40,7 +40,7 @@ static void usage(FILE *f)
 "                        arrivals like recv, until SIGINT or SIGTERM\n"
 "\n"
 "Options:\n"
-"  -H, --host HOST          server name or address (default %s)\n"
+"  -H, --host HOST          server name or address (default localhost)\n"
 "  -p, --port PORT          server port (default %d)\n"
 "  -u, --user NAME          log in as NAME\n"
 "      --password-file FILE read the password from the first line of FILE\n"
@@ -67,7 +67,7 @@ static void usage(FILE *f)
 "  5  no such user (recipient)\n"
 "  6  server or protocol error\n"
 "  7  message refused before sending (too long, ':', control characters)\n",
-		DEFAULT_INTERVAL_S, DEFAULT_HOST, CP_PORT, DEFAULT_TIMEOUT_S,
+		DEFAULT_INTERVAL_S, CP_PORT, DEFAULT_TIMEOUT_S,
 		CP_TEXT_MAX);
 }
 
@@ -122,127 +122,6 @@ static int finish(struct client *c, enum client_result r, const char *prefix)
 	return cpchat_exit_code(r);
 }
 
-/* ---------------------------------------------------------------- settings */
-
-struct setting {
-	char *value;
-	char origin[64]; /* for error messages */
-};
-
-enum { S_HOST, S_PORT, S_USER, S_PWFILE, S_COUNT };
-static const char *const setting_keys[S_COUNT] = {
-	"host", "port", "user", "password-file" };
-static const char *const setting_env[S_COUNT] = {
-	"CP_HOST", "CP_PORT", "CP_USER", "CP_PASSWORD_FILE" };
-
-static void setting_set(struct setting *s, const char *value,
-	const char *origin)
-{
-	free(s->value);
-	s->value = strdup(value);
-	snprintf(s->origin, sizeof s->origin, "%s", origin);
-	if (s->value == NULL) {
-		fprintf(stderr, "cpchat: out of memory\n");
-		exit(CPCHAT_EXIT_LOCAL);
-	}
-}
-
-static char *trim(char *s)
-{
-	char *e = s + strlen(s);
-
-	s += strspn(s, " \t");
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' ||
-	    e[-1] == '\r'))
-		*--e = '\0';
-	return s;
-}
-
-static const char *home_dir(void)
-{
-	const char *home = getenv("HOME");
-	struct passwd *pw;
-
-	if (home != NULL && *home != '\0')
-		return home;
-	pw = getpwuid(getuid());
-	return pw != NULL ? pw->pw_dir : NULL;
-}
-
-/* ~/.config/cpchat/config ($XDG_CONFIG_HOME/cpchat/config when that is
- * set). A missing file is no error; a bad line is. */
-static int config_load(struct setting *set)
-{
-	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = home_dir();
-	char path[4096], origin[64], *line = NULL;
-	size_t cap = 0;
-	unsigned long n = 0;
-	FILE *f;
-	int rc = 0;
-
-	if (xdg != NULL && xdg[0] == '/')
-		snprintf(path, sizeof path, "%s/cpchat/config", xdg);
-	else if (home != NULL)
-		snprintf(path, sizeof path, "%s/.config/cpchat/config", home);
-	else
-		return 0;
-	f = fopen(path, "re");
-	if (f == NULL) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			return 0;
-		fprintf(stderr, "cpchat: cannot read %s: %s\n", path,
-			strerror(errno));
-		return -1;
-	}
-	while (rc == 0 && getline(&line, &cap, f) >= 0) {
-		char *p = trim(line), *eq, *key, *val;
-		int k;
-
-		n++;
-		if (*p == '\0' || *p == '#')
-			continue;
-		eq = strchr(p, '=');
-		if (eq == NULL) {
-			fprintf(stderr, "cpchat: %s:%lu: expected key = value\n",
-				path, n);
-			rc = -1;
-			break;
-		}
-		*eq = '\0';
-		key = trim(p);
-		val = trim(eq + 1);
-		for (k = 0; k < S_COUNT; k++)
-			if (strcmp(key, setting_keys[k]) == 0)
-				break;
-		if (k == S_COUNT) {
-			fprintf(stderr, "cpchat: %s:%lu: unknown key '%s' (known: "
-				"host, port, user, password-file)\n", path, n, key);
-			rc = -1;
-		} else if (*val == '\0') {
-			fprintf(stderr, "cpchat: %s:%lu: empty value for %s\n",
-				path, n, key);
-			rc = -1;
-		} else if (k == S_PWFILE && strncmp(val, "~/", 2) == 0 &&
-		    home != NULL) {
-			char full[4096];
-			snprintf(full, sizeof full, "%s/%s", home, val + 2);
-			snprintf(origin, sizeof origin, "config line %lu", n);
-			setting_set(&set[k], full, origin);
-		} else {
-			snprintf(origin, sizeof origin, "config line %lu", n);
-			setting_set(&set[k], val, origin);
-		}
-	}
-	if (rc == 0 && ferror(f)) {
-		fprintf(stderr, "cpchat: cannot read %s: %s\n", path,
-			strerror(errno));
-		rc = -1;
-	}
-	free(line);
-	fclose(f);
-	return rc;
-}
-
 static int parse_seconds(const char *arg, double min, int64_t *ms)
 {
 	char *end;
@@ -257,108 +136,11 @@ static int parse_seconds(const char *arg, double min, int64_t *ms)
 	return 0;
 }
 
-static bool port_valid(const char *s)
-{
-	char *end;
-	long v;
-
-	if (*s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	return errno == 0 && *end == '\0' && v >= 1 && v <= 65535;
-}
-
-/* ---------------------------------------------------------------- password */
-
 static volatile sig_atomic_t got_signal;
 
 static void on_signal(int sig)
 {
 	got_signal = sig;
-}
-
-/* First line of a file, without its line end. */
-static int password_from_file(const char *path, char *pw, size_t cap)
-{
-	FILE *f = fopen(path, "re");
-	char *line = NULL;
-	size_t lcap = 0;
-	ssize_t len;
-
-	if (f == NULL) {
-		fprintf(stderr, "cpchat: cannot read password file %s: %s\n",
-			path, strerror(errno));
-		return -1;
-	}
-	len = getline(&line, &lcap, f);
-	fclose(f);
-	if (len < 0) {
-		fprintf(stderr, "cpchat: password file %s is empty\n", path);
-		free(line);
-		return -1;
-	}
-	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-		line[--len] = '\0';
-	snprintf(pw, cap, "%s", line);
-	explicit_bzero(line, lcap);
-	free(line);
-	return 0;
-}
-
-/* Ask on the terminal with echo off; a signal restores the terminal and is
- * then delivered as usual. */
-static int password_prompt(const char *user, const char *host, char *pw,
-	size_t cap)
-{
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP };
-	struct sigaction sa, old[sizeof sigs / sizeof sigs[0]];
-	struct termios t, noecho;
-	size_t n = 0;
-	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
-	int rc = 0;
-
-	if (fd < 0)
-		return -1;
-	if (tcgetattr(fd, &t) < 0) {
-		close(fd);
-		return -1;
-	}
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-		sigaction(sigs[i], &sa, &old[i]);
-	noecho = t;
-	noecho.c_lflag &= ~(tcflag_t)ECHO;
-	noecho.c_lflag |= ECHONL;
-	dprintf(fd, "Password for %s on %s: ", user, host);
-	tcsetattr(fd, TCSAFLUSH, &noecho);
-	for (;;) {
-		char ch;
-		ssize_t r = read(fd, &ch, 1);
-
-		if (r < 0 && errno == EINTR && !got_signal)
-			continue;
-		if (r <= 0) {
-			rc = -1;
-			break;
-		}
-		if (ch == '\n')
-			break;
-		if (n + 1 < cap)
-			pw[n++] = ch;
-	}
-	pw[n] = '\0';
-	tcsetattr(fd, TCSAFLUSH, &t);
-	close(fd);
-	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-		sigaction(sigs[i], &old[i], NULL);
-	if (got_signal) {
-		explicit_bzero(pw, cap);
-		raise(got_signal);
-	}
-	return rc;
 }
 
 /* ---------------------------------------------------------------- send */
@@ -579,6 +361,84 @@ static int watch(struct client *c, const struct chat_login *l,
 
 /* ---------------------------------------------------------------- main */
 
+/* `send NAME [TEXT]...`: the recipient and the text (words joined by
+ * spaces; NULL: read stdin), checked before anything is asked or sent. */
+static int send_args(int argc, char **argv, const char **rcpt, char **text)
+{
+	enum client_check why;
+	char msg[CLIENT_ERR_MAX];
+	size_t tlen = 0;
+	int i = 1;
+
+	if (i < argc && strcmp(argv[i], "--") == 0)
+		i++;
+	if (i >= argc)
+		return usage_error("send: missing recipient");
+	*rcpt = argv[i++];
+	if (i < argc) {
+		for (int k = i; k < argc; k++)
+			tlen += strlen(argv[k]) + 1;
+		*text = calloc(1, tlen);
+		if (*text == NULL) {
+			fprintf(stderr, "cpchat: out of memory\n");
+			return CPCHAT_EXIT_LOCAL;
+		}
+		for (int k = i; k < argc; k++) {
+			if (k > i)
+				strcat(*text, " ");
+			strcat(*text, argv[k]);
+		}
+	}
+	/* Without a text only the name can be checked yet. */
+	tlen = *text != NULL ? strlen(*text) : 1;
+	why = client_check(*rcpt, strlen(*rcpt), *text != NULL ? *text : "x",
+		tlen);
+	if (why == CLIENT_CHECK_OK)
+		return CPCHAT_EXIT_OK;
+	client_check_explain(why, *rcpt, strlen(*rcpt), tlen, msg, sizeof msg);
+	fprintf(stderr, "cpchat: %s\n", msg);
+	return why == CLIENT_CHECK_BAD_RCPT ? CPCHAT_EXIT_NO_RCPT
+		: CPCHAT_EXIT_REFUSED;
+}
+
+/* Log in and run one command (NULL: interactive). */
+static int run(const char *cmd, const struct chat_login *login,
+	int64_t interval, const char *rcpt, const char *text)
+{
+	struct client *c;
+	struct tsv t = { 0 };
+	enum client_result r;
+	bool color;
+	int rc;
+
+	if (cmd == NULL) {
+		color = isatty(STDOUT_FILENO) && (getenv("NO_COLOR") == NULL ||
+			getenv("NO_COLOR")[0] == '\0') && (getenv("TERM") == NULL ||
+			strcmp(getenv("TERM"), "dumb") != 0);
+		return chatui_run(login, color);
+	}
+	c = malloc(sizeof *c);
+	if (c == NULL) {
+		fprintf(stderr, "cpchat: out of memory\n");
+		return CPCHAT_EXIT_LOCAL;
+	}
+	client_init(c, login->timeout_ms);
+	if (strcmp(cmd, "watch") == 0) {
+		rc = watch(c, login, interval);
+	} else if ((r = cpchat_login(c, login)) != CLIENT_OK) {
+		rc = finish(c, r, "");
+	} else if (strcmp(cmd, "recv") == 0) {
+		rc = recv_report(c, client_recv(c, deliver_tsv, &t, NULL), &t);
+	} else if (text != NULL) {
+		rc = finish(c, client_send(c, rcpt, strlen(rcpt), text,
+			strlen(text)), "");
+	} else {
+		rc = send_stdin(c, rcpt);
+	}
+	free(c);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -591,25 +451,23 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct setting set[S_COUNT] = { { NULL, "" } };
-	const char *optval[S_COUNT] = { NULL };
-	const char *cmd;
-	char password[4 * CP_PASS_MAX];
+	const char *optval[CFG_COUNT] = { NULL };
+	const char *cmd, *rcpt = NULL;
+	char password[4 * CP_PASS_MAX], *text = NULL;
 	struct chat_login login;
-	struct client *c;
+	struct chatcfg cfg;
 	int64_t timeout = DEFAULT_TIMEOUT_S * 1000;
 	int64_t interval = DEFAULT_INTERVAL_S * 1000;
 	int opt, rc;
-	bool color;
 
 	setlocale(LC_CTYPE, "");
 	signal(SIGPIPE, SIG_IGN);
 	while ((opt = getopt_long(argc, argv, "+H:p:u:t:hV", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'H': optval[S_HOST] = optarg; break;
-		case 'p': optval[S_PORT] = optarg; break;
-		case 'u': optval[S_USER] = optarg; break;
-		case 'P': optval[S_PWFILE] = optarg; break;
+		case 'H': optval[CFG_HOST] = optarg; break;
+		case 'p': optval[CFG_PORT] = optarg; break;
+		case 'u': optval[CFG_USER] = optarg; break;
+		case 'P': optval[CFG_PWFILE] = optarg; break;
 		case 't':
 			if (parse_seconds(optarg, 0.001, &timeout) < 0)
 				return usage_error("invalid timeout '%s' (seconds, "
@@ -624,132 +482,40 @@ int main(int argc, char **argv)
 		}
 	}
 	cmd = optind < argc ? argv[optind] : NULL;
-	if (cmd != NULL && strcmp(cmd, "send") != 0 && strcmp(cmd, "recv") != 0 &&
-	    strcmp(cmd, "watch") != 0)
-		return usage_error("unknown command '%s' (send, recv, watch)", cmd);
-	if (cmd != NULL && strcmp(cmd, "recv") == 0 && optind + 1 < argc)
-		return usage_error("recv: unexpected argument '%s'", argv[optind + 1]);
-	if (cmd != NULL && strcmp(cmd, "watch") == 0 &&
-	    (rc = watch_options(argc - optind, argv + optind, &interval)) != 0)
+	argc -= optind;
+	argv += optind;
+	if (cmd == NULL)
+		rc = CPCHAT_EXIT_OK;
+	else if (strcmp(cmd, "send") == 0)
+		rc = send_args(argc, argv, &rcpt, &text);
+	else if (strcmp(cmd, "recv") == 0)
+		rc = argc > 1 ? usage_error("recv: unexpected argument '%s'",
+			argv[1]) : CPCHAT_EXIT_OK;
+	else if (strcmp(cmd, "watch") == 0)
+		rc = watch_options(argc, argv, &interval);
+	else
+		rc = usage_error("unknown command '%s' (send, recv, watch)", cmd);
+	if (rc != CPCHAT_EXIT_OK) {
+		free(text);
 		return rc;
+	}
 
-	/* Settings: config file, then environment, then options. */
-	if (config_load(set) < 0)
-		return CPCHAT_EXIT_USAGE;
-	for (int k = 0; k < S_COUNT; k++) {
-		const char *env = getenv(setting_env[k]);
-		if (env != NULL && *env != '\0')
-			setting_set(&set[k], env, setting_env[k]);
-		if (optval[k] != NULL)
-			setting_set(&set[k], optval[k], "the command line");
-	}
-	if (set[S_HOST].value == NULL)
-		setting_set(&set[S_HOST], DEFAULT_HOST, "default");
-	if (set[S_PORT].value == NULL) {
-		char port[8];
-		snprintf(port, sizeof port, "%d", CP_PORT);
-		setting_set(&set[S_PORT], port, "default");
-	}
-	if (set[S_HOST].value[0] == '\0')
-		return usage_error("empty host name");
-	if (!port_valid(set[S_PORT].value)) {
-		fprintf(stderr, "cpchat: invalid port '%s' (from %s): 1-65535\n",
-			set[S_PORT].value, set[S_PORT].origin);
+	/* Settings: config file, then environment, then options; then the
+	 * password (a file, else the terminal). */
+	if (chatcfg_resolve(&cfg, optval) < 0 ||
+	    chatcfg_password(&cfg, password, sizeof password) < 0) {
+		chatcfg_free(&cfg);
+		free(text);
 		return CPCHAT_EXIT_USAGE;
 	}
-	if (set[S_USER].value == NULL)
-		return usage_error("no user name: use -u NAME, CP_USER or "
-			"user = NAME in ~/.config/cpchat/config");
-
-	/* A message given on the command line is checked before anything. */
-	char *text = NULL;
-	const char *rcpt = NULL;
-	if (cmd != NULL && strcmp(cmd, "send") == 0) {
-		int i = optind + 1;
-		size_t tlen = 0;
-
-		if (i < argc && strcmp(argv[i], "--") == 0)
-			i++;
-		if (i >= argc)
-			return usage_error("send: missing recipient");
-		rcpt = argv[i++];
-		if (i < argc) {
-			for (int k = i; k < argc; k++)
-				tlen += strlen(argv[k]) + 1;
-			text = calloc(1, tlen);
-			for (int k = i; text != NULL && k < argc; k++) {
-				if (k > i)
-					strcat(text, " ");
-				strcat(text, argv[k]);
-			}
-			if (text == NULL) {
-				fprintf(stderr, "cpchat: out of memory\n");
-				return CPCHAT_EXIT_LOCAL;
-			}
-		}
-		enum client_check why = client_check(rcpt, strlen(rcpt),
-			text != NULL ? text : "x", text != NULL ? strlen(text) : 1);
-		if (why != CLIENT_CHECK_OK) {
-			char msg[CLIENT_ERR_MAX];
-			client_check_explain(why, rcpt, strlen(rcpt),
-				text != NULL ? strlen(text) : 1, msg, sizeof msg);
-			fprintf(stderr, "cpchat: %s\n", msg);
-			return why == CLIENT_CHECK_BAD_RCPT ? CPCHAT_EXIT_NO_RCPT
-				: CPCHAT_EXIT_REFUSED;
-		}
-	}
-
-	/* The password: a file, else the terminal. */
-	if (set[S_PWFILE].value != NULL) {
-		if (password_from_file(set[S_PWFILE].value, password,
-		    sizeof password) < 0)
-			return CPCHAT_EXIT_USAGE;
-	} else if (password_prompt(set[S_USER].value, set[S_HOST].value,
-	    password, sizeof password) < 0) {
-		fprintf(stderr, "cpchat: no password: use --password-file FILE or "
-			"CP_PASSWORD_FILE (no terminal to ask on)\n");
-		return CPCHAT_EXIT_USAGE;
-	}
-
-	login.host = set[S_HOST].value;
-	login.port = set[S_PORT].value;
-	login.user = set[S_USER].value;
+	login.host = cfg.value[CFG_HOST];
+	login.port = cfg.value[CFG_PORT];
+	login.user = cfg.value[CFG_USER];
 	login.password = password;
 	login.timeout_ms = timeout;
-	color = isatty(STDOUT_FILENO) && (getenv("NO_COLOR") == NULL ||
-		getenv("NO_COLOR")[0] == '\0') && (getenv("TERM") == NULL ||
-		strcmp(getenv("TERM"), "dumb") != 0);
-
-	c = malloc(sizeof *c);
-	if (c == NULL) {
-		fprintf(stderr, "cpchat: out of memory\n");
-		return CPCHAT_EXIT_LOCAL;
-	}
-	client_init(c, timeout);
-	if (cmd == NULL) {
-		rc = chatui_run(&login, color);
-	} else if (strcmp(cmd, "watch") == 0) {
-		rc = watch(c, &login, interval);
-	} else {
-		enum client_result r = cpchat_login(c, &login);
-
-		if (r != CLIENT_OK) {
-			rc = finish(c, r, "");
-		} else if (strcmp(cmd, "recv") == 0) {
-			struct tsv t = { 0 };
-			rc = recv_report(c, client_recv(c, deliver_tsv, &t, NULL), &t);
-		} else if (text != NULL) {
-			rc = finish(c, client_send(c, rcpt, strlen(rcpt), text,
-				strlen(text)), "");
-		} else {
-			rc = send_stdin(c, rcpt);
-		}
-	}
+	rc = run(cmd, &login, interval, rcpt, text);
 	explicit_bzero(password, sizeof password);
-	explicit_bzero(&login, sizeof login);
+	chatcfg_free(&cfg);
 	free(text);
-	free(c);
-	for (int k = 0; k < S_COUNT; k++)
-		free(set[k].value);
 	return rc;
 }

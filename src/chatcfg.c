@@ -1,0 +1,300 @@
+/* chatcfg.c - cpchat's settings and password. The config file is
+ * $XDG_CONFIG_HOME/cpchat/config, else ~/.config/cpchat/config: "key = value"
+ * lines (host, port, user, password-file), '#' comments. Then CP_HOST,
+ * CP_PORT, CP_USER, CP_PASSWORD_FILE; then the options. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "chatcfg.h"
+#include "limits.h"
+
+#define DEFAULT_HOST "localhost"
+
+static const char *const cfg_keys[CFG_COUNT] = {
+	"host", "port", "user", "password-file" };
+static const char *const cfg_env[CFG_COUNT] = {
+	"CP_HOST", "CP_PORT", "CP_USER", "CP_PASSWORD_FILE" };
+
+static int cfg_set(struct chatcfg *cfg, int k, const char *value,
+	const char *origin)
+{
+	char *v = strdup(value);
+
+	if (v == NULL) {
+		fprintf(stderr, "cpchat: out of memory\n");
+		return -1;
+	}
+	free(cfg->value[k]);
+	cfg->value[k] = v;
+	snprintf(cfg->origin[k], sizeof cfg->origin[k], "%s", origin);
+	return 0;
+}
+
+void chatcfg_free(struct chatcfg *cfg)
+{
+	for (int k = 0; k < CFG_COUNT; k++) {
+		free(cfg->value[k]);
+		cfg->value[k] = NULL;
+	}
+}
+
+static char *trim(char *s)
+{
+	char *e = s + strlen(s);
+
+	s += strspn(s, " \t");
+	while (e > s && strchr(" \t\r\n", e[-1]) != NULL)
+		*--e = '\0';
+	return s;
+}
+
+static const char *home_dir(void)
+{
+	const char *home = getenv("HOME");
+	struct passwd *pw;
+
+	if (home != NULL && *home != '\0')
+		return home;
+	pw = getpwuid(getuid());
+	return pw != NULL ? pw->pw_dir : NULL;
+}
+
+/* One "key = value" line; -1 after a message if it is bad. */
+static int config_line(struct chatcfg *cfg, char *p, const char *path,
+	unsigned long n, const char *home)
+{
+	char *eq = strchr(p, '='), *key, *val, origin[64], full[4096];
+	int k;
+
+	if (eq == NULL) {
+		fprintf(stderr, "cpchat: %s:%lu: expected key = value\n", path, n);
+		return -1;
+	}
+	*eq = '\0';
+	key = trim(p);
+	val = trim(eq + 1);
+	for (k = 0; k < CFG_COUNT; k++)
+		if (strcmp(key, cfg_keys[k]) == 0)
+			break;
+	if (k == CFG_COUNT) {
+		fprintf(stderr, "cpchat: %s:%lu: unknown key '%s' (known: host, "
+			"port, user, password-file)\n", path, n, key);
+		return -1;
+	}
+	if (*val == '\0') {
+		fprintf(stderr, "cpchat: %s:%lu: empty value for %s\n", path, n,
+			key);
+		return -1;
+	}
+	if (k == CFG_PWFILE && strncmp(val, "~/", 2) == 0 && home != NULL) {
+		snprintf(full, sizeof full, "%s/%s", home, val + 2);
+		val = full;
+	}
+	snprintf(origin, sizeof origin, "config line %lu", n);
+	return cfg_set(cfg, k, val, origin);
+}
+
+/* A missing config file is no error; an unreadable one or a bad line is. */
+static int config_load(struct chatcfg *cfg)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = home_dir();
+	char path[4096], *line = NULL;
+	size_t cap = 0;
+	unsigned long n = 0;
+	FILE *f;
+	int rc = 0;
+
+	if (xdg != NULL && xdg[0] == '/')
+		snprintf(path, sizeof path, "%s/cpchat/config", xdg);
+	else if (home != NULL)
+		snprintf(path, sizeof path, "%s/.config/cpchat/config", home);
+	else
+		return 0;
+	f = fopen(path, "re");
+	if (f == NULL) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		fprintf(stderr, "cpchat: cannot read %s: %s\n", path,
+			strerror(errno));
+		return -1;
+	}
+	while (rc == 0 && getline(&line, &cap, f) >= 0) {
+		char *p = trim(line);
+
+		n++;
+		if (*p != '\0' && *p != '#')
+			rc = config_line(cfg, p, path, n, home);
+	}
+	if (rc == 0 && ferror(f)) {
+		fprintf(stderr, "cpchat: cannot read %s: %s\n", path,
+			strerror(errno));
+		rc = -1;
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+static bool port_valid(const char *s)
+{
+	char *end;
+	long v;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	return errno == 0 && *end == '\0' && v >= 1 && v <= 65535;
+}
+
+int chatcfg_resolve(struct chatcfg *cfg, const char *const opt[CFG_COUNT])
+{
+	char port[8];
+
+	memset(cfg, 0, sizeof *cfg);
+	if (config_load(cfg) < 0)
+		return -1;
+	for (int k = 0; k < CFG_COUNT; k++) {
+		const char *env = getenv(cfg_env[k]);
+
+		if (env != NULL && *env != '\0' &&
+		    cfg_set(cfg, k, env, cfg_env[k]) < 0)
+			return -1;
+		if (opt[k] != NULL && cfg_set(cfg, k, opt[k], "the command line") < 0)
+			return -1;
+	}
+	snprintf(port, sizeof port, "%d", CP_PORT);
+	if ((cfg->value[CFG_HOST] == NULL &&
+	     cfg_set(cfg, CFG_HOST, DEFAULT_HOST, "default") < 0) ||
+	    (cfg->value[CFG_PORT] == NULL &&
+	     cfg_set(cfg, CFG_PORT, port, "default") < 0))
+		return -1;
+	if (cfg->value[CFG_HOST][0] == '\0') {
+		fprintf(stderr, "cpchat: empty host name (from %s)\n",
+			cfg->origin[CFG_HOST]);
+		return -1;
+	}
+	if (!port_valid(cfg->value[CFG_PORT])) {
+		fprintf(stderr, "cpchat: invalid port '%s' (from %s): 1-65535\n",
+			cfg->value[CFG_PORT], cfg->origin[CFG_PORT]);
+		return -1;
+	}
+	if (cfg->value[CFG_USER] == NULL || cfg->value[CFG_USER][0] == '\0') {
+		fprintf(stderr, "cpchat: no user name: use -u NAME, CP_USER or "
+			"user = NAME in ~/.config/cpchat/config\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- password */
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+	got_signal = sig;
+}
+
+/* First line of a file, without its line end. */
+static int password_from_file(const char *path, char *pw, size_t cap)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t lcap = 0;
+	ssize_t len;
+
+	if (f == NULL) {
+		fprintf(stderr, "cpchat: cannot read password file %s: %s\n",
+			path, strerror(errno));
+		return -1;
+	}
+	len = getline(&line, &lcap, f);
+	fclose(f);
+	if (len < 0) {
+		fprintf(stderr, "cpchat: password file %s is empty\n", path);
+		free(line);
+		return -1;
+	}
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		line[--len] = '\0';
+	snprintf(pw, cap, "%s", line);
+	explicit_bzero(line, lcap);
+	free(line);
+	return 0;
+}
+
+/* Ask on the terminal with echo off. A signal meanwhile restores the
+ * terminal first and is then delivered as it would have been. */
+static int password_prompt(const char *user, const char *host, char *pw,
+	size_t cap)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP };
+	struct sigaction sa, old[sizeof sigs / sizeof sigs[0]];
+	struct termios t, noecho;
+	size_t n = 0;
+	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+	int rc = 0;
+
+	if (fd < 0)
+		return -1;
+	if (tcgetattr(fd, &t) < 0) {
+		close(fd);
+		return -1;
+	}
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		sigaction(sigs[i], &sa, &old[i]);
+	noecho = t;
+	noecho.c_lflag &= ~(tcflag_t)ECHO;
+	noecho.c_lflag |= ECHONL;
+	dprintf(fd, "Password for %s on %s: ", user, host);
+	tcsetattr(fd, TCSAFLUSH, &noecho);
+	for (;;) {
+		char ch;
+		ssize_t r = read(fd, &ch, 1);
+
+		if (r < 0 && errno == EINTR && !got_signal)
+			continue;
+		if (r <= 0) {
+			rc = -1;
+			break;
+		}
+		if (ch == '\n')
+			break;
+		if (n + 1 < cap)
+			pw[n++] = ch;
+	}
+	pw[n] = '\0';
+	tcsetattr(fd, TCSAFLUSH, &t);
+	close(fd);
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		sigaction(sigs[i], &old[i], NULL);
+	if (got_signal) {
+		explicit_bzero(pw, cap);
+		raise(got_signal);
+	}
+	return rc;
+}
+
+int chatcfg_password(const struct chatcfg *cfg, char *pw, size_t cap)
+{
+	if (cfg->value[CFG_PWFILE] != NULL)
+		return password_from_file(cfg->value[CFG_PWFILE], pw, cap);
+	if (password_prompt(cfg->value[CFG_USER], cfg->value[CFG_HOST], pw,
+	    cap) == 0)
+		return 0;
+	fprintf(stderr, "cpchat: no password: use --password-file FILE or "
+		"CP_PASSWORD_FILE (no terminal to ask on)\n");
+	return -1;
+}

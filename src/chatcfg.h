@@ -1,0 +1,27 @@
+/* chatcfg.h - cpchat's settings: ~/.config/cpchat/config, overridden by the
+ * CP_* environment, overridden by options; and the password, from a file or
+ * asked on the terminal without echo (never from the command line). */
+#ifndef CP_CHATCFG_H
+#define CP_CHATCFG_H
+
+#include <stddef.h>
+
+enum chatcfg_key { CFG_HOST, CFG_PORT, CFG_USER, CFG_PWFILE, CFG_COUNT };
+
+struct chatcfg {
+	char *value[CFG_COUNT];       /* NULL when not set anywhere */
+	char origin[CFG_COUNT][64];   /* where each came from, for messages */
+};
+
+/* Fill cfg from the config file, the environment and then opt[] (NULL
+ * entries: not given), add the defaults (host localhost, port 5035) and
+ * check them. On error prints why on stderr and returns -1. */
+int chatcfg_resolve(struct chatcfg *cfg, const char *const opt[CFG_COUNT]);
+
+void chatcfg_free(struct chatcfg *cfg);
+
+/* The password into pw: first line of the password file if one is set,
+ * else asked on /dev/tty. -1 (after a message on stderr) if neither works. */
+int chatcfg_password(const struct chatcfg *cfg, char *pw, size_t cap);
+
+#endif
