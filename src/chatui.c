@@ -44,12 +44,20 @@ struct ui {
 	char prompt[CP_USER_MAX + 32];
 };
 
-static volatile sig_atomic_t ui_signal;
+/* Signals only set flags; the loop acts on them. libedit's own handling
+ * (EL_SIGNAL) is not used: it re-sends each signal to the whole process
+ * group, which would hit a script that started cpchat. */
+static volatile sig_atomic_t ui_signal, ui_tstp, ui_winch;
 static const char *ui_prompt_text = "";
 
 static void on_signal(int sig)
 {
-	ui_signal = sig;
+	if (sig == SIGTSTP)
+		ui_tstp = 1;
+	else if (sig == SIGWINCH)
+		ui_winch = 1;
+	else
+		ui_signal = sig;
 }
 
 static char *prompt_fn(EditLine *el)
@@ -451,6 +459,30 @@ static void read_lines(struct ui *u)
 	}
 }
 
+/* Ctrl-Z: give the terminal back in its normal mode, stop, and on
+ * continuing take it again and redraw the line being typed. */
+static void suspend(struct ui *u)
+{
+	struct sigaction dfl, mine;
+
+	ui_tstp = 0;
+	if (u->editing) {
+		erase_edit(u);
+		fflush(stdout);
+		el_set(u->el, EL_PREP_TERM, 0);
+	}
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	sigaction(SIGTSTP, &dfl, &mine);
+	raise(SIGTSTP); /* stopped here until SIGCONT */
+	sigaction(SIGTSTP, &mine, NULL);
+	if (u->editing) {
+		el_set(u->el, EL_PREP_TERM, 1);
+		el_set(u->el, EL_REFRESH);
+	}
+}
+
 static int setup_tty(struct ui *u)
 {
 	u->el = el_init("cpchat", stdin, stdout, stderr);
@@ -463,9 +495,7 @@ static int setup_tty(struct ui *u)
 	el_set(u->el, EL_HIST, history, u->hist);
 	el_set(u->el, EL_EDITOR, "emacs");
 	el_set(u->el, EL_PROMPT, prompt_fn);
-	/* libedit restores the terminal on signals, redraws after SIGCONT and
-	 * follows SIGWINCH; SIGINT and SIGTERM then reach on_signal. */
-	el_set(u->el, EL_SIGNAL, 1);
+	el_set(u->el, EL_SIGNAL, 0);
 	el_source(u->el, NULL); /* ~/.editrc */
 	return 0;
 }
@@ -500,6 +530,10 @@ int chatui_run(const struct chat_login *login, bool color)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	if (u->tty) {
+		sigaction(SIGTSTP, &sa, NULL);
+		sigaction(SIGWINCH, &sa, NULL);
+	}
 
 	if (u->tty && setup_tty(u) < 0) {
 		fprintf(stderr, "cpchat: cannot set up the line editor\n");
@@ -525,9 +559,15 @@ int chatui_run(const struct chat_login *login, bool color)
 			timeout = left > 0 ? (int)left : 0;
 		}
 		if (poll(p, 2, timeout) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
+			if (errno != EINTR)
+				break;
+			if (ui_tstp)
+				suspend(u);
+			if (ui_winch && u->tty) {
+				ui_winch = 0;
+				el_resize(u->el);
+			}
+			continue;
 		}
 		if (p[1].revents != 0 && u->connected) {
 			r = client_alive(&u->client);
