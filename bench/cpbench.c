@@ -504,8 +504,8 @@ static void report(void)
 	struct rusage ru;
 	bool per_msg = opt.sc == SC_SEND || opt.sc == SC_RECV;
 	/* send, recv: from the common start to the last 240 or 255 */
-	double secs = per_msg ? (t_go >= 0 ? (double)(t_phase_end - t_go) / 1e6 : 0)
-		: (double)(t_last - t_begin) / 1e6;
+	double secs = !per_msg ? (double)(t_last - t_begin) / 1e6 :
+		t_go >= 0 && t_phase_end > t_go ? (double)(t_phase_end - t_go) / 1e6 : 0;
 	double rate = secs > 0 ? (per_msg ? total_msgs : completed) / secs : 0;
 
 	getrusage(RUSAGE_SELF, &ru);
