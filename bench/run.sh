@@ -23,7 +23,7 @@ ACTIVATE=${SYSTEMD_SOCKET_ACTIVATE:-systemd-socket-activate}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	ROUNDS=${BENCH_ROUNDS:-2}; SECS=${BENCH_SECONDS:-1}; MSGS=2000; BIG=20000
 else
-	ROUNDS=${BENCH_ROUNDS:-5}; SECS=${BENCH_SECONDS:-3}; MSGS=10000; BIG=100000
+	ROUNDS=${BENCH_ROUNDS:-8}; SECS=${BENCH_SECONDS:-2}; MSGS=10000; BIG=100000
 fi
 CONCS="1 4 16"
 SMALL=1000       # messages queued in the store in the first phase
@@ -96,9 +96,11 @@ ticks() {
 kv() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
 # record TAG SERVER CPBENCH-ARGS...: one cpbench run against SERVER (cpd or
-# floor); appends "TAG SERVER rate p50 p99 handler_ms sa_ms sessions msgs"
-# to $RES, where handler_ms is handler CPU per session (from the reaped
-# children of socket activation) and sa_ms the activator's own per session.
+# floor); appends "TAG SERVER rate p50 p99 handler_ms sa_ms sessions msgs
+# round" to $RES, where handler_ms is handler CPU per session (from the
+# reaped children of socket activation), sa_ms the activator's own per
+# session, and round the value of $ROUND (pairs cpd and floor runs).
+ROUND=0
 record() {
 	local tag=$1 server=$2 port pid out rc t0 t1 n
 	shift 2
@@ -115,11 +117,11 @@ record() {
 	fi
 	n=$(kv sessions "$out")
 	set -- $t0 $t1
-	printf '%s %s %s %s %s %s %s %s %s\n' "$tag" "$server" \
+	printf '%s %s %s %s %s %s %s %s %s %s\n' "$tag" "$server" \
 		"$(kv rate "$out")" "$(kv p50_ms "$out")" "$(kv p99_ms "$out")" \
 		"$(awk -v a="$2" -v b="$4" -v n="$n" -v hz="$HZ" 'BEGIN { printf "%.2f", n ? (b - a) * 1000 / hz / n : 0 }')" \
 		"$(awk -v a="$1" -v b="$3" -v n="$n" -v hz="$HZ" 'BEGIN { printf "%.2f", n ? (b - a) * 1000 / hz / n : 0 }')" \
-		"$n" "$(kv messages "$out")" >>"$RES"
+		"$n" "$(kv messages "$out")" "$ROUND" >>"$RES"
 	printf '  %-14s %-5s %s\n' "$tag" "$server" "$out"
 }
 
@@ -133,6 +135,18 @@ med() {
 			printf "%.2f\n", m }'
 }
 
+# pratio TAG: median over the rounds of cpd's rate / the floor's rate in
+# the same round (pairs run back to back, so slow drifts in the machine's
+# load cancel out).
+pratio() {
+	awk -v t="$1" '$1 == t && $2 == "floor" { f[$10] = $3 }
+		$1 == t && $2 == "cpd" { c[$10] = $3 }
+		END { for (r in c) if (f[r] > 0) print c[r] / f[r] }' "$RES" |
+		sort -g | awk '{ v[NR] = $1 } END {
+			if (NR == 0) { print "nan"; exit }
+			m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			printf "%.2f\n", m }'
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "nan" }'; }
 # verdict VALUE OP LIMIT: "met" or "NOT met"
 verdict() { awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
@@ -173,6 +187,7 @@ serve floor "$FLOOR"
 note ""
 note "== connect and login: $ROUNDS alternating rounds of ${SECS}s per point =="
 for r in $(seq "$ROUNDS"); do
+	ROUND=$r
 	if [ $((r % 2)) = 1 ]; then order="floor cpd"; else order="cpd floor"; fi
 	for c in $CONCS; do
 		for srv in $order; do
@@ -182,6 +197,7 @@ for r in $(seq "$ROUNDS"); do
 done
 lrounds=$(( ROUNDS > 3 ? 3 : ROUNDS ))
 for r in $(seq "$lrounds"); do
+	ROUND=$r
 	hash_time
 	if [ $((r % 2)) = 1 ]; then order="floor cpd"; else order="cpd floor"; fi
 	for c in $CONCS; do
@@ -267,12 +283,13 @@ for s in connect login; do
 	for c in $CONCS; do
 		printf '%-8s %-5s %10s %10s %9s %14s %14s\n' "$s" "$c" \
 			"$(med "$s-c$c" floor 3)" "$(med "$s-c$c" cpd 3)" \
-			"$(ratio "$(med "$s-c$c" cpd 3)" "$(med "$s-c$c" floor 3)")" \
+			"$(pratio "$s-c$c")" \
 			"$(med "$s-c$c" floor 4)/$(med "$s-c$c" floor 5)" \
 			"$(med "$s-c$c" cpd 4)/$(med "$s-c$c" cpd 5)"
 	done
 done
-note "(sessions/s; latency of a whole session in ms)"
+note "(sessions/s, median over the rounds; cpd/floor is the median of the"
+note " per-round ratios; latency of a whole session in ms)"
 note ""
 printf '%-8s %-5s %14s %14s %9s\n' scenario conc "$SMALL queued" "$BIG queued" big/small
 for s in send recv; do
@@ -310,9 +327,9 @@ note "  login (one yescrypt verify): floor $(rss floor-login)  cpd $(rss cpd-log
 note "  handler CPU per session from its own rusage, ms: connect floor $(hcpu floor-connect) cpd $(hcpu cpd-connect); login floor $(hcpu floor-login) cpd $(hcpu cpd-login)"
 
 ceiling=$(med hash - 3)
-c16=$(ratio "$(med connect-c16 cpd 3)" "$(med connect-c16 floor 3)")
+c16=$(pratio connect-c16)
 l16=$(ratio "$(med login-c16 cpd 3)" "$ceiling")
-lf16=$(ratio "$(med login-c16 cpd 3)" "$(med login-c16 floor 3)")
+lf16=$(pratio login-c16)
 s1=$(med send-small-c1 cpd 3); r1=$(med recv-small-c1 cpd 3)
 drss=$(( $(rss cpd-connect) - $(rss floor-connect) ))
 drssl=$(( $(rss cpd-login) - $(rss floor-login) ))
