@@ -23,9 +23,6 @@
 #include "lineio.h"
 #include "proto.h"
 
-#define DEFAULT_TIMEOUT_S 30   /* connect, and each awaited reply */
-#define DEFAULT_INTERVAL_S 5   /* cpchat watch */
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -67,7 +64,7 @@ static void usage(FILE *f)
 "  5  no such user (recipient)\n"
 "  6  server or protocol error\n"
 "  7  message refused before sending (too long, ':', control characters)\n",
-		DEFAULT_INTERVAL_S, CP_PORT, DEFAULT_TIMEOUT_S,
+		CP_DEFAULT_WATCH_INTERVAL, CP_PORT, CP_DEFAULT_CLIENT_TIMEOUT,
 		CP_TEXT_MAX);
 }
 
@@ -456,8 +453,8 @@ int main(int argc, char **argv)
 	char password[4 * CP_PASS_MAX], *text = NULL;
 	struct chat_login login;
 	struct chatcfg cfg;
-	int64_t timeout = DEFAULT_TIMEOUT_S * 1000;
-	int64_t interval = DEFAULT_INTERVAL_S * 1000;
+	int64_t timeout = CP_DEFAULT_CLIENT_TIMEOUT * 1000;
+	int64_t interval = CP_DEFAULT_WATCH_INTERVAL * 1000;
 	int opt, rc;
 
 	setlocale(LC_CTYPE, "");

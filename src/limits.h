@@ -61,6 +61,15 @@
 #define CP_DEFAULT_MAILBOX_LIMIT 10000    /* queued messages per recipient */
 #define CP_DEFAULT_MAP_SIZE_MIB 1024      /* LMDB map: address space, not disk */
 
+/* cpchat: give up connecting, or waiting for any one reply, after this many
+ * seconds (a server that hashes a password or commits a batch answers in
+ * well under a second; 30 s rides out a loaded machine). */
+#define CP_DEFAULT_CLIENT_TIMEOUT 30
+
+/* cpchat watch: seconds between downloads (well inside cpd's idle timeout,
+ * so the connection stays open). */
+#define CP_DEFAULT_WATCH_INTERVAL 5
+
 /* Replies must reach a client that stops reading within this time, or the
  * handler gives up (a stranger must not pin a handler forever). */
 #define CP_WRITE_TIMEOUT 30
