@@ -447,6 +447,18 @@ teardown() {
 	assert_output --partial 'config:2: expected key = value'
 }
 
+@test "the password is asked on the terminal, without echo" {
+	as_alice send bob "for the prompt"
+	TMUX_SOCK=$BATS_TEST_TMPDIR/tmux.sock
+	TERM=xterm tmux -S "$TMUX_SOCK" -f /dev/null new-session -d -x 100 -y 30 \
+		"$(printf '%q ' "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u bob recv); echo \"cpchat exited with \$?\"; sleep 600"
+	wait_pane '^Password for bob on 127\.0\.0\.1: ?$'
+	keys 'bobpw' Enter
+	wait_pane '^cpchat exited with 0$'
+	assert_equal "$(pane | grep -c bobpw)" 0
+	wait_pane '^alice +for the prompt$' # tmux shows the TAB as spaces
+}
+
 # ------------------------------------------------------------------ watch
 
 @test "watch prints arrivals as they come and ends with TERM on SIGTERM/SIGINT" {
