@@ -78,6 +78,12 @@ static void session_enter(struct session *s, enum session_state next)
 	s->state = next;
 }
 
+/* Why the store's last call failed, for the log. */
+static const char *store_reason(const struct session *s)
+{
+	return s->store->last_error ? s->store->last_error(s->store_ctx) : "";
+}
+
 static void reply_bytes(struct session *s, const char *buf, size_t n)
 {
 	/* session_should_sync() keeps CP_REPLY_MAX free; never overflow. */
@@ -103,8 +109,8 @@ static void batch_fail(struct session *s)
 {
 	unsigned later = s->batch_lines > 0 ? s->batch_lines - 1 : 0;
 
-	log_event(LOG_ERR, "error", "store failed; %u message(s) not stored",
-		s->batch_puts);
+	log_event(LOG_ERR, "error", "store failed (%s); %u message(s) not stored",
+		store_reason(s), s->batch_puts);
 	s->out_len = s->batch_mark;
 	s->batch_puts = 0;
 	s->batch_lines = 0;
@@ -125,7 +131,8 @@ static int removals_commit(struct session *s)
 	if (s->store->msg_remove(s->store_ctx, s->user, s->user_len, s->acked,
 	    n) < 0) {
 		log_event(LOG_ERR, "error",
-			"could not remove %zu acknowledged message(s)", n);
+			"could not remove %zu acknowledged message(s): %s", n,
+			store_reason(s));
 		return -1;
 	}
 	s->stats_delivered += n;
@@ -229,7 +236,8 @@ static enum outcome h_pass(struct session *s, const struct proto_cmd *cmd)
 		int r = s->store->user_hash(s->store_ctx, s->user, s->user_len,
 			hash, sizeof hash);
 		if (r < 0)
-			log_event(LOG_ERR, "error", "store lookup failed");
+			log_event(LOG_ERR, "error", "store lookup failed: %s",
+				store_reason(s));
 		/* Unknown users cost the same time as wrong passwords. */
 		ok = auth_verify(r == 1 ? hash : NULL, cmd->arg, cmd->arg_len) &&
 		     r == 1;
@@ -302,9 +310,9 @@ static enum outcome h_smsg(struct session *s, const struct proto_cmd *cmd)
 			reply(s, PROTO_E_BAD_COMMAND);
 			return OUT_FAIL;
 		}
-		log_event(LOG_WARNING, "error", "%s: message refused",
+		log_event(LOG_WARNING, "error", "message refused: %s",
 			r == STORE_PUT_MAILBOX_FULL ? "recipient's mailbox is full"
-						    : "store is full");
+						    : store_reason(s));
 		reply(s, PROTO_E_SEND);
 		return OUT_FAIL;
 	case STORE_PUT_ERROR:
@@ -313,7 +321,9 @@ static enum outcome h_smsg(struct session *s, const struct proto_cmd *cmd)
 			batch_fail(s);
 			reply(s, PROTO_E_BAD_COMMAND);
 		} else {
-			log_event(LOG_ERR, "error", "store failed; message not stored");
+			log_event(LOG_ERR, "error",
+				"store failed (%s); message not stored",
+				store_reason(s));
 			reply(s, PROTO_E_SEND);
 		}
 		return OUT_FAIL;
@@ -343,7 +353,8 @@ static enum outcome download_next(struct session *s, uint64_t after,
 	}
 	if (removals_commit(s) < 0 || r < 0) {
 		if (r < 0)
-			log_event(LOG_ERR, "error", "mailbox read failed");
+			log_event(LOG_ERR, "error", "mailbox read failed: %s",
+				store_reason(s));
 		reply(s, PROTO_E_DOWNLOAD);
 		return OUT_FAIL;
 	}

@@ -38,6 +38,8 @@ struct session_store {
 		struct store_msg *msg);
 	int (*msg_remove)(void *ctx, const char *user, size_t len,
 		const uint64_t *ids, size_t n);
+	/* Optional (may be NULL): one line saying why the last call failed. */
+	const char *(*last_error)(void *ctx);
 };
 
 /* The real store behind the interface (ctx is a struct store *). */

@@ -728,6 +728,7 @@ static int ops_msg_next(void *ctx, const char *user, size_t len,
 static int ops_msg_remove(void *ctx, const char *user, size_t len,
 	const uint64_t *ids, size_t n)
 { return store_msg_remove(ctx, user, len, ids, n); }
+static const char *ops_last_error(void *ctx) { return store_last_error(ctx); }
 
 const struct session_store store_session_ops = {
 	.user_hash = ops_user_hash,
@@ -736,4 +737,5 @@ const struct session_store store_session_ops = {
 	.msg_abort = ops_msg_abort,
 	.msg_next = ops_msg_next,
 	.msg_remove = ops_msg_remove,
+	.last_error = ops_last_error,
 };
