@@ -279,6 +279,14 @@ static int w_msg_remove(void *ctx, const char *user, size_t len,
 	return 0;
 }
 
+static const char *w_last_error(void *ctx)
+{
+	const char *e = store_session_ops.last_error ?
+		store_session_ops.last_error(ctx) : "";
+	CHECK(e != NULL && strchr(e, '\n') == NULL);
+	return e;
+}
+
 static const struct session_store wrapped_ops = {
 	.user_hash = w_user_hash,
 	.msg_put = w_msg_put,
@@ -286,6 +294,7 @@ static const struct session_store wrapped_ops = {
 	.msg_abort = w_msg_abort,
 	.msg_next = w_msg_next,
 	.msg_remove = w_msg_remove,
+	.last_error = w_last_error,
 };
 
 static void cleanup(void)
