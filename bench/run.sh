@@ -336,6 +336,7 @@ drssl=$(( $(rss cpd-login) - $(rss floor-login) ))
 note ""
 note "==================== targets (issue 5) ===================="
 note "connect c=16: cpd/floor $c16 >= 0.90: $(verdict "$c16" '>=' 0.9)"
+note "            (handler CPU per session: floor $(med connect-c16 floor 6) ms, cpd $(med connect-c16 cpd 6) ms, floor/cpd $(ratio "$(med connect-c16 floor 6)" "$(med connect-c16 cpd 6)"))"
 note "login c=16: cpd $(med login-c16 cpd 3)/s vs hash ceiling $ceiling/s (verify $(med hash - 4) ms) = $l16 >= 0.90: $(verdict "$l16" '>=' 0.9)"
 note "            (vs the login floor, process + one verify: $lf16)"
 note "send c=1: $s1 msg/s >= 50000: $(verdict "$s1" '>=' 50000) (fdatasync here: $(kv fdatasync_p50_ms "$SYNC") ms; one commit per message: $(med send1-small-c1 cpd 3) msg/s)"
