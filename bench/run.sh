@@ -157,6 +157,8 @@ queued() { "$USERS" --db "$DB" | awk '{ n += $NF } END { print n + 0 }'; }
 
 # ---------------------------------------------------------------- set-up
 note "cp benchmark: $(nproc) CPUs, $(uname -sr), rounds=$ROUNDS seconds=$SECS"
+[ "${BENCH_QUICK:-0}" = 1 ] &&
+	note "BENCH_QUICK: short runs; the figures are indicative, not for the targets"
 note "scratch: $S"
 mkdir -p "$DB"
 users="floor"
