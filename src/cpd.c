@@ -37,6 +37,8 @@ static void usage(FILE *f)
 "      --idle-timeout S       close after S seconds without a complete line (%d)\n"
 "      --line-timeout S       a started line must end within S seconds (%d)\n"
 "      --ack-timeout S        a delivered message must be acked within S seconds (%d)\n"
+"      --write-timeout S      give up on a client that reads no replies for S\n"
+"                             seconds (%d)\n"
 "      --auth-fail-delay MS   wait MS milliseconds before each 565 (%d)\n"
 "      --max-auth-failures N  close the connection after N failed logins (%d;\n"
 "                             0 = never)\n"
@@ -51,7 +53,8 @@ static void usage(FILE *f)
 "Exit status: 0 session ended (TERM, end of input, timeout), 1 store cannot\n"
 "be opened, 2 bad usage.\n",
 		CP_DEFAULT_DB, CP_DEFAULT_IDLE_TIMEOUT, CP_DEFAULT_LINE_TIMEOUT,
-		CP_DEFAULT_ACK_TIMEOUT, CP_DEFAULT_AUTH_FAIL_DELAY_MS,
+		CP_DEFAULT_ACK_TIMEOUT, CP_WRITE_TIMEOUT,
+		CP_DEFAULT_AUTH_FAIL_DELAY_MS,
 		CP_DEFAULT_MAX_AUTH_FAILURES, CP_DEFAULT_MAILBOX_LIMIT,
 		CP_DEFAULT_MAP_SIZE_MIB);
 }
@@ -130,6 +133,8 @@ static void describe_peer(int fd, char *buf, size_t cap)
 	}
 }
 
+static int64_t write_timeout_ms = CP_WRITE_TIMEOUT * 1000;
+
 /* Commit what is pending, honour the auth-failure delay, write the replies.
  * 0 ok, -1 the client cannot be written to. */
 static int flush_output(struct session *s, int fd)
@@ -149,7 +154,7 @@ static int flush_output(struct session *s, int fd)
 	if (len == 0)
 		return 0;
 	if (lineio_write(fd, out, len,
-	    lineio_now_ms() + CP_WRITE_TIMEOUT * 1000) < 0) {
+	    lineio_now_ms() + write_timeout_ms) < 0) {
 		log_event(LOG_NOTICE, errno == ETIMEDOUT ? "timeout" : "error",
 			"cannot write to client: %s", strerror(errno));
 		return -1;
@@ -186,6 +191,11 @@ static void serve(struct session *s, struct lineio *in, int out_fd,
 				break;
 			continue;
 		}
+		/* Pipelined SMSG lines already waiting in the socket share the
+		 * open batch's commit: look once more, without waiting. */
+		if (r == LINEIO_AGAIN && s->batch_puts > 0 &&
+		    !session_should_sync(s) && lineio_fill(in, 0) > 0)
+			continue;
 		if (flush_output(s, out_fd) < 0)
 			break;
 		if (s->done)
@@ -250,6 +260,7 @@ int main(int argc, char **argv)
 		{ "idle-timeout", required_argument, NULL, 'i' },
 		{ "line-timeout", required_argument, NULL, 'l' },
 		{ "ack-timeout", required_argument, NULL, 'a' },
+		{ "write-timeout", required_argument, NULL, 'w' },
 		{ "auth-fail-delay", required_argument, NULL, 'D' },
 		{ "max-auth-failures", required_argument, NULL, 'F' },
 		{ "mailbox-limit", required_argument, NULL, 'M' },
@@ -277,6 +288,7 @@ int main(int argc, char **argv)
 		case 'i': bad = parse_seconds(optarg, &cfg.idle_timeout_ms); break;
 		case 'l': bad = parse_seconds(optarg, &cfg.line_timeout_ms); break;
 		case 'a': bad = parse_seconds(optarg, &cfg.ack_timeout_ms); break;
+		case 'w': bad = parse_seconds(optarg, &write_timeout_ms); break;
 		case 'D':
 			bad = parse_uint(optarg, 60000, &v);
 			cfg.auth_fail_delay_ms = (int64_t)v;
