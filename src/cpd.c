@@ -344,12 +344,12 @@ int main(int argc, char **argv)
 	if (out_flags >= 0)
 		fcntl(out_fd, F_SETFL, out_flags | O_NONBLOCK);
 
-	log_event(LOG_INFO, "connect", "connection opened");
 	lineio_init(&in, in_fd);
 	session_init(&session, &cfg, &store_session_ops, st);
 	serve(&session, &in, out_fd, &cfg);
-	log_event(LOG_INFO, "disconnect",
-		"connection closed: %llu stored, %llu downloaded",
+	log_event(LOG_INFO, "disconnect", "%s (in %s): %llu stored, %llu downloaded",
+		session.end_reason ? session.end_reason : "connection lost",
+		session_state_name(session.done ? session.end_state : session.state),
 		(unsigned long long)session.stats_stored,
 		(unsigned long long)session.stats_delivered);
 

@@ -183,22 +183,26 @@ enum session_wait session_waiting(const struct session *s)
 
 /* ------------------------------------------------------------ handlers */
 
+/* The session ends after this line; cpd logs the reason once, at exit. */
+static void session_end(struct session *s, const char *reason)
+{
+	removals_commit(s);
+	s->done = true;
+	s->end_reason = reason;
+	s->end_state = s->state;
+}
+
 static enum outcome h_term(struct session *s, const struct proto_cmd *cmd)
 {
 	(void)cmd;
-	removals_commit(s);
-	s->done = true;
-	log_event(LOG_INFO, "logout", "session ended by TERM");
+	session_end(s, "session ended by TERM");
 	return OUT_OK;
 }
 
 static enum outcome h_eof(struct session *s, const struct proto_cmd *cmd)
 {
 	(void)cmd;
-	removals_commit(s);
-	s->done = true;
-	log_event(LOG_INFO, "eof", "client closed the connection in %s",
-		state_names[s->state]);
+	session_end(s, "client closed the connection");
 	return OUT_OK;
 }
 
@@ -206,10 +210,9 @@ static enum outcome h_timeout_close(struct session *s,
 	const struct proto_cmd *cmd)
 {
 	(void)cmd;
-	removals_commit(s);
-	s->done = true;
 	log_event(LOG_NOTICE, "timeout", "closed after a timeout in %s",
 		state_names[s->state]);
+	session_end(s, "closed after a timeout");
 	return OUT_OK;
 }
 
@@ -258,11 +261,8 @@ static enum outcome h_pass(struct session *s, const struct proto_cmd *cmd)
 	s->delay_ms = s->cfg->auth_fail_delay_ms;
 	reply(s, PROTO_E_AUTH);
 	if (s->cfg->max_auth_failures > 0 &&
-	    s->auth_failures >= s->cfg->max_auth_failures) {
-		log_event(LOG_NOTICE, "auth-limit",
-			"closing after %u failed logins", s->auth_failures);
-		s->done = true;
-	}
+	    s->auth_failures >= s->cfg->max_auth_failures)
+		session_end(s, "closed after too many failed logins");
 	return OUT_REJECT;
 }
 

@@ -76,6 +76,8 @@ struct session {
 	const struct session_store *store;
 	void *store_ctx;
 	bool done;                 /* close after the output is flushed */
+	const char *end_reason;    /* why it is done, for the closing log line */
+	enum session_state end_state; /* the state it ended in */
 	unsigned auth_failures;
 	int64_t delay_ms;          /* wait this long before flushing (auth) */
 	size_t user_len;
