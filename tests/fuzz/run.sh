@@ -51,9 +51,10 @@ for h in "$@"; do
 	case $h in
 	proto) build proto fuzz_proto.c "$src/proto.c" ;;
 	# shellcheck disable=SC2086
-	session) build session fuzz_session.c $core ;;
+	session) build session fuzz_session.c "$srcdir/tests/fuzz/fuzz_store.c" $core ;;
 	# shellcheck disable=SC2086
-	login) build login fuzz_session.c -DFUZZ_LOGIN $core ;;
+	login) build login fuzz_session.c -DFUZZ_LOGIN \
+		"$srcdir/tests/fuzz/fuzz_store.c" $core ;;
 	*) echo "run.sh: unknown harness $h" >&2; exit 2 ;;
 	esac
 done
