@@ -157,6 +157,7 @@ static int flush_output(struct session *s, int fd)
 	    lineio_now_ms() + write_timeout_ms) < 0) {
 		log_event(LOG_NOTICE, errno == ETIMEDOUT ? "timeout" : "error",
 			"cannot write to client: %s", strerror(errno));
+		session_output_consumed(s, len); /* undeliverable: never wait twice */
 		return -1;
 	}
 	session_output_consumed(s, len);
