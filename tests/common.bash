@@ -31,3 +31,54 @@ cp_session() {
 	$CP_CPD_WRAPPER "$CPD" --auth-fail-delay 0 "$@" 2>"$BATS_TEST_TMPDIR/cpd.log" | tr -d '\r'
 	return "${PIPESTATUS[0]}"
 }
+
+# ------------------------------------------------------------ TCP listener
+# cp_listen ADDR PROGRAM [ARG...]: what cp.socket does, on ADDR and a free
+# port: systemd-socket-activate --accept --inetd runs one PROGRAM per
+# connection with CP_DB (and sanitizer/debug settings) passed on. Sets PORT
+# and SA_PID; the listener's log is $BATS_TEST_TMPDIR/sa.log. Returns 1 if
+# ADDR cannot be bound (e.g. no IPv6); a port taken meanwhile is retried.
+cp_listen() {
+	local addr=$1 log=$BATS_TEST_TMPDIR/sa.log try i v
+	local -a env=(-E "CP_DB=$CP_DB")
+	shift
+	# systemd-socket-activate passes only the variables it is told to.
+	for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS CP_DEBUG; do
+		[[ -z ${!v+x} ]] || env+=(-E "$v=${!v}")
+	done
+	for try in {1..20}; do
+		PORT=$((20000 + RANDOM % 12000)) # below the ephemeral port range
+		ss -Htln "sport = :$PORT" | grep -q . && continue
+		: >"$log"
+		# 3>&-: bats must not wait for the listener's copy of its fd 3.
+		systemd-socket-activate --accept --inetd -l "$addr:$PORT" \
+			"${env[@]}" "$@" </dev/null >/dev/null 2>>"$log" 3>&- &
+		SA_PID=$!
+		for i in {1..100}; do
+			grep -q '^Listening on' "$log" && return 0
+			kill -0 "$SA_PID" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill "$SA_PID" 2>/dev/null || true
+		wait "$SA_PID" 2>/dev/null || true
+		SA_PID=
+		grep -qi 'address' "$log" && return 1 # family not available
+	done
+	fail "could not start systemd-socket-activate: $(cat "$log")"
+}
+
+# cp_handlers: the live handlers of the listener, one per open connection.
+cp_handlers() {
+	ps -o pid=,stat= --ppid "$SA_PID" | awk '$2 !~ /^Z/ { print $1 }'
+}
+
+# cp_listen_stop: stop the listener and any handler still running.
+cp_listen_stop() {
+	local kids
+	[[ -n ${SA_PID:-} ]] || return 0
+	kids=$(cp_handlers || true)
+	kill "$SA_PID" 2>/dev/null || true
+	[[ -z $kids ]] || kill $kids 2>/dev/null || true
+	wait "$SA_PID" 2>/dev/null || true
+	SA_PID=
+}

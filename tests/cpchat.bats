@@ -9,51 +9,15 @@ load common
 
 # ------------------------------------------------------------------ servers
 
-# listen ADDR PROGRAM [ARG...]: one PROGRAM per connection on ADDR:free port
-# (inetd style); sets PORT and SA_PID. Returns 1 if ADDR cannot be bound.
-listen() {
-	local addr=$1 log=$BATS_TEST_TMPDIR/sa.log try i
-	shift
-	for try in {1..20}; do
-		PORT=$((20000 + RANDOM % 12000)) # below the ephemeral port range
-		ss -Htln "sport = :$PORT" | grep -q . && continue
-		: >"$log"
-		# 3>&-: bats must not wait for the listener's copy of its fd 3.
-		systemd-socket-activate --accept --inetd -l "$addr:$PORT" \
-			-E "CP_DB=$CP_DB" "$@" </dev/null >/dev/null 2>>"$log" 3>&- &
-		SA_PID=$!
-		for i in {1..100}; do
-			grep -q '^Listening on' "$log" && return 0
-			kill -0 "$SA_PID" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill "$SA_PID" 2>/dev/null || true
-		wait "$SA_PID" 2>/dev/null || true
-		SA_PID=
-		grep -qi 'address' "$log" && return 1 # family not available
-	done
-	fail "could not start systemd-socket-activate: $(cat "$log")"
-}
+listen() { cp_listen "$@"; }
 
 # cpd_start [cpd option...]: the real server on 127.0.0.1.
 cpd_start() {
 	listen 127.0.0.1 $CP_CPD_WRAPPER "$CPD" --auth-fail-delay 0 "$@"
 }
 
-# The live handlers (one per open connection).
-handlers() {
-	ps -o pid=,stat= --ppid "$SA_PID" | awk '$2 !~ /^Z/ { print $1 }'
-}
-
-server_stop() {
-	local kids
-	[[ -n ${SA_PID:-} ]] || return 0
-	kids=$(handlers || true)
-	kill "$SA_PID" 2>/dev/null || true
-	[[ -z $kids ]] || kill $kids 2>/dev/null || true
-	wait "$SA_PID" 2>/dev/null || true
-	SA_PID=
-}
+handlers() { cp_handlers; }
+server_stop() { cp_listen_stop; }
 
 # A port on 127.0.0.1 where nothing listens.
 dead_port() {

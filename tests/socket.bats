@@ -8,51 +8,15 @@ load common
 
 # ------------------------------------------------------------------ server
 
-# The live handlers (cpd processes) of the listener, one per open connection.
-handlers() {
-	ps -o pid=,stat= --ppid "$SA_PID" | awk '$2 !~ /^Z/ { print $1 }'
-}
+handlers() { cp_handlers; }
 
-# sa_start [cpd option...]: listen on a free port with one cpd per connection;
-# sets PORT and SA_PID. A port taken meanwhile makes the bind fail: retry.
+# sa_start [cpd option...]: cpd on 127.0.0.1 and a free port (sets PORT, SA_PID).
 sa_start() {
-	local log=$BATS_TEST_TMPDIR/sa.log try i v
-	local -a env=(-E "CP_DB=$CP_DB")
-	# systemd-socket-activate passes only the variables it is told to.
-	for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS CP_DEBUG; do
-		[[ -z ${!v+x} ]] || env+=(-E "$v=${!v}")
-	done
-	for try in {1..20}; do
-		PORT=$((20000 + RANDOM % 12000)) # below the ephemeral port range
-		ss -Htln "sport = :$PORT" | grep -q . && continue
-		: >"$log"
-		# 3>&-: bats must not wait for the listener's copy of its fd 3.
-		systemd-socket-activate --accept --inetd -l "127.0.0.1:$PORT" \
-			"${env[@]}" $CP_CPD_WRAPPER "$CPD" --auth-fail-delay 0 "$@" \
-			</dev/null >/dev/null 2>>"$log" 3>&- &
-		SA_PID=$!
-		for i in {1..100}; do
-			grep -q '^Listening on' "$log" && return 0
-			kill -0 "$SA_PID" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill "$SA_PID" 2>/dev/null || true
-		wait "$SA_PID" 2>/dev/null || true
-		SA_PID=
-	done
-	fail "could not start systemd-socket-activate: $(cat "$log")"
+	cp_listen 127.0.0.1 $CP_CPD_WRAPPER "$CPD" --auth-fail-delay 0 "$@" ||
+		fail "cannot listen on 127.0.0.1"
 }
 
-# sa_stop: stop the listener and any handler still running.
-sa_stop() {
-	local kids
-	[[ -n ${SA_PID:-} ]] || return 0
-	kids=$(handlers || true)
-	kill "$SA_PID" 2>/dev/null || true
-	[[ -z $kids ]] || kill $kids 2>/dev/null || true
-	wait "$SA_PID" 2>/dev/null || true
-	SA_PID=
-}
+sa_stop() { cp_listen_stop; }
 
 # wait_no_handlers: every session has ended (cpd exits at TERM/EOF).
 wait_no_handlers() {
