@@ -184,6 +184,24 @@ static size_t chunk_size(void)
 	}
 }
 
+/* The client sends its next chunk; at the end of the input it closes. */
+static void feed(int fds[2], const uint8_t *data, size_t size, size_t *fed)
+{
+	if (*fed < size) {
+		size_t n = chunk_size();
+		if (n > size - *fed)
+			n = size - *fed;
+		ssize_t w = write(fds[1], data + *fed, n);
+		CHECK(w > 0 || errno == EAGAIN);
+		if (w > 0)
+			*fed += (size_t)w;
+	}
+	if (*fed == size && fds[1] >= 0) {
+		close(fds[1]);
+		fds[1] = -1;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t h[4] = { 1, 0, 0, 1 };
@@ -259,6 +277,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				flush(&oc);
 			continue;
 		}
+		/* cpd peeks once more, without waiting, while a batch is open:
+		 * sometimes more input has arrived meanwhile. */
+		if (r == LINEIO_AGAIN && F.s.batch_puts > 0 &&
+		    !session_should_sync(&F.s)) {
+			if (rng() & 1)
+				feed(fds, data, size, &fed);
+			if (lineio_fill(lio, 0) > 0)
+				continue;
+		}
 		flush(&oc);
 		if (F.s.done)
 			break;
@@ -312,19 +339,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		}
 		/* feed the next chunk (or the end of input), then read */
-		if (fed < size) {
-			size_t n = chunk_size();
-			if (n > size - fed)
-				n = size - fed;
-			ssize_t w = write(fds[1], data + fed, n);
-			CHECK(w > 0 || errno == EAGAIN);
-			if (w > 0)
-				fed += (size_t)w;
-		}
-		if (fed == size && fds[1] >= 0) {
-			close(fds[1]);
-			fds[1] = -1;
-		}
+		feed(fds, data, size, &fed);
 		fake_now += 1;
 		CHECK(lineio_fill(lio, lineio_now_ms() + 10000) == 1);
 	}
