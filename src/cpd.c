@@ -135,13 +135,34 @@ static void describe_peer(int fd, char *buf, size_t cap)
 
 static int64_t write_timeout_ms = CP_WRITE_TIMEOUT * 1000;
 
-/* Commit what is pending, honour the auth-failure delay, write the replies.
- * 0 ok, -1 the client cannot be written to. */
-static int flush_output(struct session *s, int fd)
+/* Write what the session offers. 0 ok, -1 the client cannot be written to
+ * (the output is then dropped: never wait for it twice). */
+static int write_output(struct session *s, int fd)
 {
 	const char *out;
 	size_t len;
 
+	out = session_output(s, &len);
+	if (len == 0)
+		return 0;
+	if (lineio_write(fd, out, len,
+	    lineio_now_ms() + write_timeout_ms) < 0) {
+		log_event(LOG_NOTICE, errno == ETIMEDOUT ? "timeout" : "error",
+			"cannot write to client: %s", strerror(errno));
+		session_output_consumed(s, len);
+		return -1;
+	}
+	session_output_consumed(s, len);
+	return 0;
+}
+
+/* Commit what is pending, honour the auth-failure delay, write the replies:
+ * the deliveries that due removals acknowledge are written before those
+ * removals are committed. 0 ok, -1 the client cannot be written to. */
+static int flush_output(struct session *s, int fd)
+{
+	if (s->removals_due && write_output(s, fd) < 0)
+		return -1;
 	session_sync(s);
 	if (s->delay_ms > 0) {
 		struct timespec ts = { s->delay_ms / 1000,
@@ -150,18 +171,7 @@ static int flush_output(struct session *s, int fd)
 			;
 		s->delay_ms = 0;
 	}
-	out = session_output(s, &len);
-	if (len == 0)
-		return 0;
-	if (lineio_write(fd, out, len,
-	    lineio_now_ms() + write_timeout_ms) < 0) {
-		log_event(LOG_NOTICE, errno == ETIMEDOUT ? "timeout" : "error",
-			"cannot write to client: %s", strerror(errno));
-		session_output_consumed(s, len); /* undeliverable: never wait twice */
-		return -1;
-	}
-	session_output_consumed(s, len);
-	return 0;
+	return write_output(s, fd);
 }
 
 /* Run the session until it is done or the client is gone. */
@@ -188,8 +198,10 @@ static void serve(struct session *s, struct lineio *in, int out_fd,
 			else
 				session_line_too_long(s);
 			if ((session_should_sync(s) || s->delay_ms > 0) &&
-			    flush_output(s, out_fd) < 0)
+			    flush_output(s, out_fd) < 0) {
+				session_client_lost(s);
 				break;
+			}
 			continue;
 		}
 		/* Pipelined SMSG lines already waiting in the socket share the
@@ -197,8 +209,10 @@ static void serve(struct session *s, struct lineio *in, int out_fd,
 		if (r == LINEIO_AGAIN && s->batch_puts > 0 &&
 		    !session_should_sync(s) && lineio_fill(in, 0) > 0)
 			continue;
-		if (flush_output(s, out_fd) < 0)
+		if (flush_output(s, out_fd) < 0) {
+			session_client_lost(s);
 			break;
+		}
 		if (s->done)
 			break;
 		if (r == LINEIO_EOF) {
@@ -237,7 +251,7 @@ static void serve(struct session *s, struct lineio *in, int out_fd,
 		if (fr < 0) {
 			log_event(LOG_NOTICE, "error", "cannot read from client: %s",
 				strerror(errno));
-			session_event(s, SESSION_EV_EOF);
+			session_client_lost(s);
 			break;
 		}
 		if (fr == 0) {
@@ -251,7 +265,8 @@ static void serve(struct session *s, struct lineio *in, int out_fd,
 			ack_deadline = -1;
 		}
 	}
-	flush_output(s, out_fd);
+	if (flush_output(s, out_fd) < 0)
+		session_client_lost(s);
 }
 
 int main(int argc, char **argv)

@@ -120,7 +120,9 @@ static void batch_fail(struct session *s)
 	session_enter(s, S_ERROR_PROCESSING);
 }
 
-/* Commit acknowledged removals. 0 ok, -1 failed (messages will come again). */
+/* Commit acknowledged removals now. 0 ok, -1 failed (messages will come
+ * again). Only session_sync calls it once output is flowing: see
+ * removals_due. */
 static int removals_commit(struct session *s)
 {
 	size_t n = s->acked_n;
@@ -140,8 +142,31 @@ static int removals_commit(struct session *s)
 	return 0;
 }
 
+/* Have the acknowledged removals committed at the next sync, and hold back
+ * what is appended from now on until then: the deliveries already in the
+ * buffer reach the client before their removal is durable (a client that
+ * acks ahead of reading loses nothing if the handler dies), and the reply
+ * that follows (255, 550, the next delivery) leaves only after it. */
+static void removals_due(struct session *s)
+{
+	if (s->acked_n == 0 || s->removals_due)
+		return;
+	s->removals_due = true;
+	s->hold_mark = s->out_len;
+}
+
 void session_sync(struct session *s)
 {
+	if (s->removals_due) {
+		s->removals_due = false;
+		/* Failed: what followed the acks (255 or the next delivery)
+		 * becomes 550; the messages will be delivered again. */
+		if (removals_commit(s) < 0 && !s->done) {
+			s->out_len = s->hold_mark;
+			reply(s, PROTO_E_DOWNLOAD);
+			session_enter(s, S_ERROR_PROCESSING);
+		}
+	}
 	if (s->batch_puts > 0) {
 		unsigned n = s->batch_puts;
 		if (s->store->msg_commit(s->store_ctx) < 0) {
@@ -157,13 +182,15 @@ void session_sync(struct session *s)
 
 bool session_should_sync(const struct session *s)
 {
-	return s->batch_puts >= CP_SMSG_BATCH_MAX ||
+	return s->batch_puts >= CP_SMSG_BATCH_MAX || s->removals_due ||
 	       sizeof s->out - s->out_len < 2 * CP_REPLY_MAX;
 }
 
 const char *session_output(const struct session *s, size_t *len)
 {
 	*len = s->batch_puts > 0 ? s->batch_mark : s->out_len;
+	if (s->removals_due && s->hold_mark < *len)
+		*len = s->hold_mark;
 	return s->out;
 }
 
@@ -173,6 +200,8 @@ void session_output_consumed(struct session *s, size_t n)
 	s->out_len -= n;
 	if (s->batch_puts > 0)
 		s->batch_mark -= n;
+	if (s->removals_due)
+		s->hold_mark -= n;
 }
 
 enum session_wait session_waiting(const struct session *s)
@@ -181,12 +210,27 @@ enum session_wait session_waiting(const struct session *s)
 					       : SESSION_WAIT_LINE;
 }
 
+void session_client_lost(struct session *s)
+{
+	if (s->removals_due || s->acked_n > 0)
+		log_event(LOG_NOTICE, "download-failed",
+			"connection lost; %zu acknowledged message(s) kept",
+			s->acked_n);
+	s->acked_n = 0;
+	s->removals_due = false;
+	if (!s->done) {
+		s->done = true;
+		s->end_reason = "connection lost";
+		s->end_state = s->state;
+	}
+}
+
 /* ------------------------------------------------------------ handlers */
 
 /* The session ends after this line; cpd logs the reason once, at exit. */
 static void session_end(struct session *s, const char *reason)
 {
-	removals_commit(s);
+	removals_due(s);
 	s->done = true;
 	s->end_reason = reason;
 	s->end_state = s->state;
@@ -351,10 +395,10 @@ static enum outcome download_next(struct session *s, uint64_t after,
 		deliver(s);
 		return OUT_MORE;
 	}
-	if (removals_commit(s) < 0 || r < 0) {
-		if (r < 0)
-			log_event(LOG_ERR, "error", "mailbox read failed: %s",
-				store_reason(s));
+	removals_due(s);
+	if (r < 0) {
+		log_event(LOG_ERR, "error", "mailbox read failed: %s",
+			store_reason(s));
 		reply(s, PROTO_E_DOWNLOAD);
 		return OUT_FAIL;
 	}
@@ -373,18 +417,18 @@ static enum outcome h_rmsg(struct session *s, const struct proto_cmd *cmd)
 
 static enum outcome h_ack(struct session *s, const struct proto_cmd *cmd)
 {
+	if (s->acked_n == CP_ACK_BATCH_MAX)
+		session_sync(s); /* a caller that did not sync when asked */
 	if (cmd->verb != PROTO_CODE || cmd->code != PROTO_R_DOWNLOADED) {
-		removals_commit(s);
+		removals_due(s);
 		log_event(LOG_NOTICE, "download-failed",
 			"client did not acknowledge a message; it is kept");
 		reply(s, PROTO_E_DOWNLOAD);
 		return OUT_REJECT;
 	}
 	s->acked[s->acked_n++] = s->dl_last;
-	if (s->acked_n == CP_ACK_BATCH_MAX && removals_commit(s) < 0) {
-		reply(s, PROTO_E_DOWNLOAD);
-		return OUT_FAIL;
-	}
+	if (s->acked_n == CP_ACK_BATCH_MAX)
+		removals_due(s);
 	return download_next(s, s->dl_last, PROTO_R_END);
 }
 
@@ -392,7 +436,7 @@ static enum outcome h_ack_timeout(struct session *s,
 	const struct proto_cmd *cmd)
 {
 	(void)cmd;
-	removals_commit(s);
+	removals_due(s);
 	log_event(LOG_NOTICE, "timeout", "no acknowledgement; message kept");
 	reply(s, PROTO_E_DOWNLOAD);
 	return OUT_FAIL;
@@ -469,9 +513,10 @@ void session_line(struct session *s, const char *line, size_t len)
 		return;
 	proto_parse(line, len, &cmd);
 	/* Only consecutive SMSG lines share a commit: anything else must see
-	 * (and be answered after) the committed batch. */
-	if (s->batch_puts > 0 &&
-	    !(cmd.verb == PROTO_SMSG && s->state == S_PROCESS_COMMAND))
+	 * (and be answered after) the committed batch. Due removals too (cpd
+	 * syncs before the next line anyway, see session_should_sync). */
+	if (s->removals_due || (s->batch_puts > 0 &&
+	    !(cmd.verb == PROTO_SMSG && s->state == S_PROCESS_COMMAND)))
 		session_sync(s);
 	session_dispatch(s, (int)cmd.verb, &cmd);
 }

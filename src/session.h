@@ -89,6 +89,8 @@ struct session {
 	/* download in progress */
 	uint64_t dl_last;          /* id of the message awaiting its ack */
 	size_t acked_n;
+	bool removals_due;         /* commit acked removals at the next sync */
+	size_t hold_mark;          /* ... and release output past this after it */
 	uint64_t acked[CP_ACK_BATCH_MAX];
 	uint64_t stats_stored, stats_delivered;
 	size_t out_len;
@@ -108,8 +110,10 @@ void session_line_too_long(struct session *s);
 /* Feed an event. */
 void session_event(struct session *s, enum session_event ev);
 
-/* Commit any open SMSG batch and pending removals, and settle their replies.
- * Call before waiting for input, and whenever session_should_sync says so. */
+/* Commit any open SMSG batch and due removals, and settle their replies.
+ * Call before waiting for input, and whenever session_should_sync says so,
+ * after writing what session_output offers: removals are committed only
+ * once the deliveries they acknowledge have been handed to the client. */
 void session_sync(struct session *s);
 
 /* True when the caller must sync and write out now: the SMSG batch is full,
@@ -120,6 +124,11 @@ bool session_should_sync(const struct session *s);
 const char *session_output(const struct session *s, size_t *len);
 /* Drop n bytes from the front of the output (after writing them). */
 void session_output_consumed(struct session *s, size_t n);
+
+/* The client can no longer be written to (or read from): the session ends,
+ * and removals acknowledged but not yet committed are dropped, since their
+ * deliveries may not have reached the client: they will come again. */
+void session_client_lost(struct session *s);
 
 enum session_wait session_waiting(const struct session *s);
 

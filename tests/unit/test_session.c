@@ -34,6 +34,7 @@ enum setup {
 	FAIL_NEXT = 16,
 	LIMIT_1 = 32,       /* mailbox limit 1 */
 	MAX_FAIL_2 = 64,    /* two auth failures close */
+	FAIL_REMOVE = 128,
 };
 
 struct scase {
@@ -103,6 +104,9 @@ static const struct scase cases[] = {
 	  OK_LOGIN "RMSGalice:one\n", S_IDLE, true, 2 },
 	{ "ack timeout", BOB_HAS_2, "USER bob\nPASS bobpw\nRMSG\n!ACK\n201\nRMSG\n",
 	  OK_LOGIN "RMSGalice:one\n" E550 R201 "RMSGalice:one\n", S_RECEIVING_MESSAGE, false, 2 },
+	{ "removals fail: 550 instead of 255, messages kept", BOB_HAS_2 | FAIL_REMOVE,
+	  "USER bob\nPASS bobpw\nRMSG\n250\n250\n!SYNC\n201\n",
+	  OK_LOGIN "RMSGalice:one\n" "RMSGalice:two\n" E550 R201, S_PROCESS_COMMAND, false, 2 },
 	{ "mailbox read error", FAIL_NEXT, LOGIN "RMSG\n", OK_LOGIN E550, S_ERROR_PROCESSING, false, -1 },
 	{ "201 outside Error Processing", 0, LOGIN "201\n", OK_LOGIN E500, S_PROCESS_COMMAND, false, -1 },
 	{ "unknown verb keeps state", 0, LOGIN "HELO\n\n", OK_LOGIN E500 E500, S_PROCESS_COMMAND, false, -1 },
@@ -182,6 +186,7 @@ int main(void)
 		ms.fail_put = c->setup & FAIL_PUT;
 		ms.store_full = c->setup & STORE_FULL;
 		ms.fail_next = c->setup & FAIL_NEXT;
+		ms.fail_remove = c->setup & FAIL_REMOVE;
 		if (c->setup & LIMIT_1)
 			cfg.mailbox_limit = 1;
 		if (c->setup & MAX_FAIL_2)
@@ -224,6 +229,48 @@ int main(void)
 			"300 pipelined SMSGs get 300 replies");
 		ok(ms.commits == 2 && syncs == 1, "they take two commits (%u, %u)",
 			ms.commits, syncs);
+	}
+	/* Acks that arrive ahead of the deliveries being written: the removals
+	 * wait until the deliveries have been taken, and the 255 until the
+	 * removals are committed. */
+	{
+		struct session_config cfg;
+		size_t olen;
+		const char *out;
+
+		ms = users;
+		memstore_put(&ms, "bob", "alice", "one");
+		memstore_put(&ms, "bob", "alice", "two");
+		session_config_defaults(&cfg);
+		session_init(&sess, &cfg, &memstore_ops, &ms);
+		feed(&sess, "USER bob\nPASS bobpw\n", got, sizeof got);
+		session_line(&sess, "RMSG", 4);
+		session_line(&sess, "250", 3);
+		session_line(&sess, "250", 3);
+		ok(session_should_sync(&sess), "acks of a whole download ask for a sync");
+		out = session_output(&sess, &olen);
+		ok(olen == strlen("RMSGalice:one\r\nRMSGalice:two\r\n") &&
+			memcmp(out, "RMSGalice:one\r\nRMSGalice:two\r\n", olen) == 0,
+			"only the deliveries are offered before the removal commit");
+		ok(memstore_count(&ms, "bob") == 2, "nothing removed before the sync");
+		session_output_consumed(&sess, olen);
+		session_sync(&sess);
+		out = session_output(&sess, &olen);
+		ok(memstore_count(&ms, "bob") == 0 && olen == strlen(R255) + 1 &&
+			memcmp(out, "255", 3) == 0, "then removed, then 255");
+		session_output_consumed(&sess, olen);
+
+		/* The client vanishes before the deliveries were written. */
+		ms = users;
+		memstore_put(&ms, "bob", "alice", "one");
+		session_init(&sess, &cfg, &memstore_ops, &ms);
+		feed(&sess, "USER bob\nPASS bobpw\n", got, sizeof got);
+		session_line(&sess, "RMSG", 4);
+		session_line(&sess, "250", 3);
+		session_client_lost(&sess);
+		session_sync(&sess);
+		ok(sess.done && memstore_count(&ms, "bob") == 1,
+			"a lost client's unwritten acked delivery is kept");
 	}
 	/* Every state name is the seed's. */
 	ok(strcmp(session_state_name(S_USER_VALIDATED), "User Validated") == 0 &&
