@@ -393,9 +393,23 @@ enum store_admin_result store_user_del(struct store *st, const char *name,
 		return STORE_ADMIN_NO_USER;
 	}
 	if (rc == 0) {
-		rc = mdb_del(txn, st->boxes, &k, NULL);
-		if (rc == MDB_NOTFOUND)
+		/* The mailbox record stays, emptied, so that its ids never
+		 * repeat: a stale session's late acks cannot remove the
+		 * messages of a user re-created under the same name. */
+		MDB_val bv;
+		rc = mdb_get(txn, st->boxes, &k, &bv);
+		if (rc == 0 && bv.mv_size == BOX_REC_SIZE) {
+			unsigned char box[BOX_REC_SIZE];
+			memcpy(box, bv.mv_data, 8);
+			put_be64(box + 8, 0);
+			bv.mv_size = sizeof box;
+			bv.mv_data = box;
+			rc = mdb_put(txn, st->boxes, &k, &bv, 0);
+		} else if (rc == 0) {
+			rc = mdb_del(txn, st->boxes, &k, NULL);
+		} else if (rc == MDB_NOTFOUND) {
 			rc = 0;
+		}
 	}
 	if (rc == 0)
 		rc = mdb_cursor_open(txn, st->mail, &cur);
