@@ -167,6 +167,13 @@ void session_sync(struct session *s)
 			session_enter(s, S_ERROR_PROCESSING);
 		}
 	}
+	/* The download is over and its removals are durable: another
+	 * session of this user may download now. */
+	if (s->dl_locked && !s->removals_due &&
+	    s->state != S_RECEIVING_MESSAGE) {
+		s->store->mailbox_unlock(s->store_ctx);
+		s->dl_locked = false;
+	}
 	if (s->batch_puts > 0) {
 		unsigned n = s->batch_puts;
 		if (s->store->msg_commit(s->store_ctx) < 0) {
@@ -411,6 +418,22 @@ static enum outcome h_rmsg(struct session *s, const struct proto_cmd *cmd)
 	if (cmd->arg_len > 0) {
 		reply(s, PROTO_E_BAD_COMMAND);
 		return OUT_REJECT;
+	}
+	if (s->store->mailbox_lock != NULL && !s->dl_locked) {
+		int r = s->store->mailbox_lock(s->store_ctx, s->user, s->user_len);
+		if (r == 0) {
+			/* Another session of this user is downloading: what it
+			 * has not acknowledged is not offered twice. */
+			log_event(LOG_INFO, "download",
+				"mailbox busy: another session is downloading");
+			reply(s, PROTO_R_NONE);
+			return OUT_OK;
+		}
+		if (r < 0)
+			log_event(LOG_WARNING, "error",
+				"cannot claim the mailbox (%s); downloading anyway",
+				store_reason(s));
+		s->dl_locked = r > 0;
 	}
 	return download_next(s, 0, PROTO_R_NONE);
 }

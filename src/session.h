@@ -40,6 +40,9 @@ struct session_store {
 		const uint64_t *ids, size_t n);
 	/* Optional (may be NULL): one line saying why the last call failed. */
 	const char *(*last_error)(void *ctx);
+	/* Optional (may be NULL): one download per user at a time. */
+	int (*mailbox_lock)(void *ctx, const char *user, size_t len);
+	void (*mailbox_unlock)(void *ctx);
 };
 
 /* The real store behind the interface (ctx is a struct store *). */
@@ -90,6 +93,7 @@ struct session {
 	uint64_t dl_last;          /* id of the message awaiting its ack */
 	size_t acked_n;
 	bool removals_due;         /* commit acked removals at the next sync */
+	bool dl_locked;            /* this session holds the user's mailbox */
 	size_t hold_mark;          /* ... and release output past this after it */
 	uint64_t acked[CP_ACK_BATCH_MAX];
 	uint64_t stats_stored, stats_delivered;

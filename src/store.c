@@ -3,6 +3,7 @@
  * admin processes. The only file that includes <lmdb.h>. Never prints or
  * exits: failures come back as codes, with a one-line reason for logs. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -32,6 +34,9 @@ struct store {
 	MDB_txn *batch;               /* open store_msg_put batch, or NULL */
 	unsigned batch_n;             /* messages put in it */
 	size_t psize;
+	int dl_fd;                    /* mailbox.lock, opened on first use */
+	bool dl_locked;
+	off_t dl_byte;                /* the byte locked for this download */
 	char err[STORE_ERR_MAX];
 };
 
@@ -271,6 +276,8 @@ void store_close(struct store *st)
 	if (!st)
 		return;
 	store_msg_abort(st);
+	if (st->dl_fd > 0)
+		close(st->dl_fd);
 	mdb_env_close(st->env);
 	free(st);
 }
@@ -723,6 +730,67 @@ int store_msg_remove(struct store *st, const char *user, size_t len,
 	return commit(st, txn) == 0 ? 0 : -1;
 }
 
+/* ---------------------------------------------------------------- downloads */
+
+/* One download per user at a time across all handlers: an OFD lock on one
+ * byte of mailbox.lock, at an offset hashed from the name (FNV-1a, 62 bits:
+ * a collision would only make two users take turns). The kernel drops it
+ * when the process dies. Not LMDB's lock.mdb: LMDB holds fcntl locks there. */
+int store_mailbox_lock(struct store *st, const char *user, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+	struct flock fl;
+
+	if (st->dl_locked)
+		return 1;
+	if (st->dl_fd <= 0) {
+		const char *dir;
+		char path[4096];
+		if (mdb_env_get_path(st->env, &dir) != 0 ||
+		    (size_t)snprintf(path, sizeof path, "%s/mailbox.lock", dir) >=
+		    sizeof path)
+			return -1;
+		st->dl_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (st->dl_fd < 0) {
+			snprintf(st->err, sizeof st->err, "open %.200s: %s", path,
+				strerror(errno));
+			st->dl_fd = 0;
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)user[i]) * 1099511628211ULL;
+	memset(&fl, 0, sizeof fl);
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = (off_t)(h & ((1ULL << 62) - 1));
+	fl.l_len = 1;
+	if (fcntl(st->dl_fd, F_OFD_SETLK, &fl) == 0) {
+		st->dl_locked = true;
+		st->dl_byte = fl.l_start;
+		return 1;
+	}
+	if (errno == EAGAIN || errno == EACCES)
+		return 0;
+	snprintf(st->err, sizeof st->err, "lock mailbox: %s", strerror(errno));
+	return -1;
+}
+
+void store_mailbox_unlock(struct store *st)
+{
+	struct flock fl;
+
+	if (!st->dl_locked)
+		return;
+	memset(&fl, 0, sizeof fl);
+	fl.l_type = F_UNLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = st->dl_byte;
+	fl.l_len = 1;
+	fcntl(st->dl_fd, F_OFD_SETLK, &fl);
+	st->dl_locked = false;
+}
+
 /* ---------------------------------------------------------------- session */
 
 /* struct session_store over the real store: ctx is a struct store *. */
@@ -743,6 +811,9 @@ static int ops_msg_remove(void *ctx, const char *user, size_t len,
 	const uint64_t *ids, size_t n)
 { return store_msg_remove(ctx, user, len, ids, n); }
 static const char *ops_last_error(void *ctx) { return store_last_error(ctx); }
+static int ops_mailbox_lock(void *ctx, const char *user, size_t len)
+{ return store_mailbox_lock(ctx, user, len); }
+static void ops_mailbox_unlock(void *ctx) { store_mailbox_unlock(ctx); }
 
 const struct session_store store_session_ops = {
 	.user_hash = ops_user_hash,
@@ -752,4 +823,6 @@ const struct session_store store_session_ops = {
 	.msg_next = ops_msg_next,
 	.msg_remove = ops_msg_remove,
 	.last_error = ops_last_error,
+	.mailbox_lock = ops_mailbox_lock,
+	.mailbox_unlock = ops_mailbox_unlock,
 };

@@ -72,6 +72,12 @@ int store_msg_next(struct store *st, const char *user, size_t len,
 int store_msg_remove(struct store *st, const char *user, size_t len,
 	const uint64_t *ids, size_t n);
 
+/* Claim user's mailbox for one download, so that two sessions of the same
+ * user never deliver the same messages: 1 claimed, 0 another process holds
+ * it, -1 error. Released by store_mailbox_unlock or when the process ends. */
+int store_mailbox_lock(struct store *st, const char *user, size_t len);
+void store_mailbox_unlock(struct store *st);
+
 /* Admin operations (cp-useradd and siblings). */
 enum store_admin_result {
 	STORE_ADMIN_OK = 0,
