@@ -839,3 +839,22 @@ stalled_twice() {
 	assert_success
 	want "$R220" "$R230"
 }
+
+# ------------------------------------------------------------ concurrency
+
+@test "one download per user: a second session's RMSG gets 256 meanwhile, then the rest" {
+	queue 2
+	# The first session reads one delivery and holds its ack for 2 s.
+	{ printf "${B}RMSG\r\n"; sleep 2; printf '250\r\n250\r\nTERM\r\n'; } |
+		"$CPD" --auth-fail-delay 0 2>/dev/null | tr -d '\r' >"$BATS_TEST_TMPDIR/first" &
+	local first=$!
+	sleep 1
+	run sess "${B}RMSG\r\n"
+	assert_success
+	want "$R220" "$R230" "$R256"
+	wait "$first"
+	run cat "$BATS_TEST_TMPDIR/first"
+	want "$R220" "$R230" "RMSGalice:m1" "RMSGalice:m2" "$R255"
+	run sess "${B}RMSG\r\n"
+	want "$R220" "$R230" "$R256"
+}
