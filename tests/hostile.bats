@@ -55,48 +55,17 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # ------------------------------------------------------------ TCP listener
 # cpd behind systemd-socket-activate on a free 127.0.0.1 port.
 
-handlers() {
-	ps -o pid=,stat= --ppid "$SA_PID" | awk '$2 !~ /^Z/ { print $1 }'
-}
+handlers() { cp_handlers; }
 
-# sa_start [cpd option...]: sets PORT and SA_PID.
+# sa_start [cpd option...]: sets PORT and SA_PID (log in $T/sa.log).
 sa_start() {
-	local log=$T/sa.log try i v
-	local -a env=(-E "CP_DB=$CP_DB")
 	command -v systemd-socket-activate >/dev/null ||
 		skip "systemd-socket-activate not installed"
-	for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
-		[[ -z ${!v+x} ]] || env+=(-E "$v=${!v}")
-	done
-	for try in {1..20}; do
-		PORT=$((20000 + RANDOM % 12000))
-		ss -Htln "sport = :$PORT" | grep -q . && continue
-		: >"$log"
-		systemd-socket-activate --accept --inetd -l "127.0.0.1:$PORT" \
-			"${env[@]}" $CP_CPD_WRAPPER "$CPD" "$@" \
-			</dev/null >/dev/null 2>>"$log" 3>&- &
-		SA_PID=$!
-		for i in {1..100}; do
-			grep -q '^Listening on' "$log" && return 0
-			kill -0 "$SA_PID" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill "$SA_PID" 2>/dev/null || true
-		wait "$SA_PID" 2>/dev/null || true
-		SA_PID=
-	done
-	fail "could not start systemd-socket-activate: $(cat "$log")"
+	cp_listen 127.0.0.1 $CP_CPD_WRAPPER "$CPD" "$@" ||
+		fail "cannot listen on 127.0.0.1"
 }
 
-sa_stop() {
-	local kids
-	[[ -n ${SA_PID:-} ]] || return 0
-	kids=$(handlers || true)
-	kill "$SA_PID" 2>/dev/null || true
-	[[ -z $kids ]] || kill $kids 2>/dev/null || true
-	wait "$SA_PID" 2>/dev/null || true
-	SA_PID=
-}
+sa_stop() { cp_listen_stop; }
 
 # wait_no_handlers SECS: every handler has exited within SECS seconds.
 wait_no_handlers() {
