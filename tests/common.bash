@@ -17,6 +17,21 @@ CPCHAT="$CP_BUILDDIR/src/cpchat"
 # Optional wrapper (e.g. "valgrind --error-exitcode=1 ...") for cpd.
 : "${CP_CPD_WRAPPER:=}"
 
+# The fixed reply lines of doc/protocol.md (CRs stripped by cp_session).
+R201='201 recovered from error'
+R220='220 received username successfully'
+R230='230 user authenticated successfully'
+R240='240 message successfully sent'
+R255='255 end of messages'
+R256='256 no new messages'
+E500='500 bad command'
+E540='540 error sending message'
+E545='545 receiver user does not exist'
+E546='546 too many : characters'
+E550='550 error downloading message'
+E560='560 error receiving username'
+E565='565 error authenticating user'
+
 # cp_store: a fresh store in $CP_DB with users alice/alicepw and bob/bobpw.
 cp_store() {
 	export CP_DB="$BATS_TEST_TMPDIR/db"

@@ -8,15 +8,6 @@
 
 load common
 
-R220='220 received username successfully'
-R230='230 user authenticated successfully'
-R240='240 message successfully sent'
-R255='255 end of messages'
-R256='256 no new messages'
-E500='500 bad command'
-E540='540 error sending message'
-E545='545 receiver user does not exist'
-E550='550 error downloading message'
 A='USER alice\r\nPASS alicepw\r\n'
 B='USER bob\r\nPASS bobpw\r\n'
 

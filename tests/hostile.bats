@@ -8,17 +8,6 @@
 
 load common
 
-R201='201 recovered from error'
-R220='220 received username successfully'
-R230='230 user authenticated successfully'
-R240='240 message successfully sent'
-R255='255 end of messages'
-R256='256 no new messages'
-E500='500 bad command'
-E540='540 error sending message'
-E546='546 too many : characters'
-E550='550 error downloading message'
-E565='565 error authenticating user'
 A='USER alice\r\nPASS alicepw\r\n'
 B='USER bob\r\nPASS bobpw\r\n'
 

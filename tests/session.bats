@@ -5,20 +5,6 @@
 
 load common
 
-# The fixed reply lines (CRs are stripped by cp_session).
-R201='201 recovered from error'
-R220='220 received username successfully'
-R230='230 user authenticated successfully'
-R240='240 message successfully sent'
-R255='255 end of messages'
-R256='256 no new messages'
-E500='500 bad command'
-E540='540 error sending message'
-E545='545 receiver user does not exist'
-E546='546 too many : characters'
-E550='550 error downloading message'
-E560='560 error receiving username'
-E565='565 error authenticating user'
 
 # Log-ins as printf formats.
 A='USER alice\r\nPASS alicepw\r\n'

@@ -7,11 +7,6 @@ load common
 
 bats_require_minimum_version 1.5.0
 
-R220='220 received username successfully'
-R230='230 user authenticated successfully'
-R240='240 message successfully sent'
-R256='256 no new messages'
-E565='565 error authenticating user'
 
 setup() {
 	cp_store
