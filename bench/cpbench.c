@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -22,9 +23,9 @@
 #include "calibrate.h"
 #include "limits.h"
 
-enum scenario { SC_CONNECT, SC_LOGIN, SC_SEND, SC_RECV, SC_MIXED };
+enum scenario { SC_CONNECT, SC_LOGIN, SC_SEND, SC_RECV, SC_MIXED, SC_FLOOD };
 static const char *const scenario_names[] = {
-	"connect", "login", "send", "recv", "mixed", NULL
+	"connect", "login", "send", "recv", "mixed", "flood", NULL
 };
 
 /* Where a connection is in its session. */
@@ -82,6 +83,8 @@ static struct {
 
 static int ep = -1;
 static struct sockaddr_in addr;
+static uint32_t src_first, src_count; /* --source: bind() to these, in turn */
+static uint32_t src_next;
 static char text[CP_TEXT_MAX + 1];
 static struct conn *conns;
 static long started, completed, errors, total_msgs;
@@ -376,6 +379,15 @@ static int conn_start(struct conn *c, unsigned user)
 		exit(2);
 	}
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (src_count > 0) {
+		struct sockaddr_in src = { .sin_family = AF_INET };
+
+		src.sin_addr.s_addr = htonl(src_first + src_next++ % src_count);
+		if (bind(c->fd, (struct sockaddr *)&src, sizeof src) < 0) {
+			perror("cpbench: bind --source");
+			exit(2);
+		}
+	}
 	c->st = C_CONNECTING;
 	if (connect(c->fd, (struct sockaddr *)&addr, sizeof addr) < 0 &&
 	    errno != EINPROGRESS) {
@@ -395,6 +407,18 @@ static int on_connected(struct conn *c)
 	getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &len);
 	if (e != 0)
 		return fail(c, strerror(e), NULL, 0);
+	if (opt.sc == SC_FLOOD) {
+		/* what a flooder sends; whether the server took it is not
+		 * this connection's business (it may be refused at once) */
+		char line[CP_LINE_MAX];
+		int n = snprintf(line, sizeof line, "USER %s\r\nTERM\r\n",
+			opt.users[c->user]);
+		if (write(c->fd, line, (size_t)n) < 0) {
+			/* refused before the write: still a connection made */
+		}
+		session_done(c);
+		return 0;
+	}
 	c->st = C_USER;
 	queue_line(c, "USER", opt.users[c->user]);
 	return flush(c);
@@ -545,6 +569,8 @@ static void usage(FILE *f)
 "                                   delivery, until 255 (rate in msg/s)\n"
 "                          mixed:   login, N SMSG to the next user, download\n"
 "                                   the own mailbox, TERM\n"
+"                          flood:   connect, write USER and TERM, close\n"
+"                                   without reading (connections/s)\n"
 "  -m, --messages N        SMSG per session (send 1000, mixed 10)\n"
 "      --to NAME           recipient of SMSG (send: the user itself)\n"
 "      --size BYTES        message text length (100)\n"
@@ -552,6 +578,8 @@ static void usage(FILE *f)
 "                          1 = one commit per message)\n"
 "      --expect N          recv/login: each download must hold N messages\n"
 "      --timeout S         a session failing to finish in S s is an error (60)\n"
+"      --source ADDR[/N]   connect from ADDR and the N-1 addresses after it,\n"
+"                          in turn (a flood from many hosts over loopback)\n"
 "      --hash-time[=R]     time R (20) yescrypt verifies via auth.c and print\n"
 "                          the login rate the CPUs allow\n"
 "      --sync-time DIR     time 50 fdatasync()s of a 4 KiB page in DIR\n"
@@ -604,6 +632,27 @@ static int parse_long(const char *s, long min, long *out)
 	return 0;
 }
 
+/* --source A.B.C.D[/N]: N (1) consecutive IPv4 source addresses. */
+static int parse_source(const char *s)
+{
+	char ip[INET_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	size_t len = slash ? (size_t)(slash - s) : strlen(s);
+	struct in_addr a;
+	long n = 1;
+
+	if (len >= sizeof ip)
+		return -1;
+	memcpy(ip, s, len);
+	ip[len] = '\0';
+	if (inet_pton(AF_INET, ip, &a) != 1 ||
+	    (slash && (parse_long(slash + 1, 1, &n) < 0 || n > 65536)))
+		return -1;
+	src_first = ntohl(a.s_addr);
+	src_count = (uint32_t)n;
+	return 0;
+}
+
 static int parse_secs(const char *s, double *out)
 {
 	char *end;
@@ -618,7 +667,7 @@ static int parse_secs(const char *s, double *out)
 int main(int argc, char **argv)
 {
 	enum { O_TO = 256, O_SIZE, O_WINDOW, O_EXPECT, O_TIMEOUT, O_HASH,
-		O_SYNC };
+		O_SYNC, O_SOURCE };
 	static const struct option opts[] = {
 		{ "host", required_argument, NULL, 'H' },
 		{ "port", required_argument, NULL, 'p' },
@@ -634,6 +683,7 @@ int main(int argc, char **argv)
 		{ "window", required_argument, NULL, O_WINDOW },
 		{ "expect", required_argument, NULL, O_EXPECT },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "source", required_argument, NULL, O_SOURCE },
 		{ "hash-time", optional_argument, NULL, O_HASH },
 		{ "sync-time", required_argument, NULL, O_SYNC },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -671,6 +721,7 @@ int main(int argc, char **argv)
 		case O_WINDOW: bad = parse_long(optarg, 0, &opt.window); break;
 		case O_EXPECT: bad = parse_long(optarg, 0, &opt.expect); break;
 		case O_TIMEOUT: bad = parse_secs(optarg, &opt.timeout); break;
+		case O_SOURCE: bad = parse_source(optarg); break;
 		case O_HASH:
 			hash_rounds = 20;
 			if (optarg)
@@ -691,6 +742,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	signal(SIGPIPE, SIG_IGN); /* a reset connection is an error, not death */
 	if (hash_rounds > 0)
 		return calibrate_hash(opt.password, (int)hash_rounds) < 0;
 	if (sync_dir != NULL)
