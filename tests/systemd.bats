@@ -4,19 +4,12 @@
 # --volatile=yes: a tmpfs root, /usr from the host under a writable overlay
 # that `make install DESTDIR=` fills, a private network). Then sessions through
 # the real cp.socket and cp@.service, the journal fields, the sandbox in
-# force, a flood of 1,000 connections and MaxConnectionsPerSource.
-# Needs root and systemd-nspawn (Debian: systemd-container); skipped without.
+# force, a flood of 1,000 connections and MaxConnectionsPerSource. The
+# container itself is tests/container.bash. Needs root and systemd-nspawn
+# (Debian: systemd-container); skipped, with the reason, without them.
 
 load common
-
-CT_PATH=/usr/sbin:/usr/bin:/sbin:/bin
-
-# ct COMMAND...: run COMMAND inside the container, with a clean environment.
-ct() { nsenter -t "$CT_PID" -a env -i PATH="$CT_PATH" "$@"; }
-
-# ctnet COMMAND...: run a host program in the container's network namespace
-# (so 127.0.0.1:5035 is the container's cp.socket).
-ctnet() { nsenter -t "$CT_PID" -n "$@"; }
+load container
 
 # ct_session < transcript: one CP session with the container's cp.socket,
 # whole transcript written at once; prints the replies without CRs.
@@ -25,106 +18,40 @@ ct_session() {
 		cat >&3 && cat <&3' | tr -d '\r'
 }
 
-# socket_prop NAME: one property of cp.socket (ActiveState, NConnections...).
-socket_prop() { ct systemctl show cp.socket -p "$1" --value; }
+socket_prop() { ct_socket_prop "$@"; }
 
-# wait_drained: every handler the socket started has ended (60 s at most).
 wait_drained() {
-	local i
-	for i in {1..600}; do
-		[[ $(socket_prop NConnections) == 0 ]] && return 0
-		sleep 0.1
-	done
-	fail "cp.socket still has $(socket_prop NConnections) connections after 60 s"
+	ct_drained || fail "cp.socket still has $(socket_prop NConnections) connections after 60 s"
 }
 
-# ct_prereq: why the container cannot be booted here, if it cannot.
-ct_prereq() {
-	[[ $(id -u) == 0 ]] || { echo "needs root to boot a container"; return 1; }
-	command -v systemd-nspawn >/dev/null ||
-		{ echo "systemd-nspawn not installed (Debian: systemd-container)"; return 1; }
-	[[ -x /usr/lib/systemd/systemd ]] ||
-		{ echo "systemd is not installed"; return 1; }
-	[[ -x $CP_SRCDIR/configure ]] ||
-		{ echo "no configure in $CP_SRCDIR (run ./autogen.sh)"; return 1; }
-	return 0
-}
-
-# ct_fail_setup WHAT LOG: report a set-up step that failed, with its log.
-ct_fail_setup() {
+# setup_failed WHAT LOG: report a set-up step that failed, with its log.
+setup_failed() {
 	echo "# systemd.bats: $1 failed; last lines of $2:" >&3
 	tail -n 30 "$2" | sed 's/^/#   /' >&3
 	return 1
 }
 
 setup_file() {
-	local b=$BATS_FILE_TMPDIR/build log=$BATS_FILE_TMPDIR/setup.log i s
-	export CT_ROOT=$BATS_FILE_TMPDIR/root CT_PID= CT_NSPAWN= CT_SKIP=
-	export CPBENCH=$b/bench/cpbench
-	if ! CT_SKIP=$(ct_prereq); then
+	local b=$BATS_FILE_TMPDIR/build log=$BATS_FILE_TMPDIR/setup.log rc=0
+	export CT_ROOT= CT_PID= CT_NSPAWN= CT_SKIP= CPBENCH=$b/bench/cpbench
+	if ! CT_SKIP=$(ct_prereq "$CP_SRCDIR"); then
 		export CT_SKIP
 		return 0
 	fi
-	# The README's build, in a tree of its own: ./configure --prefix=/usr.
-	mkdir -p "$b" "$BATS_FILE_TMPDIR/upper" "$BATS_FILE_TMPDIR/work" "$CT_ROOT/usr"
-	(
-		unset MAKEFLAGS MFLAGS MAKELEVEL # not the outer make's jobserver
-		cd "$b" && "$CP_SRCDIR/configure" --quiet --prefix=/usr &&
-			make -j2 && make -j2 bench/cpbench
-	) >"$log" 2>&1 || ct_fail_setup "building with --prefix=/usr" "$log"
-	# The container's /usr: the host's, with the installation on top.
-	for i in bin sbin lib lib64; do ln -s "usr/$i" "$CT_ROOT/$i"; done
-	mount -t overlay overlay -o "lowerdir=/usr,upperdir=$BATS_FILE_TMPDIR/upper,workdir=$BATS_FILE_TMPDIR/work" \
-		"$CT_ROOT/usr" >>"$log" 2>&1 || {
+	ct_build "$CP_SRCDIR" "$b" >"$log" 2>&1 ||
+		setup_failed "building with --prefix=/usr" "$log"
+	ct_boot "$BATS_FILE_TMPDIR" "$b" "$log" || rc=$?
+	export CT_ROOT CT_PID CT_NSPAWN
+	if ((rc == 2)); then
 		export CT_SKIP="cannot mount an overlay file system here"
 		return 0
-	}
-	(unset MAKEFLAGS MFLAGS MAKELEVEL; make -C "$b" install DESTDIR="$CT_ROOT") \
-		>>"$log" 2>&1 || ct_fail_setup "make install DESTDIR=" "$log"
-	# 3>&-: bats must not wait for the container's copy of its fd 3.
-	systemd-nspawn --quiet -D "$CT_ROOT" --volatile=yes --boot \
-		--private-network --register=no --keep-unit --machine=cptest \
-		--console=pipe </dev/null >"$BATS_FILE_TMPDIR/boot.log" 2>&1 3>&- &
-	export CT_NSPAWN=$!
-	for i in {1..300}; do
-		CT_PID=$(pgrep -P "$CT_NSPAWN" -x systemd || true)
-		[[ -n $CT_PID ]] && break
-		kill -0 "$CT_NSPAWN" 2>/dev/null || break
-		sleep 0.1
-	done
-	export CT_PID
-	[[ -n $CT_PID ]] || ct_fail_setup "booting the container" "$BATS_FILE_TMPDIR/boot.log"
-	for i in {1..600}; do
-		s=$(ct systemctl is-system-running 2>/dev/null || true)
-		[[ $s == running || $s == degraded ]] && break
-		sleep 0.1
-	done
-	[[ $s == running || $s == degraded ]] ||
-		ct_fail_setup "waiting for the container's boot (state: $s)" "$BATS_FILE_TMPDIR/boot.log"
-	# The README's installation steps, as root on the booted system.
-	{
-		ct systemd-sysusers &&
-			ct systemctl daemon-reload &&
-			printf 'alicepw\n' | ct cp-useradd alice &&
-			printf 'bobpw\n' | ct cp-useradd bob &&
-			ct systemctl enable --now cp.socket
-	} >>"$log" 2>&1 || ct_fail_setup "the README's install steps" "$log"
+	fi
+	((rc == 0)) || setup_failed "installing and booting the container" "$log"
+	ct_setup_cp alice:alicepw bob:bobpw >>"$log" 2>&1 ||
+		setup_failed "the README's install steps" "$log"
 }
 
-teardown_file() {
-	local i
-	if [[ -n ${CT_NSPAWN:-} ]]; then
-		kill -TERM "$CT_NSPAWN" 2>/dev/null || true # nspawn: halt the container
-		for i in {1..200}; do
-			kill -0 "$CT_NSPAWN" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$CT_NSPAWN" 2>/dev/null || true
-	fi
-	if mountpoint -q "$CT_ROOT/usr" 2>/dev/null; then
-		umount "$CT_ROOT/usr" 2>/dev/null || umount -l "$CT_ROOT/usr"
-	fi
-}
+teardown_file() { ct_halt; }
 
 setup() {
 	[[ -z ${CT_SKIP:-} ]] || skip "$CT_SKIP"
