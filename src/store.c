@@ -3,7 +3,6 @@
  * admin processes. The only file that includes <lmdb.h>. Never prints or
  * exits: failures come back as codes, with a one-line reason for logs. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,11 +10,11 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <lmdb.h>
 
 #include "limits.h"
+#include "mboxlock.h"
 #include "session.h"
 #include "store.h"
 
@@ -34,9 +33,7 @@ struct store {
 	MDB_txn *batch;               /* open store_msg_put batch, or NULL */
 	unsigned batch_n;             /* messages put in it */
 	size_t psize;
-	int dl_fd;                    /* mailbox.lock, opened on first use */
-	bool dl_locked;
-	off_t dl_byte;                /* the byte locked for this download */
+	struct mboxlock dl;           /* mailbox.lock, opened on first RMSG */
 	char err[STORE_ERR_MAX];
 };
 
@@ -231,6 +228,7 @@ struct store *store_open(const char *dir, int flags, size_t map_mib,
 		snprintf(err, errcap, "cannot open store %s: %s", dir, strerror(errno));
 		return NULL;
 	}
+	mboxlock_init(&st->dl);
 	/* Files and directory private to the owner, whatever the caller's umask. */
 	old_mask = umask(077);
 	if ((flags & STORE_CREATE) && mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -276,8 +274,7 @@ void store_close(struct store *st)
 	if (!st)
 		return;
 	store_msg_abort(st);
-	if (st->dl_fd > 0)
-		close(st->dl_fd);
+	mboxlock_close(&st->dl);
 	mdb_env_close(st->env);
 	free(st);
 }
@@ -732,63 +729,25 @@ int store_msg_remove(struct store *st, const char *user, size_t len,
 
 /* ---------------------------------------------------------------- downloads */
 
-/* One download per user at a time across all handlers: an OFD lock on one
- * byte of mailbox.lock, at an offset hashed from the name (FNV-1a, 62 bits:
- * a collision would only make two users take turns). The kernel drops it
- * when the process dies. Not LMDB's lock.mdb: LMDB holds fcntl locks there. */
+/* One download per user at a time across all handlers (mboxlock.c), on
+ * mailbox.lock beside the LMDB files. */
 int store_mailbox_lock(struct store *st, const char *user, size_t len)
 {
-	uint64_t h = 1469598103934665603ULL;
-	struct flock fl;
+	const char *dir;
+	int rc = mdb_env_get_path(st->env, &dir);
 
-	if (st->dl_locked)
-		return 1;
-	if (st->dl_fd <= 0) {
-		const char *dir;
-		char path[4096];
-		if (mdb_env_get_path(st->env, &dir) != 0 ||
-		    (size_t)snprintf(path, sizeof path, "%s/mailbox.lock", dir) >=
-		    sizeof path)
-			return -1;
-		st->dl_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		if (st->dl_fd < 0) {
-			snprintf(st->err, sizeof st->err, "open %.200s: %s", path,
-				strerror(errno));
-			st->dl_fd = 0;
-			return -1;
-		}
+	if (rc != 0) {
+		store_fail(st, "lock mailbox", rc);
+		return -1;
 	}
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)user[i]) * 1099511628211ULL;
-	memset(&fl, 0, sizeof fl);
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = (off_t)(h & ((1ULL << 62) - 1));
-	fl.l_len = 1;
-	if (fcntl(st->dl_fd, F_OFD_SETLK, &fl) == 0) {
-		st->dl_locked = true;
-		st->dl_byte = fl.l_start;
-		return 1;
-	}
-	if (errno == EAGAIN || errno == EACCES)
-		return 0;
-	snprintf(st->err, sizeof st->err, "lock mailbox: %s", strerror(errno));
-	return -1;
+	if (mboxlock_open(&st->dl, dir, st->err, sizeof st->err) != 0)
+		return -1;
+	return mboxlock_take(&st->dl, user, len, st->err, sizeof st->err);
 }
 
 void store_mailbox_unlock(struct store *st)
 {
-	struct flock fl;
-
-	if (!st->dl_locked)
-		return;
-	memset(&fl, 0, sizeof fl);
-	fl.l_type = F_UNLCK;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = st->dl_byte;
-	fl.l_len = 1;
-	fcntl(st->dl_fd, F_OFD_SETLK, &fl);
-	st->dl_locked = false;
+	mboxlock_release(&st->dl);
 }
 
 /* ---------------------------------------------------------------- session */
