@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 
 #include "auth.h"
 #include "calibrate.h"
@@ -40,10 +41,41 @@ double bench_percentile(double *v, size_t n, double p)
 	return v[k > 0 ? k - 1 : 0];
 }
 
+/* Verifies per second with every CPU verifying at once: ncpu processes of
+ * `rounds` verifies each. yescrypt is memory-hard (16 MiB a hash), so two at
+ * once contend for caches and memory bandwidth and each runs slower than
+ * alone: this, not ncpu / one verify's time, is what the hash allows. */
+static double hash_rate_all_cpus(const char *hash, const char *pw, size_t len,
+	long ncpu, int rounds)
+{
+	double t = now_ms(), secs;
+	long k, started = 0, ok = 0;
+	int st;
+
+	for (k = 0; k < ncpu; k++) {
+		pid_t p = fork();
+		if (p < 0)
+			break;
+		if (p == 0) {
+			for (int i = 0; i < rounds; i++)
+				if (!auth_verify(hash, pw, len))
+					_exit(1);
+			_exit(0);
+		}
+		started++;
+	}
+	while (started > 0 && wait(&st) > 0) {
+		started--;
+		ok += WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	}
+	secs = (now_ms() - t) / 1e3;
+	return ok == ncpu && secs > 0 ? (double)(ncpu * rounds) / secs : 0;
+}
+
 int calibrate_hash(const char *pw, int rounds)
 {
 	char hash[CP_HASH_MAX];
-	double *v = calloc((size_t)rounds, sizeof *v), t, hash_ms, med;
+	double *v = calloc((size_t)rounds, sizeof *v), t, hash_ms, med, all;
 	struct rusage before, after;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	size_t len = strlen(pw);
@@ -68,11 +100,18 @@ int calibrate_hash(const char *pw, int rounds)
 	}
 	getrusage(RUSAGE_SELF, &after);
 	med = bench_percentile(v, (size_t)rounds, 50);
+	fflush(stdout); /* the children must not print it again */
+	all = hash_rate_all_cpus(hash, pw, len, ncpu, rounds);
+	if (all <= 0) {
+		fprintf(stderr, "cpbench: the all-CPU verify run failed\n");
+		free(v);
+		return -1;
+	}
 	printf("scenario=hash-time rounds=%d hash_ms=%.2f verify_p50_ms=%.2f "
 		"verify_p99_ms=%.2f ncpu=%ld login_ceiling=%.1f "
-		"hash_rss_growth_kib=%ld\n", rounds, hash_ms, med,
-		bench_percentile(v, (size_t)rounds, 99), ncpu,
-		med > 0 ? (double)ncpu * 1e3 / med : 0,
+		"login_ceiling_all_cpus=%.1f hash_rss_growth_kib=%ld\n", rounds,
+		hash_ms, med, bench_percentile(v, (size_t)rounds, 99), ncpu,
+		med > 0 ? (double)ncpu * 1e3 / med : 0, all,
 		after.ru_maxrss - before.ru_maxrss);
 	free(v);
 	return 0;

@@ -580,8 +580,9 @@ static void usage(FILE *f)
 "      --timeout S         a session failing to finish in S s is an error (60)\n"
 "      --source ADDR[/N]   connect from ADDR and the N-1 addresses after it,\n"
 "                          in turn (a flood from many hosts over loopback)\n"
-"      --hash-time[=R]     time R (20) yescrypt verifies via auth.c and print\n"
-"                          the login rate the CPUs allow\n"
+"      --hash-time[=R]     time R (20) yescrypt verifies via auth.c, then R on\n"
+"                          every CPU at once, and print the login rates the\n"
+"                          hash allows (ncpu / one verify; all CPUs measured)\n"
 "      --sync-time DIR     time 50 fdatasync()s of a 4 KiB page in DIR\n"
 "  -v, --verbose           report every failed session, not only the first 5\n"
 "  -h, --help              show this help\n", CP_PORT);

@@ -178,7 +178,8 @@ hash_time() {
 	local out
 	out=$("$CPBENCH" --hash-time=10 -P "$PW") || { err "cpbench --hash-time failed"; exit 1; }
 	note "  $out"
-	echo "hash - $(kv login_ceiling "$out") $(kv verify_p50_ms "$out") 0 0 0 0 0" >>"$RES"
+	# fields: all-CPU ceiling, one verify (ms), ncpu / one verify
+	echo "hash - $(kv login_ceiling_all_cpus "$out") $(kv verify_p50_ms "$out") $(kv login_ceiling "$out") 0 0 0 0" >>"$RES"
 }
 hash_time
 
@@ -339,7 +340,8 @@ note ""
 note "==================== targets (issue 5) ===================="
 note "connect c=16: cpd/floor $c16 >= 0.90: $(verdict "$c16" '>=' 0.9)"
 note "            (handler CPU per session: floor $(med connect-c16 floor 6) ms, cpd $(med connect-c16 cpd 6) ms, floor/cpd $(ratio "$(med connect-c16 floor 6)" "$(med connect-c16 cpd 6)"))"
-note "login c=16: cpd $(med login-c16 cpd 3)/s vs hash ceiling $ceiling/s (verify $(med hash - 4) ms) = $l16 >= 0.90: $(verdict "$l16" '>=' 0.9)"
+note "login c=16: cpd $(med login-c16 cpd 3)/s vs the hash on all CPUs $ceiling/s = $l16 >= 0.90: $(verdict "$l16" '>=' 0.9)"
+note "            (ncpu / one verify of $(med hash - 4) ms: $(med hash - 5)/s, ratio $(ratio "$(med login-c16 cpd 3)" "$(med hash - 5)"))"
 note "            (vs the login floor, process + one verify: $lf16)"
 note "send c=1: $s1 msg/s >= 50000: $(verdict "$s1" '>=' 50000) (fdatasync here: $(kv fdatasync_p50_ms "$SYNC") ms; one commit per message: $(med send1-small-c1 cpd 3) msg/s)"
 note "recv c=1: $r1 msg/s >= 10000: $(verdict "$r1" '>=' 10000)"
