@@ -15,16 +15,10 @@
 
 #include "limits.h"
 #include "mboxlock.h"
-#include "session.h"
 #include "store.h"
+#include "storerec.h"
 
 #define STORE_ERR_MAX 256
-#define USER_REC_VERSION 1
-#define USER_REC_HEAD 9           /* version byte + created (8 bytes BE) */
-#define BOX_REC_SIZE 16           /* next_id, count: 8 bytes BE each */
-#define MAIL_KEY_MAX (CP_USER_MAX + 1 + 8)
-#define MAIL_HEAD 9               /* time (8 bytes BE) + sender length */
-#define MAIL_VAL_MAX (MAIL_HEAD + CP_USER_MAX + CP_TEXT_MAX)
 #define BEGIN_RETRIES 4           /* MDB_MAP_RESIZED rounds before giving up */
 
 struct store {
@@ -37,22 +31,6 @@ struct store {
 	char err[STORE_ERR_MAX];
 };
 
-static void put_be64(unsigned char *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (unsigned char)(v & 0xff);
-		v >>= 8;
-	}
-}
-
-static uint64_t get_be64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 static void store_fail(struct store *st, const char *what, int rc)
 {
 	snprintf(st->err, sizeof st->err, "%s: %s", what, mdb_strerror(rc));
@@ -61,21 +39,6 @@ static void store_fail(struct store *st, const char *what, int rc)
 const char *store_last_error(const struct store *st)
 {
 	return st ? st->err : "";
-}
-
-static bool name_ok(const char *name, size_t len)
-{
-	return len > 0 && len <= CP_USER_MAX && !memchr(name, '\0', len);
-}
-
-/* name + '\0' + id (8 bytes BE); returns the key length. */
-static size_t mail_key(unsigned char *k, const char *name, size_t len,
-	uint64_t id)
-{
-	memcpy(k, name, len);
-	k[len] = '\0';
-	put_be64(k + len + 1, id);
-	return len + 9;
 }
 
 /* mdb_txn_begin, adopting a map another process has grown meanwhile. */
@@ -126,7 +89,7 @@ static int open_dbs(struct store *st, MDB_txn *txn, bool create,
 {
 	unsigned f = create ? MDB_CREATE : 0;
 	MDB_val k = { 6, "format" }, v;
-	char ver[16];
+	char ver[STOREREC_FORMAT_MAX];
 	int rc;
 
 	if ((rc = mdb_dbi_open(txn, "meta", f, &st->meta)) != 0 ||
@@ -136,32 +99,13 @@ static int open_dbs(struct store *st, MDB_txn *txn, bool create,
 		return rc;
 	rc = mdb_get(txn, st->meta, &k, &v);
 	if (rc == MDB_NOTFOUND && create) {
-		int n = snprintf(ver, sizeof ver, "%d", STORE_FORMAT_VERSION);
-		v.mv_size = (size_t)n;
+		v.mv_size = storerec_format_encode(ver);
 		v.mv_data = ver;
 		return mdb_put(txn, st->meta, &k, &v, 0);
 	}
 	if (rc != 0)
 		return rc;
-	if (v.mv_size == 0 || v.mv_size >= sizeof ver) {
-		snprintf(err, errcap, "store %s has an unreadable format version", dir);
-		return -1;
-	}
-	memcpy(ver, v.mv_data, v.mv_size);
-	ver[v.mv_size] = '\0';
-	char *end;
-	errno = 0;
-	long n = strtol(ver, &end, 10);
-	if (*end != '\0' || errno != 0 || n < 1) {
-		snprintf(err, errcap, "store %s has an unknown format \"%.15s\"", dir, ver);
-		return -1;
-	}
-	if (n != STORE_FORMAT_VERSION) {
-		snprintf(err, errcap, "store %s has format %ld; this program reads "
-			"format %d only", dir, n, STORE_FORMAT_VERSION);
-		return -1;
-	}
-	return 0;
+	return storerec_format_check(v.mv_data, v.mv_size, dir, err, errcap);
 }
 
 /* Find the databases with a cheap read transaction; only a new or partly
@@ -288,7 +232,7 @@ int store_user_hash(struct store *st, const char *name, size_t len,
 	MDB_val k = { len, (void *)name }, v;
 	int rc, ret;
 
-	if (!name_ok(name, len))
+	if (!storerec_name_ok(name, len))
 		return 0;
 	if (txn_begin(st, MDB_RDONLY, &txn) != 0)
 		return -1;
@@ -298,15 +242,10 @@ int store_user_hash(struct store *st, const char *name, size_t len,
 	} else if (rc != 0) {
 		store_fail(st, "read user", rc);
 		ret = -1;
-	} else if (v.mv_size <= USER_REC_HEAD ||
-		   ((unsigned char *)v.mv_data)[0] != USER_REC_VERSION ||
-		   v.mv_size - USER_REC_HEAD >= cap) {
+	} else if (storerec_user_hash(v.mv_data, v.mv_size, hash, cap) != 0) {
 		snprintf(st->err, sizeof st->err, "read user: bad user record");
 		ret = -1;
 	} else {
-		memcpy(hash, (char *)v.mv_data + USER_REC_HEAD,
-			v.mv_size - USER_REC_HEAD);
-		hash[v.mv_size - USER_REC_HEAD] = '\0';
 		ret = 1;
 	}
 	mdb_txn_abort(txn);
@@ -317,13 +256,14 @@ int store_user_hash(struct store *st, const char *name, size_t len,
 static enum store_admin_result user_write(struct store *st, const char *name,
 	size_t len, const char *hash, bool add)
 {
-	unsigned char rec[USER_REC_HEAD + CP_HASH_MAX];
+	unsigned char rec[STOREREC_USER_MAX];
 	size_t hlen = hash ? strlen(hash) : 0;
+	int64_t created = (int64_t)time(NULL);
 	MDB_val k = { len, (void *)name }, v;
 	MDB_txn *txn;
 	int rc;
 
-	if (!name_ok(name, len) || hlen == 0 || hlen >= CP_HASH_MAX) {
+	if (!storerec_name_ok(name, len) || hlen == 0 || hlen >= CP_HASH_MAX) {
 		snprintf(st->err, sizeof st->err, "bad user name or hash");
 		return STORE_ADMIN_ERROR;
 	}
@@ -343,19 +283,13 @@ static enum store_admin_result user_write(struct store *st, const char *name,
 		mdb_txn_abort(txn);
 		return STORE_ADMIN_ERROR;
 	}
-	rec[0] = USER_REC_VERSION;
-	if (add) {
-		put_be64(rec + 1, (uint64_t)(int64_t)time(NULL));
-	} else {
-		if (v.mv_size < USER_REC_HEAD) {
-			snprintf(st->err, sizeof st->err, "read user: bad user record");
-			mdb_txn_abort(txn);
-			return STORE_ADMIN_ERROR;
-		}
-		memcpy(rec + 1, (unsigned char *)v.mv_data + 1, 8); /* keep created */
+	/* a new hash keeps the created time */
+	if (!add && storerec_user_created(v.mv_data, v.mv_size, &created) != 0) {
+		snprintf(st->err, sizeof st->err, "read user: bad user record");
+		mdb_txn_abort(txn);
+		return STORE_ADMIN_ERROR;
 	}
-	memcpy(rec + USER_REC_HEAD, hash, hlen);
-	v.mv_size = USER_REC_HEAD + hlen;
+	v.mv_size = storerec_user_encode(rec, created, hash, hlen);
 	v.mv_data = rec;
 	rc = mdb_put(txn, st->users, &k, &v, 0);
 	if (rc != 0) {
@@ -381,13 +315,13 @@ enum store_admin_result store_user_set_hash(struct store *st, const char *name,
 enum store_admin_result store_user_del(struct store *st, const char *name,
 	size_t len)
 {
-	unsigned char kb[MAIL_KEY_MAX];
+	unsigned char kb[STOREREC_KEY_MAX];
 	MDB_val k = { len, (void *)name }, mk, mv;
 	MDB_cursor *cur;
 	MDB_txn *txn;
 	int rc;
 
-	if (!name_ok(name, len))
+	if (!storerec_name_ok(name, len))
 		return STORE_ADMIN_NO_USER;
 	if (write_begin(st, &txn) != 0)
 		return STORE_ADMIN_ERROR;
@@ -400,12 +334,13 @@ enum store_admin_result store_user_del(struct store *st, const char *name,
 		/* The mailbox record stays, emptied, so that its ids never
 		 * repeat: a stale session's late acks cannot remove the
 		 * messages of a user re-created under the same name. */
+		unsigned char box[STOREREC_BOX_SIZE];
+		uint64_t next_id, count;
 		MDB_val bv;
 		rc = mdb_get(txn, st->boxes, &k, &bv);
-		if (rc == 0 && bv.mv_size == BOX_REC_SIZE) {
-			unsigned char box[BOX_REC_SIZE];
-			memcpy(box, bv.mv_data, 8);
-			put_be64(box + 8, 0);
+		if (rc == 0 && storerec_box_decode(bv.mv_data, bv.mv_size,
+				&next_id, &count) == 0) {
+			storerec_box_encode(box, next_id, 0);
 			bv.mv_size = sizeof box;
 			bv.mv_data = box;
 			rc = mdb_put(txn, st->boxes, &k, &bv, 0);
@@ -424,12 +359,12 @@ enum store_admin_result store_user_del(struct store *st, const char *name,
 	}
 	/* Every mail key starts with name + '\0'; id 0 sorts before them all. */
 	for (;;) {
-		mk.mv_size = mail_key(kb, name, len, 0);
+		mk.mv_size = storerec_mail_key(kb, name, len, 0);
 		mk.mv_data = kb;
 		rc = mdb_cursor_get(cur, &mk, &mv, MDB_SET_RANGE);
 		if (rc != 0)
 			break;
-		if (mk.mv_size != len + 9 || memcmp(mk.mv_data, kb, len + 1) != 0)
+		if (!storerec_mail_key_of(mk.mv_data, mk.mv_size, name, len, NULL))
 			break;
 		if ((rc = mdb_cursor_del(cur, 0)) != 0)
 			break;
@@ -461,13 +396,14 @@ int store_user_list(struct store *st,
 	}
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint64_t queued = 0;
+		uint64_t next_id, queued = 0;
 		MDB_val bv;
 		int r2 = mdb_get(txn, st->boxes, &k, &bv);
-		if (r2 == 0 && bv.mv_size == BOX_REC_SIZE)
-			queued = get_be64((unsigned char *)bv.mv_data + 8);
-		else if (r2 != MDB_NOTFOUND) {
-			rc = r2 ? r2 : MDB_CORRUPTED;
+		if (r2 == 0 && storerec_box_decode(bv.mv_data, bv.mv_size,
+				&next_id, &queued) != 0)
+			r2 = MDB_CORRUPTED;
+		if (r2 != 0 && r2 != MDB_NOTFOUND) {
+			rc = r2;
 			break;
 		}
 		fn(arg, k.mv_data, k.mv_size, queued);
@@ -543,12 +479,13 @@ enum store_put_result store_msg_put(struct store *st, const char *rcpt,
 	size_t rcpt_len, const char *sender, size_t sender_len,
 	const char *text, size_t text_len, uint64_t mailbox_limit)
 {
-	unsigned char kb[MAIL_KEY_MAX], vb[MAIL_VAL_MAX], box[BOX_REC_SIZE];
+	unsigned char kb[STOREREC_KEY_MAX], vb[STOREREC_MAIL_MAX];
+	unsigned char box[STOREREC_BOX_SIZE];
 	MDB_val uk = { rcpt_len, (void *)rcpt }, v, mk, mv;
 	uint64_t next_id = 1, count = 0;
 	int rc;
 
-	if (!name_ok(rcpt, rcpt_len))
+	if (!storerec_name_ok(rcpt, rcpt_len))
 		return STORE_PUT_NO_USER;
 	if (sender_len == 0 || sender_len > CP_USER_MAX || text_len == 0 ||
 	    text_len > CP_TEXT_MAX) {
@@ -570,34 +507,27 @@ enum store_put_result store_msg_put(struct store *st, const char *rcpt,
 	if (rc != 0)
 		return put_fail(st, "read user", rc);
 	rc = mdb_get(st->batch, st->boxes, &uk, &v);
-	if (rc == 0 && v.mv_size == BOX_REC_SIZE) {
-		next_id = get_be64(v.mv_data);
-		count = get_be64((unsigned char *)v.mv_data + 8);
-	} else if (rc == 0) {
-		return put_fail(st, "read mailbox", MDB_CORRUPTED);
-	} else if (rc != MDB_NOTFOUND) {
+	if (rc == 0 && storerec_box_decode(v.mv_data, v.mv_size, &next_id,
+			&count) != 0)
+		rc = MDB_CORRUPTED;
+	if (rc != 0 && rc != MDB_NOTFOUND)
 		return put_fail(st, "read mailbox", rc);
-	}
 	if (mailbox_limit && count >= mailbox_limit)
 		return put_refuse(st, STORE_PUT_MAILBOX_FULL);
-	if (!store_room(st, st->batch, MAIL_KEY_MAX + MAIL_HEAD + sender_len +
-			text_len)) {
+	if (!store_room(st, st->batch, STOREREC_KEY_MAX + STOREREC_MAIL_HEAD +
+			sender_len + text_len)) {
 		snprintf(st->err, sizeof st->err, "store map above %d%% full",
 			CP_STORE_FULL_PERCENT);
 		return put_refuse(st, STORE_PUT_STORE_FULL);
 	}
-	put_be64(vb, (uint64_t)(int64_t)time(NULL));
-	vb[8] = (unsigned char)sender_len;
-	memcpy(vb + MAIL_HEAD, sender, sender_len);
-	memcpy(vb + MAIL_HEAD + sender_len, text, text_len);
-	mk.mv_size = mail_key(kb, rcpt, rcpt_len, next_id);
+	mk.mv_size = storerec_mail_key(kb, rcpt, rcpt_len, next_id);
 	mk.mv_data = kb;
-	mv.mv_size = MAIL_HEAD + sender_len + text_len;
+	mv.mv_size = storerec_mail_encode(vb, (int64_t)time(NULL), sender,
+		sender_len, text, text_len);
 	mv.mv_data = vb;
 	if ((rc = mdb_put(st->batch, st->mail, &mk, &mv, MDB_NOOVERWRITE)) != 0)
 		return put_fail(st, "store message", rc);
-	put_be64(box, next_id + 1);
-	put_be64(box + 8, count + 1);
+	storerec_box_encode(box, next_id + 1, count + 1);
 	v.mv_size = sizeof box;
 	v.mv_data = box;
 	if ((rc = mdb_put(st->batch, st->boxes, &uk, &v, 0)) != 0)
@@ -629,13 +559,14 @@ void store_msg_abort(struct store *st)
 int store_msg_next(struct store *st, const char *user, size_t len,
 	uint64_t after, struct store_msg *msg)
 {
-	unsigned char kb[MAIL_KEY_MAX];
+	unsigned char kb[STOREREC_KEY_MAX];
 	MDB_val k, v;
 	MDB_cursor *cur;
 	MDB_txn *txn;
+	uint64_t id;
 	int rc, ret;
 
-	if (!name_ok(user, len) || after == UINT64_MAX)
+	if (!storerec_name_ok(user, len) || after == UINT64_MAX)
 		return 0;
 	if (txn_begin(st, MDB_RDONLY, &txn) != 0)
 		return -1;
@@ -644,34 +575,21 @@ int store_msg_next(struct store *st, const char *user, size_t len,
 		mdb_txn_abort(txn);
 		return -1;
 	}
-	k.mv_size = mail_key(kb, user, len, after + 1);
+	k.mv_size = storerec_mail_key(kb, user, len, after + 1);
 	k.mv_data = kb;
 	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	if (rc == MDB_NOTFOUND ||
-	    (rc == 0 && (k.mv_size != len + 9 || memcmp(k.mv_data, kb, len + 1)))) {
+	if (rc == MDB_NOTFOUND || (rc == 0 &&
+	    !storerec_mail_key_of(k.mv_data, k.mv_size, user, len, &id))) {
 		ret = 0;
 	} else if (rc != 0) {
 		store_fail(st, "read message", rc);
 		ret = -1;
+	} else if (storerec_mail_decode(v.mv_data, v.mv_size, msg) != 0) {
+		snprintf(st->err, sizeof st->err, "read message: bad record");
+		ret = -1;
 	} else {
-		const unsigned char *p = v.mv_data;
-		size_t slen = v.mv_size >= MAIL_HEAD ? p[8] : 0;
-		if (v.mv_size < MAIL_HEAD || slen == 0 || slen > CP_USER_MAX ||
-		    v.mv_size <= MAIL_HEAD + slen ||
-		    v.mv_size - MAIL_HEAD - slen > CP_TEXT_MAX) {
-			snprintf(st->err, sizeof st->err, "read message: bad record");
-			ret = -1;
-		} else {
-			msg->id = get_be64((unsigned char *)k.mv_data + len + 1);
-			msg->time = (int64_t)get_be64(p);
-			msg->sender_len = slen;
-			memcpy(msg->sender, p + MAIL_HEAD, slen);
-			msg->sender[slen] = '\0';
-			msg->text_len = v.mv_size - MAIL_HEAD - slen;
-			memcpy(msg->text, p + MAIL_HEAD + slen, msg->text_len);
-			msg->text[msg->text_len] = '\0';
-			ret = 1;
-		}
+		msg->id = id;
+		ret = 1;
 	}
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
@@ -681,18 +599,18 @@ int store_msg_next(struct store *st, const char *user, size_t len,
 int store_msg_remove(struct store *st, const char *user, size_t len,
 	const uint64_t *ids, size_t n)
 {
-	unsigned char kb[MAIL_KEY_MAX], box[BOX_REC_SIZE];
+	unsigned char kb[STOREREC_KEY_MAX], box[STOREREC_BOX_SIZE];
 	MDB_val uk = { len, (void *)user }, k, v;
-	uint64_t removed = 0;
+	uint64_t removed = 0, next_id, count;
 	MDB_txn *txn;
 	int rc = 0;
 
-	if (n == 0 || !name_ok(user, len))
+	if (n == 0 || !storerec_name_ok(user, len))
 		return 0;
 	if (write_begin(st, &txn) != 0)
 		return -1;
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		k.mv_size = mail_key(kb, user, len, ids[i]);
+		k.mv_size = storerec_mail_key(kb, user, len, ids[i]);
 		k.mv_data = kb;
 		rc = mdb_del(txn, st->mail, &k, NULL);
 		if (rc == 0)
@@ -702,10 +620,10 @@ int store_msg_remove(struct store *st, const char *user, size_t len,
 	}
 	if (rc == 0 && removed > 0) {
 		rc = mdb_get(txn, st->boxes, &uk, &v);
-		if (rc == 0 && v.mv_size == BOX_REC_SIZE) {
-			uint64_t count = get_be64((unsigned char *)v.mv_data + 8);
-			memcpy(box, v.mv_data, 8);
-			put_be64(box + 8, count > removed ? count - removed : 0);
+		if (rc == 0 && storerec_box_decode(v.mv_data, v.mv_size,
+				&next_id, &count) == 0) {
+			storerec_box_encode(box, next_id,
+				count > removed ? count - removed : 0);
 			v.mv_size = sizeof box;
 			v.mv_data = box;
 			rc = mdb_put(txn, st->boxes, &uk, &v, 0);
@@ -749,39 +667,3 @@ void store_mailbox_unlock(struct store *st)
 {
 	mboxlock_release(&st->dl);
 }
-
-/* ---------------------------------------------------------------- session */
-
-/* struct session_store over the real store: ctx is a struct store *. */
-static int ops_user_hash(void *ctx, const char *name, size_t len, char *hash,
-	size_t cap)
-{ return store_user_hash(ctx, name, len, hash, cap); }
-static enum store_put_result ops_msg_put(void *ctx, const char *rcpt,
-	size_t rcpt_len, const char *sender, size_t sender_len,
-	const char *text, size_t text_len, uint64_t mailbox_limit)
-{ return store_msg_put(ctx, rcpt, rcpt_len, sender, sender_len, text,
-	text_len, mailbox_limit); }
-static int ops_msg_commit(void *ctx) { return store_msg_commit(ctx); }
-static void ops_msg_abort(void *ctx) { store_msg_abort(ctx); }
-static int ops_msg_next(void *ctx, const char *user, size_t len,
-	uint64_t after, struct store_msg *msg)
-{ return store_msg_next(ctx, user, len, after, msg); }
-static int ops_msg_remove(void *ctx, const char *user, size_t len,
-	const uint64_t *ids, size_t n)
-{ return store_msg_remove(ctx, user, len, ids, n); }
-static const char *ops_last_error(void *ctx) { return store_last_error(ctx); }
-static int ops_mailbox_lock(void *ctx, const char *user, size_t len)
-{ return store_mailbox_lock(ctx, user, len); }
-static void ops_mailbox_unlock(void *ctx) { store_mailbox_unlock(ctx); }
-
-const struct session_store store_session_ops = {
-	.user_hash = ops_user_hash,
-	.msg_put = ops_msg_put,
-	.msg_commit = ops_msg_commit,
-	.msg_abort = ops_msg_abort,
-	.msg_next = ops_msg_next,
-	.msg_remove = ops_msg_remove,
-	.last_error = ops_last_error,
-	.mailbox_lock = ops_mailbox_lock,
-	.mailbox_unlock = ops_mailbox_unlock,
-};
