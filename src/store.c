@@ -1,7 +1,7 @@
 /* store.c - the LMDB store: one environment with the named databases meta,
- * users, boxes and mail (layout in doc/store.md), shared by many handler and
- * admin processes. The only file that includes <lmdb.h>. Never prints or
- * exits: failures come back as codes, with a one-line reason for logs. */
+ * users, boxes and mail (layout in doc/store.md, bytes in storerec.c), shared
+ * by many handler and admin processes. The only file that includes <lmdb.h>.
+ * Never prints or exits: failures are codes, with a one-line reason to log. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
