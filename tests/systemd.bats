@@ -167,6 +167,32 @@ $R240"
 	assert_output success
 }
 
+@test "flood from one address: another address is served at once, that one again soon" {
+	wait_drained
+	run ctnet "$CPBENCH" -s flood -n 1000 -c 64
+	assert_success
+	[[ $output =~ sessions=1000\ errors=0\ seconds=([0-9.]+) ]] || fail "unexpected: $output"
+	awk -v s="${BASH_REMATCH[1]}" 'BEGIN { exit !(s < 2) }' ||
+		fail "the flood took ${BASH_REMATCH[1]} s, not under 2 s: not a flood"
+	# No retry: MaxConnectionsPerSource keeps the flooder to 16 handlers,
+	# so the next address's connection only waits its turn in the backlog.
+	run ctnet "$CPBENCH" -s login -n 1 -u alice -P alicepw --source 127.0.0.9 --timeout 30
+	assert_success
+	assert_output --partial 'sessions=1 errors=0'
+	run socket_prop ActiveState
+	assert_output active
+	local i t0=$SECONDS
+	for i in {1..600}; do
+		run ct_session < <(printf 'USER alice\r\nPASS alicepw\r\nTERM\r\n')
+		[[ $output == "$R220"* ]] && break
+		sleep 0.1
+	done
+	echo "# the flooding address was served again $((SECONDS - t0)) s after its flood (tries: $i)" >&3
+	assert_output "$R220
+$R230"
+	wait_drained
+}
+
 @test "control: a trigger limit of 200 (systemd's default burst) and the same flood stop cp.socket" {
 	# Shows that the flood above reaches systemd's trigger accounting, and
 	# that cp.socket stays up only thanks to TriggerLimitIntervalSec=0. The
