@@ -48,8 +48,9 @@ ct_boot() {
 	(unset MAKEFLAGS MFLAGS MAKELEVEL; make -C "$b" install DESTDIR="$CT_ROOT") \
 		>>"$log" 2>&1 || return 1
 	# 3>&-: a bats caller must not wait for the container's copy of fd 3.
+	# A machine name of its own: nspawn keeps per-name state in /run.
 	systemd-nspawn --quiet -D "$CT_ROOT" --volatile=yes --boot \
-		--private-network --register=no --keep-unit --machine=cptest \
+		--private-network --register=no --keep-unit --machine="cptest-$$-$RANDOM" \
 		--console=pipe </dev/null >>"$log" 2>&1 3>&- &
 	CT_NSPAWN=$!
 	for i in {1..300}; do
