@@ -1,11 +1,9 @@
-/* chatui.c - cpchat's interactive mode. libedit runs in unbuffered mode,
- * fed one key at a time from a poll loop that also watches the server
- * socket and the /watch timer; a message that arrives while a line is being
- * typed is printed above it and the line is redrawn (EL_REFRESH). Without a
- * terminal on stdin, plain lines are read and no prompt is shown. */
+/* chatui.c - cpchat's interactive mode, its commands aside (chatcmd.c): a
+ * poll loop over stdin, the server and the /watch timer feeding libedit one
+ * key at a time; arriving messages print above the line being typed, which
+ * is redrawn. Without a terminal, plain lines are read and no prompt shown. */
 #include <errno.h>
 #include <histedit.h>
-#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -17,32 +15,10 @@
 #include <unistd.h>
 #include <wchar.h>
 
+#include "chatcmd.h"
 #include "chatui.h"
 #include "lineio.h"
 #include "proto.h"
-
-#define C_DIM "\033[2m"
-#define C_BOLD "\033[1m"
-#define C_RED "\033[31m"
-#define C_OFF "\033[0m"
-
-struct ui {
-	struct client client;
-	const struct chat_login *login;
-	bool color;
-	bool tty;               /* stdin is a terminal: libedit */
-	bool editing;           /* prompt on screen, a line being typed */
-	bool online_prompt;     /* the prompt shown is the chat one */
-	bool connected;
-	bool quit;
-	int out_errno;          /* why the last message could not be shown */
-	EditLine *el;
-	History *hist;
-	int64_t watch_ms;       /* /watch interval, 0 = off */
-	int64_t next_poll;
-	struct lineio in;       /* stdin when it is not a terminal */
-	char prompt[CP_USER_MAX + 32];
-};
 
 /* Signals only set flags; the loop acts on them. libedit's own handling
  * (EL_SIGNAL) is not used: it re-sends each signal to the whole process
@@ -134,10 +110,7 @@ static int show_raw(struct ui *u, const char *line)
 	return rc;
 }
 
-static void show(struct ui *u, const char *color, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void show(struct ui *u, const char *color, const char *fmt, ...)
+void chatui_show(struct ui *u, const char *color, const char *fmt, ...)
 {
 	char buf[2 * CP_LINE_MAX];
 	size_t n = 0;
@@ -157,7 +130,7 @@ static void show(struct ui *u, const char *color, const char *fmt, ...)
 
 /* A downloaded message: "[HH:MM] sender: text", local time of download.
  * C1 controls (valid UTF-8, but terminal commands) are shown as '?'. */
-static int deliver(void *ctx, const char *sender, size_t slen,
+int chatui_deliver(void *ctx, const char *sender, size_t slen,
 	const char *text, size_t tlen)
 {
 	struct ui *u = ctx;
@@ -187,7 +160,7 @@ static int deliver(void *ctx, const char *sender, size_t slen,
 	return show_raw(u, buf);
 }
 
-/* ---------------------------------------------------------------- session */
+/* ---------------------------------------------------------------- input */
 
 static void set_prompt(struct ui *u)
 {
@@ -198,170 +171,6 @@ static void set_prompt(struct ui *u)
 		snprintf(u->prompt, sizeof u->prompt, "reconnect? [Y/n] ");
 	ui_prompt_text = u->prompt;
 }
-
-static void lost(struct ui *u)
-{
-	show(u, C_RED, "connection lost: %s", client_error(&u->client));
-	client_close(&u->client);
-	u->connected = false;
-	if (!u->tty)
-		show(u, NULL, "reconnect? [Y/n]");
-}
-
-/* Report a failed request; a broken dialogue ends the connection. */
-static void fail(struct ui *u, enum client_result r)
-{
-	if (r == CLIENT_E_LOST) {
-		lost(u);
-		return;
-	}
-	if (r == CLIENT_E_OUTPUT)
-		show(u, C_RED, "cannot show a message (%s); %s",
-			strerror(u->out_errno), client_error(&u->client));
-	else
-		show(u, C_RED, "%s", client_error(&u->client));
-	if (r == CLIENT_E_PROTOCOL) {
-		client_quit(&u->client);
-		u->connected = false;
-		show(u, C_RED, "disconnected after a protocol error");
-		if (!u->tty)
-			show(u, NULL, "reconnect? [Y/n]");
-	}
-}
-
-static void inbox(struct ui *u, bool verbose)
-{
-	unsigned long n = 0;
-	enum client_result r = client_recv(&u->client, deliver, u, &n);
-
-	if (r != CLIENT_OK)
-		fail(u, r);
-	else if (n == 0 && verbose)
-		show(u, C_DIM, "no new messages");
-}
-
-static void reconnect(struct ui *u)
-{
-	enum client_result r = cpchat_login(&u->client, u->login);
-
-	if (r != CLIENT_OK) {
-		show(u, C_RED, "%s", client_error(&u->client));
-		client_close(&u->client);
-		if (!u->tty)
-			show(u, NULL, "reconnect? [Y/n]");
-		return;
-	}
-	u->connected = true;
-	show(u, C_DIM, "connected to %s port %s as %s", u->login->host,
-		u->login->port, u->login->user);
-	inbox(u, true);
-	u->next_poll = lineio_now_ms() + u->watch_ms;
-}
-
-static void help(struct ui *u)
-{
-	static const char *const lines[] = {
-		"@NAME TEXT      send TEXT to the user NAME",
-		"/inbox          download new messages (an empty line does too)",
-		"/watch N        download every N seconds; /watch off stops",
-		"/help           this help",
-		"/quit           leave (Ctrl-D too)",
-	};
-
-	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
-		show(u, NULL, "%s", lines[i]);
-	show(u, C_DIM, "A message is 1-%d bytes of UTF-8 text without ':'.",
-		CP_TEXT_MAX);
-}
-
-static void send_line(struct ui *u, const char *line)
-{
-	const char *name = line + 1, *text;
-	size_t nlen = strcspn(name, " \t");
-	enum client_check why;
-	enum client_result r;
-	char msg[CLIENT_ERR_MAX];
-
-	text = name + nlen;
-	text += strspn(text, " \t");
-	if (nlen == 0 || *text == '\0') {
-		show(u, C_RED, "to send, type @NAME TEXT");
-		return;
-	}
-	why = client_check(name, nlen, text, strlen(text));
-	if (why != CLIENT_CHECK_OK) {
-		client_check_explain(why, name, nlen, strlen(text), msg, sizeof msg);
-		show(u, C_RED, "not sent: %s", msg);
-		return;
-	}
-	r = client_send(&u->client, name, nlen, text, strlen(text));
-	if (r == CLIENT_OK)
-		show(u, C_DIM, "sent to %.*s", (int)nlen, name);
-	else
-		fail(u, r);
-}
-
-static void watch_cmd(struct ui *u, const char *arg)
-{
-	char *end;
-	double s;
-
-	arg += strspn(arg, " \t");
-	if (*arg == '\0') {
-		if (u->watch_ms > 0)
-			show(u, C_DIM, "watching every %.3g s", u->watch_ms / 1000.0);
-		else
-			show(u, C_DIM, "not watching; /watch N polls every N seconds");
-		return;
-	}
-	if (strcmp(arg, "off") == 0 || strcmp(arg, "0") == 0) {
-		u->watch_ms = 0;
-		show(u, C_DIM, "watch off");
-		return;
-	}
-	errno = 0;
-	s = strtod(arg, &end);
-	end += strspn(end, " \t");
-	if (errno || end == arg || *end != '\0' || !isfinite(s) || s < 0.1 ||
-	    s > 86400) {
-		show(u, C_RED, "usage: /watch N (seconds, 0.1 to 86400) or /watch off");
-		return;
-	}
-	u->watch_ms = (int64_t)(s * 1000 + 0.5);
-	u->next_poll = lineio_now_ms() + u->watch_ms;
-	show(u, C_DIM, "watching every %.3g s (/watch off stops)", s);
-}
-
-static void handle_line(struct ui *u, const char *line)
-{
-	const char *p = line + strspn(line, " \t");
-
-	if (!u->connected) {
-		if (*p == '\0' || *p == 'y' || *p == 'Y')
-			reconnect(u);
-		else if (*p == 'n' || *p == 'N')
-			u->quit = true;
-		else if (!u->tty)
-			show(u, NULL, "reconnect? [Y/n]");
-		return;
-	}
-	if (*p == '\0' || strcmp(p, "/inbox") == 0)
-		inbox(u, true);
-	else if (*p == '@')
-		send_line(u, p);
-	else if (strncmp(p, "/watch", 6) == 0 && (p[6] == '\0' || p[6] == ' '))
-		watch_cmd(u, p + 6);
-	else if (strcmp(p, "/help") == 0)
-		help(u);
-	else if (strcmp(p, "/quit") == 0)
-		u->quit = true;
-	else if (*p == '/')
-		show(u, C_RED, "unknown command %s; /help lists the commands", p);
-	else
-		show(u, C_RED, "to send, type @NAME TEXT; /help lists the commands");
-}
-
-/* ---------------------------------------------------------------- input */
 
 static void begin_line(struct ui *u)
 {
@@ -400,13 +209,13 @@ static void read_key(struct ui *u)
 	line = strndup(s, (size_t)n - 1);
 	end_line(u);
 	if (line == NULL) {
-		show(u, C_RED, "out of memory");
+		chatui_show(u, C_RED, "out of memory");
 	} else {
 		HistEvent ev;
 
 		if (line[0] != '\0' && u->connected)
 			history(u->hist, &ev, H_ENTER, line);
-		handle_line(u, line);
+		chatcmd_handle(u, line);
 		free(line);
 	}
 	begin_line(u);
@@ -438,15 +247,15 @@ static void read_lines(struct ui *u)
 					len--;
 				char *last = strndup(line, len);
 				if (last != NULL)
-					handle_line(u, last);
+					chatcmd_handle(u, last);
 				free(last);
 			}
 			u->quit = true;
 			break;
 		}
 		if (lr == LINEIO_TOO_LONG) {
-			show(u, C_RED, "line too long (over %d bytes): ignored",
-				CP_LINE_MAX);
+			chatui_show(u, C_RED,
+				"line too long (over %d bytes): ignored", CP_LINE_MAX);
 			continue;
 		}
 		char *copy = strndup(line, len);
@@ -454,7 +263,7 @@ static void read_lines(struct ui *u)
 			u->quit = true;
 			break;
 		}
-		handle_line(u, copy);
+		chatcmd_handle(u, copy);
 		free(copy);
 	}
 }
@@ -542,9 +351,9 @@ int chatui_run(const struct chat_login *login, bool color)
 		return CPCHAT_EXIT_LOCAL;
 	}
 	lineio_init(&u->in, STDIN_FILENO);
-	show(u, C_DIM, "connected to %s port %s as %s; /help for help",
+	chatui_show(u, C_DIM, "connected to %s port %s as %s; /help for help",
 		login->host, login->port, login->user);
-	inbox(u, true);
+	chatcmd_inbox(u, true);
 	begin_line(u);
 
 	while (!u->quit && !ui_signal) {
@@ -572,11 +381,11 @@ int chatui_run(const struct chat_login *login, bool color)
 		if (p[1].revents != 0 && u->connected) {
 			r = client_alive(&u->client);
 			if (r != CLIENT_OK)
-				fail(u, r);
+				chatcmd_fail(u, r);
 		}
 		if (u->connected && u->watch_ms > 0 &&
 		    lineio_now_ms() >= u->next_poll) {
-			inbox(u, false);
+			chatcmd_inbox(u, false);
 			u->next_poll = lineio_now_ms() + u->watch_ms;
 		}
 		if (p[0].revents & POLLIN) {

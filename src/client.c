@@ -1,7 +1,7 @@
-/* client.c - the client side of the CP dialogue: connect with timeouts,
- * log in, pipelined SMSG with per-line replies, RMSG downloads acknowledged
- * only after the caller wrote each message, recovery with 201. Lines are
- * parsed by proto.c; only framing (up to CP_DELIVERY_MAX) is done here. */
+/* client.c - the client side of the CP dialogue: connect with timeouts, log
+ * in, pipelined SMSG with per-line replies, RMSG downloads acknowledged only
+ * after the caller wrote each message, recovery with 201. proto.c parses the
+ * lines, clientcheck.c checks texts; framing (to CP_DELIVERY_MAX) is here. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -346,73 +346,6 @@ enum client_result client_login(struct client *c, const char *user,
 		return CLIENT_E_PROTOCOL;
 	}
 	return CLIENT_OK;
-}
-
-/* ---------------------------------------------------------------- checks */
-
-size_t client_text_max(size_t rcpt_len)
-{
-	/* "SMSG" rcpt ":" text LF, at most CP_LINE_MAX bytes. */
-	size_t room = CP_LINE_MAX - CP_VERB_LEN - 1 - 1;
-
-	room = rcpt_len < room ? room - rcpt_len : 0;
-	return room < CP_TEXT_MAX ? room : CP_TEXT_MAX;
-}
-
-enum client_check client_check(const char *rcpt, size_t rcpt_len,
-	const char *text, size_t text_len)
-{
-	if (!proto_user_arg_valid(rcpt, rcpt_len))
-		return CLIENT_CHECK_BAD_RCPT;
-	if (text_len == 0)
-		return CLIENT_CHECK_EMPTY;
-	if (text_len > client_text_max(rcpt_len))
-		return CLIENT_CHECK_TOO_LONG;
-	if (memchr(text, ':', text_len) != NULL)
-		return CLIENT_CHECK_COLON;
-	if (!proto_text_valid(text, text_len))
-		return CLIENT_CHECK_INVALID;
-	return CLIENT_CHECK_OK;
-}
-
-void client_check_explain(enum client_check why, const char *rcpt,
-	size_t rcpt_len, size_t text_len, char *buf, size_t cap)
-{
-	int rl = rcpt_len > 64 ? 64 : (int)rcpt_len;
-	size_t max = client_text_max(rcpt_len);
-
-	switch (why) {
-	case CLIENT_CHECK_OK:
-		snprintf(buf, cap, "ok");
-		break;
-	case CLIENT_CHECK_BAD_RCPT:
-		snprintf(buf, cap, "no such user: %.*s (user names are 1-%d bytes "
-			"with no ':', space or control character)", rl, rcpt,
-			CP_USER_MAX);
-		break;
-	case CLIENT_CHECK_EMPTY:
-		snprintf(buf, cap, "empty message: a CP message has 1-%d bytes",
-			CP_TEXT_MAX);
-		break;
-	case CLIENT_CHECK_TOO_LONG:
-		if (max < CP_TEXT_MAX)
-			snprintf(buf, cap, "message too long: %zu bytes; to a "
-				"%zu-byte user name the limit is %zu bytes (CP "
-				"allows %d bytes of text and %d bytes per line)",
-				text_len, rcpt_len, max, CP_TEXT_MAX, CP_LINE_MAX);
-		else
-			snprintf(buf, cap, "message too long: %zu bytes, the limit "
-				"is %d bytes per message", text_len, CP_TEXT_MAX);
-		break;
-	case CLIENT_CHECK_COLON:
-		snprintf(buf, cap, "message contains ':', which CP does not "
-			"allow in a message text");
-		break;
-	case CLIENT_CHECK_INVALID:
-		snprintf(buf, cap, "message is not valid UTF-8 or contains a "
-			"control character (only TAB is allowed)");
-		break;
-	}
 }
 
 /* ---------------------------------------------------------------- send */

@@ -73,7 +73,7 @@ enum client_result client_login(struct client *c, const char *user,
  * CP_TEXT_MAX, less where "SMSG" rcpt ":" text LF would pass CP_LINE_MAX. */
 size_t client_text_max(size_t rcpt_len);
 
-/* Check a message before sending, without any I/O. */
+/* Check a message before sending, without any I/O (clientcheck.c). */
 enum client_check client_check(const char *rcpt, size_t rcpt_len,
 	const char *text, size_t text_len);
 

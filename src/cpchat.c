@@ -1,6 +1,7 @@
 /* cpchat.c - the CP terminal client's main: settings (config file <
  * environment < options, in chatcfg.c), and the one-shot commands send,
- * recv and watch. The dialogue is client.c's; interactive mode is chatui.c. */
+ * recv and watch. The dialogue is client.c's (checks: clientcheck.c);
+ * interactive mode is chatui.c with chatcmd.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
