@@ -10,6 +10,8 @@
 # directory (store, logs, raw results).
 set -u
 export LC_ALL=C
+# shellcheck source=listen.bash
+. "$(dirname "${BASH_SOURCE[0]}")/listen.bash"
 
 B=${CP_BUILDDIR:?run through make bench, or set CP_BUILDDIR}
 CPD=$B/src/cpd
@@ -40,13 +42,9 @@ S=$(mktemp -d "${TMPDIR:-/tmp}/cpbench.XXXXXX") || exit 1
 DB=$S/db
 RES=$S/results          # one line per cpbench run, see record()
 FAILED=0
-PIDS=()
 
 cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
-	done
+	listen_stop
 	if [ "${BENCH_KEEP:-0}" = 1 ]; then
 		echo "bench: scratch directory kept: $S"
 	else
@@ -59,32 +57,15 @@ trap 'exit 130' INT TERM
 note() { printf '%s\n' "$*"; }
 err() { printf 'bench: ERROR: %s\n' "$*" >&2; FAILED=1; }
 
-# free_port: a TCP port nobody listens on (checked, then used at once).
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		[ -z "$(ss -Htln "sport = :$p")" ] && { echo "$p"; return; }
-	done
-}
-
 # serve NAME CMD...: run CMD per connection behind socket activation on a
-# fresh port; sets PORT_<NAME> and PID_<NAME>.
+# fresh port (listen.bash); sets PORT_<NAME> and PID_<NAME>.
 serve() {
-	local name=$1 port pid i
+	local name=$1
 	shift
-	port=$(free_port)
-	SYSTEMD_LOG_LEVEL=warning "$ACTIVATE" --accept --inetd \
-		-l "127.0.0.1:$port" -E "CP_DB=$DB" "$@" 2>>"$S/$name.log" &
-	pid=$!
-	PIDS+=("$pid")
-	for i in $(seq 100); do
-		[ -n "$(ss -Htln "sport = :$port")" ] && break
-		kill -0 "$pid" 2>/dev/null || { err "$name: socket activation failed"; cat "$S/$name.log" >&2; exit 1; }
-		sleep 0.05
-	done
-	printf -v "PORT_$name" %s "$port"
-	printf -v "PID_$name" %s "$pid"
+	listen_start "$DB" "$S/$name.log" "$@" ||
+		{ err "$name: socket activation failed"; cat "$S/$name.log" >&2; exit 1; }
+	printf -v "PORT_$name" %s "$LISTEN_PORT"
+	printf -v "PID_$name" %s "$LISTEN_PID"
 }
 
 # ticks PID: "own children" CPU clock ticks of a process (reaped children).

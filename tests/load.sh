@@ -15,6 +15,8 @@
 # so that no two sessions of one user download at the same time.
 set -u
 export LC_ALL=C
+# shellcheck source=../bench/listen.bash
+. "$(dirname "${BASH_SOURCE[0]}")/../bench/listen.bash"
 
 B=${CP_BUILDDIR:?run through make load, or set CP_BUILDDIR}
 CPD=$B/src/cpd
@@ -36,9 +38,8 @@ command -v "$ACTIVATE" >/dev/null ||
 
 S=$(mktemp -d "${TMPDIR:-/tmp}/cpload.XXXXXX") || exit 1
 DB=$S/db
-APID=
 cleanup() {
-	[ -n "$APID" ] && kill "$APID" 2>/dev/null && wait "$APID" 2>/dev/null
+	listen_stop
 	if [ "${LOAD_KEEP:-0}" = 1 ]; then
 		echo "load: scratch directory kept: $S"
 	else
@@ -47,14 +48,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		[ -z "$(ss -Htln "sport = :$p")" ] && { echo "$p"; return; }
-	done
-}
 
 # descendants PID: every process below PID (the handlers and their wrappers).
 descendants() {
@@ -71,16 +64,9 @@ for i in $(seq "$NUSERS"); do
 		{ echo "load: cp-useradd u$i failed" >&2; exit 1; }
 done
 
-PORT=$(free_port)
-SYSTEMD_LOG_LEVEL=warning "$ACTIVATE" --accept --inetd -l "127.0.0.1:$PORT" \
-	-E "CP_DB=$DB" "$RUSAGE" "$S/rss" "$CPD" --auth-fail-delay 0 \
-	2>>"$S/cpd.log" &
-APID=$!
-for i in $(seq 100); do
-	[ -n "$(ss -Htln "sport = :$PORT")" ] && break
-	kill -0 "$APID" 2>/dev/null || { echo "load: socket activation failed" >&2; cat "$S/cpd.log" >&2; exit 1; }
-	sleep 0.05
-done
+listen_start "$DB" "$S/cpd.log" "$RUSAGE" "$S/rss" "$CPD" --auth-fail-delay 0 ||
+	{ echo "load: socket activation failed" >&2; cat "$S/cpd.log" >&2; exit 1; }
+PORT=$LISTEN_PORT APID=$LISTEN_PID
 
 # The client logs, one line per event, in $S/c<N>:
 #   S <to> <text>          SMSG answered 240
