@@ -106,14 +106,19 @@ record() {
 	printf '  %-14s %-5s %s\n' "$tag" "$server" "$out"
 }
 
+# median: the median of the numbers on stdin, one per line ("nan" if none).
+median() {
+	sort -g | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print "nan"; exit }
+		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf "%.2f\n", m }'
+}
+
 # med TAG SERVER FIELD: median of FIELD (3 rate, 4 p50, 5 p99, 6 handler
 # CPU ms, 7 activator CPU ms) over the runs recorded for TAG and SERVER.
 med() {
 	awk -v t="$1" -v s="$2" -v f="$3" '$1 == t && $2 == s { print $f }' "$RES" |
-		sort -g | awk '{ v[NR] = $1 } END {
-			if (NR == 0) { print "nan"; exit }
-			m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-			printf "%.2f\n", m }'
+		median
 }
 
 # pratio TAG: median over the rounds of cpd's rate / the floor's rate in
@@ -123,10 +128,7 @@ pratio() {
 	awk -v t="$1" '$1 == t && $2 == "floor" { f[$10] = $3 }
 		$1 == t && $2 == "cpd" { c[$10] = $3 }
 		END { for (r in c) if (f[r] > 0) print c[r] / f[r] }' "$RES" |
-		sort -g | awk '{ v[NR] = $1 } END {
-			if (NR == 0) { print "nan"; exit }
-			m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-			printf "%.2f\n", m }'
+		median
 }
 # hratio TAG FIELD: median over the login rounds of cpd's rate / the hash
 # calibration FIELD (3 all CPUs, 5 ncpu / one verify) taken just before it,
@@ -135,10 +137,7 @@ hratio() {
 	awk -v t="$1" -v f="$2" '$1 == "hash" && $10 > 0 { h[$10] = $f }
 		$1 == t && $2 == "cpd" { c[$10] = $3 }
 		END { for (r in c) if (h[r] > 0) print c[r] / h[r] }' "$RES" |
-		sort -g | awk '{ v[NR] = $1 } END {
-			if (NR == 0) { print "nan"; exit }
-			m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-			printf "%.2f\n", m }'
+		median
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "nan" }'; }
 # verdict VALUE OP LIMIT: "met" or "NOT met"
