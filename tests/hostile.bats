@@ -8,9 +8,6 @@
 
 load common
 
-A='USER alice\r\nPASS alicepw\r\n'
-B='USER bob\r\nPASS bobpw\r\n'
-
 setup() {
 	cp_store
 	T=$BATS_TEST_TMPDIR

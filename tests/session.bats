@@ -5,10 +5,7 @@
 
 load common
 
-
 # Log-ins as printf formats.
-A='USER alice\r\nPASS alicepw\r\n'
-B='USER bob\r\nPASS bobpw\r\n'
 
 setup() {
 	cp_store
