@@ -32,10 +32,11 @@ E550='550 error downloading message'
 E560='560 error receiving username'
 E565='565 error authenticating user'
 
-# cp_store: a fresh store in $CP_DB with users alice/alicepw and bob/bobpw. (A and B are their logins,
-# ready for printf.)
+# A and B: the log-ins of alice and bob, as printf formats.
 A='USER alice\r\nPASS alicepw\r\n'
 B='USER bob\r\nPASS bobpw\r\n'
+
+# cp_store: a fresh store in $CP_DB with users alice/alicepw and bob/bobpw.
 cp_store() {
 	export CP_DB="$BATS_TEST_TMPDIR/db"
 	printf 'alicepw\n' | "$CP_USERADD" alice >/dev/null

@@ -5,8 +5,6 @@
 
 load common
 
-# Log-ins as printf formats.
-
 setup() {
 	cp_store
 	IN="$BATS_TEST_TMPDIR/in"
