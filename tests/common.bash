@@ -36,9 +36,10 @@ E565='565 error authenticating user'
 A='USER alice\r\nPASS alicepw\r\n'
 B='USER bob\r\nPASS bobpw\r\n'
 
-# cp_store: a fresh store in $CP_DB with users alice/alicepw and bob/bobpw.
+# cp_store [DIR]: a fresh store in $CP_DB (DIR, or db in the test's scratch
+# directory) with users alice/alicepw and bob/bobpw.
 cp_store() {
-	export CP_DB="$BATS_TEST_TMPDIR/db"
+	export CP_DB="${1:-$BATS_TEST_TMPDIR/db}"
 	printf 'alicepw\n' | "$CP_USERADD" alice >/dev/null
 	printf 'bobpw\n' | "$CP_USERADD" bob >/dev/null
 }

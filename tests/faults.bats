@@ -142,8 +142,7 @@ mount_tmpfs() {
 
 @test "store on a read-only file system: exit 1, clear log line, nothing to the client" {
 	mount_tmpfs 4m
-	CP_DB=$MNT/db
-	printf 'alicepw\n' | "$CP_USERADD" alice >/dev/null
+	cp_store "$MNT/db"
 	mount -o remount,ro "$MNT"
 	no_store "$CPD" --db "$CP_DB"
 	[ "$status" -eq 1 ]
@@ -373,9 +372,7 @@ EOF
 @test "disk nearly full (tmpfs): 540 never 240, downloads and acks still work, 240 once space is back" {
 	local i
 	mount_tmpfs 8m
-	export CP_DB=$MNT/db
-	printf 'alicepw\n' | "$CP_USERADD" alice >/dev/null
-	printf 'bobpw\n' | "$CP_USERADD" bob >/dev/null
+	cp_store "$MNT/db"
 	{ printf "$A"; for ((i = 1; i <= 20; i++)); do printf 'SMSG bob:m%d\r\n' "$i"; done; } |
 		cp_session >"$T/out"
 	[ "$(grep -c "^$R240\$" "$T/out")" -eq 20 ]
@@ -402,9 +399,7 @@ EOF
 @test "disk completely full: 540; a download still reads; an ack either commits (255) or is kept (550), never lost" {
 	local i
 	mount_tmpfs 8m
-	export CP_DB=$MNT/db
-	printf 'alicepw\n' | "$CP_USERADD" alice >/dev/null
-	printf 'bobpw\n' | "$CP_USERADD" bob >/dev/null
+	cp_store "$MNT/db"
 	{ printf "$A"; for ((i = 1; i <= 5; i++)); do printf 'SMSG bob:m%d\r\n' "$i"; done; } |
 		cp_session >/dev/null
 	dd if=/dev/zero of="$MNT/fill" bs=4k 2>/dev/null || true
