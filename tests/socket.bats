@@ -244,10 +244,12 @@ lockstep_sender() {
 @test "tcp: kill -9 of a handler during a burst of pipelined SMSG loses no message that got 240" {
 	local round seen handler writer reader i k n=50000 out=$BATS_TEST_TMPDIR
 	local -a delays=(0 0 0.03 0.1)
+	local retries=0 killed
 	# Room for the whole burst in bob's mailbox.
 	sa_stop
 	sa_start --mailbox-limit 1000000
-	for round in 1 2 3; do
+	round=1
+	while ((round <= 3)); do
 		tcp_open
 		tcp_login alice alicepw
 		run handlers
@@ -267,7 +269,8 @@ lockstep_sender() {
 		done
 		[[ -s $out/replies.$round ]] || fail "round $round: no reply to the burst in 10 s"
 		sleep "${delays[round]}"
-		kill -9 "$handler" # fails if the handler was gone before the kill
+		killed=1
+		kill -9 "$handler" 2>/dev/null || killed=0 # gone before the kill
 		wait "$reader" || true
 		wait "$writer" || true
 		tcp_close
@@ -277,8 +280,17 @@ lockstep_sender() {
 		run grep -v -c $'^240 message successfully sent\r$' "$out/replies.$round"
 		[[ $output == 0 || ($output == 1 && $(tail -c 1 "$out/replies.$round") != $'\n') ]] ||
 			fail "round $round: replies other than 240: $(grep -v '^240 ' "$out/replies.$round" | head -3)"
-		((seen < n)) || fail "round $round: the burst was over before the kill"
 		wait_no_handlers
+		if ((!killed || seen == n)); then
+			# The whole burst was served before the kill landed (a fast
+			# or a loaded machine): nothing was tested; empty bob's
+			# mailbox and run the round again, killing at once.
+			echo "# round $round: the burst was over before the kill; again with no delay" >&3
+			((++retries <= 3)) || fail "round $round: the burst was over before the kill, 4 times"
+			"$CP_USERDEL" bob >/dev/null && printf 'bobpw\n' | "$CP_USERADD" bob >/dev/null
+			delays[round]=0
+			continue
+		fi
 
 		# What was stored is the burst's first k lines, in order, each once,
 		# and k covers every 240 the client saw.
@@ -297,6 +309,7 @@ lockstep_sender() {
 			echo "255 end of messages")
 		assert_success
 		echo "# round $round: killed ${delays[round]} s after the first 240; client saw $seen x 240, $k of $n stored" >&3
+		round=$((round + 1))
 	done
 }
 
