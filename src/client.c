@@ -1,7 +1,8 @@
 /* client.c - the client side of the CP dialogue: connect with timeouts, log
  * in, pipelined SMSG with per-line replies, RMSG downloads acknowledged only
  * after the caller wrote each message, recovery with 201. proto.c parses the
- * lines, clientcheck.c checks texts; framing (to CP_DELIVERY_MAX) is here. */
+ * lines, clientcheck.c checks texts; framing (to CP_DELIVERY_MAX) is here.
+ * All I/O goes through write_all and fill: plain, or a struct client_io. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -9,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -32,6 +34,15 @@ void set_err(struct client *c, const char *fmt, ...)
 	va_end(ap);
 }
 
+void client_set_error(struct client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof c->err, fmt, ap);
+	va_end(ap);
+}
+
 const char *client_error(const struct client *c)
 {
 	return c->err;
@@ -41,6 +52,9 @@ const char *client_error(const struct client *c)
 static void reset(struct client *c)
 {
 	c->fd = -1;
+	c->io = NULL;
+	c->io_ctx = NULL;
+	c->proxy_pid = 0;
 	c->start = c->end = 0;
 	c->eof = false;
 	c->recovering = false;
@@ -57,9 +71,41 @@ void client_init(struct client *c, int64_t timeout_ms)
 
 void client_close(struct client *c)
 {
+	if (c->io != NULL)
+		c->io->close(c->io_ctx, lineio_now_ms() + (c->timeout_ms <
+			CP_TLS_BYE_WAIT_MS ? c->timeout_ms : CP_TLS_BYE_WAIT_MS));
 	if (c->fd >= 0)
 		close(c->fd);
+	if (c->proxy_pid > 0)
+		client_proxy_reap(c->proxy_pid);
 	reset(c);
+}
+
+void client_set_io(struct client *c, const struct client_io *io, void *ctx)
+{
+	c->io = io;
+	c->io_ctx = ctx;
+}
+
+bool client_peer_is_loopback(const struct client *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+
+	if (c->fd < 0 || c->proxy_pid > 0 ||
+	    getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
+		return false;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (ss.ss_family == AF_INET6) {
+		const struct in6_addr *a =
+			&((const struct sockaddr_in6 *)&ss)->sin6_addr;
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+			(IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
 }
 
 /* ---------------------------------------------------------------- connect */
@@ -140,6 +186,90 @@ enum client_result client_connect(struct client *c, const char *host,
 
 /* ---------------------------------------------------------------- I/O */
 
+/* Wait until the transport can go on or deadline passes (<0: do not wait).
+ * 1 ready, 0 timed out, -1 poll failed. Buffered input needs no wait. */
+static int io_wait(struct client *c, short events, int64_t deadline)
+{
+	struct pollfd p = { .fd = c->fd, .events = events };
+
+	for (;;) {
+		int64_t left = deadline < 0 ? 0 : deadline - lineio_now_ms();
+		int r = poll(&p, 1, left <= 0 ? 0 : left > 1000000 ? 1000000
+			: (int)left);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r != 0)
+			return r > 0 ? 1 : -1;
+		if (deadline < 0 || lineio_now_ms() >= deadline)
+			return 0;
+	}
+}
+
+static enum client_result io_write_all(struct client *c, const char *buf,
+	size_t len)
+{
+	int64_t deadline = lineio_now_ms() + c->timeout_ms;
+
+	while (len > 0) {
+		ssize_t n = c->io->write(c->io_ctx, buf, len, c->err,
+			sizeof c->err);
+		int r;
+
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN)
+			return CLIENT_E_LOST;
+		r = io_wait(c, c->io->want(c->io_ctx), deadline);
+		if (r < 0) {
+			set_err(c, "cannot send to the server: %s", strerror(errno));
+			return CLIENT_E_LOST;
+		}
+		if (r == 0) {
+			set_err(c, "the server stopped reading (no progress in "
+				"%.3g s)", c->timeout_ms / 1000.0);
+			return CLIENT_E_LOST;
+		}
+	}
+	return CLIENT_OK;
+}
+
+/* fill() through the transport: same results. */
+static int io_fill(struct client *c, int64_t deadline)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (c->io->pending(c->io_ctx) == 0) {
+			int r = io_wait(c, c->io->want(c->io_ctx), deadline);
+			if (r < 0) {
+				set_err(c, "cannot read from the server: %s",
+					strerror(errno));
+				return -1;
+			}
+			if (r == 0)
+				return 0;
+		}
+		n = c->io->read(c->io_ctx, c->in + c->end, sizeof c->in - c->end,
+			c->err, sizeof c->err);
+		if (n < 0 && errno == EAGAIN) {
+			if (deadline < 0)
+				return 0;
+			continue;
+		}
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			c->eof = true;
+		else
+			c->end += (size_t)n;
+		return 1;
+	}
+}
+
 static enum client_result write_all(struct client *c, const char *buf,
 	size_t len)
 {
@@ -147,6 +277,8 @@ static enum client_result write_all(struct client *c, const char *buf,
 		set_err(c, "not connected");
 		return CLIENT_E_LOST;
 	}
+	if (c->io != NULL)
+		return io_write_all(c, buf, len);
 	if (lineio_write(c->fd, buf, len, lineio_now_ms() + c->timeout_ms) < 0) {
 		if (errno == ETIMEDOUT)
 			set_err(c, "the server stopped reading (no progress in "
@@ -171,6 +303,8 @@ static int fill(struct client *c, int64_t deadline)
 		c->end -= c->start;
 		c->start = 0;
 	}
+	if (c->io != NULL)
+		return io_fill(c, deadline);
 	for (;;) {
 		int64_t left = deadline < 0 ? 0 : deadline - lineio_now_ms();
 		int r = poll(&p, 1, left <= 0 ? 0 : left > 1000000 ? 1000000
@@ -567,6 +701,12 @@ enum client_result client_alive(struct client *c)
 		return CLIENT_E_LOST;
 	}
 	return CLIENT_OK;
+}
+
+bool client_input_buffered(const struct client *c)
+{
+	return c->end > c->start ||
+		(c->io != NULL && c->io->pending(c->io_ctx) > 0);
 }
 
 void client_quit(struct client *c)

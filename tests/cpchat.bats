@@ -524,7 +524,7 @@ teardown() {
 	wait_pane '^connection lost: connection closed by the server$'
 	wait_pane '^reconnect\? \[Y/n\] ?$'
 	keys Enter
-	wait_pane '^connected to 127\.0\.0\.1 port [0-9]+ as alice$'
+	wait_pane '^connected to 127\.0\.0\.1 port [0-9]+ as alice \(no TLS\)$'
 	keys '@bob back again' Enter
 	wait_pane '^sent to bob$'
 	run as_bob recv
