@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "chatcfg.h"
+#include "client.h"
 #include "knownsrv.h"
 #include "limits.h"
 
@@ -206,6 +207,17 @@ int chatcfg_resolve(struct chatcfg *cfg, const char *const opt[CFG_COUNT])
 			"SHA256: and 43 base64 characters, as cpchat prints it\n",
 			cfg->value[CFG_FINGERPRINT], cfg->origin[CFG_FINGERPRINT]);
 		return -1;
+	}
+	if (cfg->value[CFG_PROXY] != NULL) {
+		char line[CP_PROXY_COMMAND_MAX];
+		if (client_proxy_expand(cfg->value[CFG_PROXY], cfg->value[CFG_HOST],
+		    cfg->value[CFG_PORT], line, sizeof line) < 0) {
+			fprintf(stderr, "cpchat: invalid proxy command (from %s): "
+				"only %%h, %%p and %%%% may follow '%%', and it must "
+				"be under %d bytes\n", cfg->origin[CFG_PROXY],
+				CP_PROXY_COMMAND_MAX);
+			return -1;
+		}
 	}
 	if (cfg->value[CFG_USER] == NULL || cfg->value[CFG_USER][0] == '\0') {
 		fprintf(stderr, "cpchat: no user name: use -u NAME, CP_USER or "

@@ -63,7 +63,7 @@ static void proxy_child(int sock, const char *line)
 enum client_result client_connect_proxy(struct client *c, const char *cmd,
 	const char *host, const char *port)
 {
-	char line[4096 + 8];
+	char line[sizeof "exec " + CP_PROXY_COMMAND_MAX];
 	int sv[2];
 	pid_t pid;
 
@@ -71,7 +71,8 @@ enum client_result client_connect_proxy(struct client *c, const char *cmd,
 	memcpy(line, "exec ", 5);
 	if (client_proxy_expand(cmd, host, port, line + 5, sizeof line - 5) < 0) {
 		client_set_error(c, "invalid proxy command: only %%h, %%p and "
-			"%%%% may follow '%%', and it must be under 4096 bytes");
+			"%%%% may follow '%%', and it must be under %d bytes",
+			CP_PROXY_COMMAND_MAX);
 		return CLIENT_E_CONNECT;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {

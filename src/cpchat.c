@@ -81,8 +81,9 @@ static void usage(FILE *f)
 "  5  no such user (recipient)\n"
 "  6  server or protocol error\n"
 "  7  message refused before sending (too long, ':', control characters)\n"
-"  8  TLS failed: no TLS handshake, or the server's certificate or key is\n"
-"     not trusted (invalid, expired, wrong name, unknown or changed key)\n",
+"  8  no trusted TLS connection: the TLS handshake failed, or the server's\n"
+"     certificate or key is not trusted (invalid, expired, wrong name,\n"
+"     unknown or changed key)\n",
 		CP_DEFAULT_WATCH_INTERVAL, CP_PORT, CP_DEFAULT_CLIENT_TIMEOUT,
 		CP_TEXT_MAX);
 }

@@ -75,6 +75,10 @@
  * then SIGHUP (as ssh does), then after 1 s more SIGKILL. */
 #define CP_PROXY_EXIT_WAIT_MS 2000
 
+/* cpchat --proxy-command: the command with %h and %p expanded (a shell
+ * line; ssh's own limit is similar). */
+#define CP_PROXY_COMMAND_MAX 4096
+
 /* cpchat over TLS: the TLS goodbye (close_notify) is best effort and
  * may take at most this long. */
 #define CP_TLS_BYE_WAIT_MS 1000
