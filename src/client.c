@@ -73,7 +73,7 @@ static enum client_result read_line(struct client *c, const char **line,
 		if (avail >= CP_DELIVERY_MAX)
 			break;
 		if (c->eof) {
-			set_err(c, "connection closed by the server");
+			client_set_closed(c);
 			return CLIENT_E_LOST;
 		}
 		r = client_fill(c, deadline);
@@ -400,7 +400,7 @@ enum client_result client_alive(struct client *c)
 		return CLIENT_E_PROTOCOL;
 	}
 	if (c->eof) {
-		set_err(c, "connection closed by the server");
+		client_set_closed(c);
 		return CLIENT_E_LOST;
 	}
 	return CLIENT_OK;

@@ -12,6 +12,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -256,7 +258,7 @@ enum client_result client_write_all(struct client *c, const char *buf,
 			set_err(c, "the server stopped reading (no progress in "
 				"%.3g s)", c->timeout_ms / 1000.0);
 		else if (errno == EPIPE || errno == ECONNRESET)
-			set_err(c, "connection closed by the server");
+			client_set_closed(c);
 		else
 			set_err(c, "cannot send to the server: %s", strerror(errno));
 		return CLIENT_E_LOST;
@@ -313,3 +315,28 @@ bool client_input_buffered(const struct client *c)
 		(c->io != NULL && c->io->pending(c->io_ctx) > 0);
 }
 
+void client_set_closed(struct client *c)
+{
+	struct timespec tick = { 0, 10 * 1000000 };
+	int status;
+
+	if (c->proxy_pid <= 0) {
+		set_err(c, "connection closed by the server");
+		return;
+	}
+	/* The command closes its end as it exits: give it a moment. */
+	for (int i = 0; i < 20; i++) {
+		if (waitpid(c->proxy_pid, &status, WNOHANG) == c->proxy_pid) {
+			c->proxy_pid = 0;
+			if (WIFEXITED(status))
+				set_err(c, "the proxy command ended (exit status %d)",
+					WEXITSTATUS(status));
+			else
+				set_err(c, "the proxy command was killed by signal %d",
+					WTERMSIG(status));
+			return;
+		}
+		nanosleep(&tick, NULL);
+	}
+	set_err(c, "connection closed by the proxy command");
+}

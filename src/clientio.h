@@ -14,4 +14,8 @@ enum client_result client_write_all(struct client *c, const char *buf,
  * of file arrived, 0 nothing before the deadline, -1 error (set). */
 int client_fill(struct client *c, int64_t deadline);
 
+/* The error for a connection found closed: by the server, or by the
+ * proxy command (then with its exit status if it has ended). */
+void client_set_closed(struct client *c);
+
 #endif

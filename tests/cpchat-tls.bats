@@ -315,10 +315,10 @@ teardown() {
 
 @test "--proxy-command that fails: the connection is reported lost (exit 3)" {
 	run "$CPCHAT" -H 127.0.0.1 -u alice --password-file "$PW/alice" -t 10 \
-		--proxy-command 'echo "proxy: no route to %h" >&2; exit 1' recv
+		--proxy-command 'sh -c "echo proxy: no route to %h >&2; exit 7"' recv
 	assert_failure 3
 	assert_line "proxy: no route to 127.0.0.1"
-	assert_line "cpchat: connection closed by the server"
+	assert_line "cpchat: the proxy command ended (exit status 7)"
 }
 
 @test "--proxy-command 'ssh -W %h:%p': CP inside SSH through a real sshd" {
