@@ -70,6 +70,13 @@ teardown() {
 	assert_output "$(printf 'alice\thello over TLS')"
 	# A CA-verified server needs no known_servers entry and gets none.
 	assert [ ! -e "$(KNOWN)" ]
+	# A pipelined batch: many records each way, none lost.
+	seq 1 500 | sed 's/^/line /' >"$BATS_TEST_TMPDIR/batch"
+	run as_alice --tls --ca-file "$PKI/ca.crt" send bob <"$BATS_TEST_TMPDIR/batch"
+	assert_success
+	run as_bob --tls --ca-file "$PKI/ca.crt" recv
+	assert_success
+	assert_equal "$(cut -f2 <<<"$output")" "$(cat "$BATS_TEST_TMPDIR/batch")"
 }
 
 @test "TLS: a certificate from another CA is refused (exit 8), no log-in" {
@@ -286,6 +293,24 @@ teardown() {
 	wait_pane 'not accepted; not connecting$' # the line is wrapped
 	assert [ ! -e "$(KNOWN)" ]
 	refute_logged_in
+}
+
+@test "interactive over TLS: a lost connection is reported and reconnecting works" {
+	serve server
+	tui_start -- --tls --ca-file "$PKI/ca.crt"
+	wait_pane "^connected to 127\.0\.0\.1 port $PORT as alice \(TLS"
+	wait_pane '^alice> ?$'
+	kill $(cp_handlers)
+	wait_pane '^connection lost: '
+	wait_pane '^reconnect\? \[Y/n\] ?$'
+	keys Enter
+	wait_pane "^connected to 127\.0\.0\.1 port $PORT as alice \(TLS[^;]*\)$"
+	keys '@bob after the break' Enter
+	wait_pane '^sent to bob$'
+	run as_bob --tls --ca-file "$PKI/ca.crt" recv
+	assert_output "$(printf 'alice\tafter the break')"
+	keys C-d
+	wait_pane '^cpchat exited with 0$'
 }
 
 # ------------------------------------------------------------------ proxy
