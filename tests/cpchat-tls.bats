@@ -229,22 +229,24 @@ teardown() {
 
 	# A plaintext server there, recording what it is sent.
 	local rec=$BATS_TEST_TMPDIR/received
-	cp_listen "$addr" sh -c 'tee -a "$0" | "$1" --auth-fail-delay 0' "$rec" \
-		"$CPD" || skip "cannot listen on $addr"
+	CP_SOCAT_OPTS="-r $rec" cp_socat_listen "$addr" TCP-LISTEN '' ||
+		skip "cannot listen on $addr"
 	run "$CPCHAT" -H "$addr" -p "$PORT" -u alice --password-file "$PW/alice" \
 		-t 3 recv
 	assert_failure 8
 	assert_output --partial "TLS handshake with $addr port $PORT"
 	run grep -c alicepw "$rec"
 	assert_output 0
+	assert [ -s "$rec" ] # it did see the TLS hello
 	# tls = yes in the config file is no different.
 	mkdir -p "$HOME/.config/cpchat"
 	printf 'tls = yes\n' >"$HOME/.config/cpchat/config"
 	run "$CPCHAT" -H "$addr" -p "$PORT" -u alice --password-file "$PW/alice" \
-		-t 3 --fingerprint "$fp" recv
+		-t 3 recv
 	assert_failure 8
 	run grep -c alicepw "$rec"
 	assert_output 0
+	assert [ -s "$rec" ] # it did see the TLS hello
 	# Only --no-tls sends it, and the recording would have shown it.
 	run "$CPCHAT" -H "$addr" -p "$PORT" -u alice --password-file "$PW/alice" \
 		-t 10 --no-tls recv

@@ -9,13 +9,14 @@
 # with the certificate chain CERT and its key KEY; each connection a cpd on
 # $CP_DB. Returns 1 if ADDR cannot be bound.
 cp_tls_listen() {
-	_cp_socat_listen "$1" "OPENSSL-LISTEN" \
-		"cert=$2,key=$3,verify=0" "${@:4}"
+	cp_socat_listen "$1" "OPENSSL-LISTEN" "cert=$2,key=$3,verify=0" "${@:4}"
 }
 
-# _cp_socat_listen ADDR TYPE OPTIONS [cpd option...]: socat TYPE on ADDR
-# and a free port, forking a cpd per connection. Log: $BATS_TEST_TMPDIR/sa.log.
-_cp_socat_listen() {
+# cp_socat_listen ADDR TYPE OPTIONS [cpd option...]: socat TYPE (with the
+# address OPTIONS, may be empty) on ADDR and a free port, forking a cpd per
+# connection; socat gets the options in $CP_SOCAT_OPTS too (e.g. "-r FILE"
+# records what clients send). Log: $BATS_TEST_TMPDIR/sa.log.
+cp_socat_listen() {
 	local addr=$1 type=$2 opts=$3 log=$BATS_TEST_TMPDIR/sa.log try i pf=ip4
 	shift 3
 	# socat splits EXEC's command at blanks itself (no shell).
@@ -25,7 +26,8 @@ _cp_socat_listen() {
 		PORT=$((20000 + RANDOM % 12000)) # below the ephemeral port range
 		ss -Htln "sport = :$PORT" | grep -q . && continue
 		: >"$log"
-		socat "$type:$PORT,bind=$addr,pf=$pf,reuseaddr,fork,$opts" \
+		socat ${CP_SOCAT_OPTS:-} \
+			"$type:$PORT,bind=$addr,pf=$pf,reuseaddr,fork${opts:+,$opts}" \
 			"EXEC:$cmd" </dev/null >/dev/null 2>>"$log" 3>&- &
 		SA_PID=$!
 		for i in {1..100}; do
