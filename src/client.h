@@ -1,7 +1,9 @@
 /* client.h - the client side of CP, shared by cpchat's modes: connect over
- * IPv4/IPv6 with timeouts, log in, send (pipelined), download with the ack
- * sent only after the caller has written the message, recover with 201.
- * PDUs are parsed and checked by proto.c; this module owns the dialogue. */
+ * IPv4/IPv6 with timeouts or through a proxy command, log in, send
+ * (pipelined), download with the ack sent only after the caller has written
+ * the message, recover with 201. PDUs are parsed and checked by proto.c;
+ * client.c owns the dialogue, clientio.c the connection and its I/O seam
+ * (where clienttls.c layers TLS), clientproxy.c the proxy command. */
 #ifndef CP_CLIENT_H
 #define CP_CLIENT_H
 
@@ -48,7 +50,7 @@ enum client_check {
  * with another errno after setting the message in err; read returns 0 at
  * the end of the stream. pending() counts bytes it has already buffered
  * (poll cannot see them). close() ends the transport (bounded by deadline)
- * and frees ctx; the socket itself is client.c's to close. */
+ * and frees ctx; the socket itself is clientio.c's to close. */
 struct client_io {
 	ssize_t (*read)(void *ctx, void *buf, size_t n, char *err, size_t cap);
 	ssize_t (*write)(void *ctx, const void *buf, size_t n, char *err,
@@ -165,7 +167,7 @@ void client_close(struct client *c);
 void client_set_error(struct client *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* The last error as one line, for the user. */
+/* The last error, for the user: one line (a refused server key: several). */
 const char *client_error(const struct client *c);
 
 #endif
