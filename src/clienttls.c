@@ -428,9 +428,10 @@ static enum client_result handshake(struct client *c, struct tls *t,
 				gnutls_strerror(r));
 			return CLIENT_E_TLS;
 		}
-		if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED)
-			continue; /* a warning alert: go on */
-		r = tls_wait(t, deadline);
+		if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+			r = tls_wait(t, deadline);
+		else /* a warning alert: go on, within the deadline too */
+			r = lineio_now_ms() < deadline;
 		if (r <= 0) {
 			client_set_error(c, "TLS handshake with %s port %s: %s",
 				host, port, r == 0 ? "no answer in time (does the "
