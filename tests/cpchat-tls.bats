@@ -229,7 +229,8 @@ teardown() {
 
 	# A plaintext server there, recording what it is sent.
 	local rec=$BATS_TEST_TMPDIR/received
-	CP_SOCAT_OPTS="-r $rec" cp_socat_listen "$addr" TCP-LISTEN '' ||
+	CP_SOCAT_OPTS="-r $rec" cp_socat_listen "$addr" TCP-LISTEN '' \
+		"$CPD" --auth-fail-delay 0 ||
 		skip "cannot listen on $addr"
 	run "$CPCHAT" -H "$addr" -p "$PORT" -u alice --password-file "$PW/alice" \
 		-t 3 recv
@@ -261,6 +262,15 @@ teardown() {
 		--password-file "$PW/alice" -t 1 --tls recv
 	assert_failure 8
 	assert_output "cpchat: TLS handshake with 127.0.0.1 port $PORT: no answer in time (does the server speak TLS?)"
+}
+
+@test "TLS: a server that stops answering after the handshake: exit 3 within the timeout" {
+	cp_socat_listen 127.0.0.1 OPENSSL-LISTEN \
+		"cert=$PKI/server.crt,key=$PKI/server.key,verify=0" sleep 60
+	run timeout 60 "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u alice \
+		--password-file "$PW/alice" -t 1 --tls --ca-file "$PKI/ca.crt" recv
+	assert_failure 3
+	assert_output "cpchat: no reply from the server within 1 s"
 }
 
 # ------------------------------------------------------------------ interactive

@@ -9,18 +9,19 @@
 # with the certificate chain CERT and its key KEY; each connection a cpd on
 # $CP_DB. Returns 1 if ADDR cannot be bound.
 cp_tls_listen() {
-	cp_socat_listen "$1" "OPENSSL-LISTEN" "cert=$2,key=$3,verify=0" "${@:4}"
+	cp_socat_listen "$1" "OPENSSL-LISTEN" "cert=$2,key=$3,verify=0" \
+		$CP_CPD_WRAPPER "$CPD" --auth-fail-delay 0 "${@:4}"
 }
 
-# cp_socat_listen ADDR TYPE OPTIONS [cpd option...]: socat TYPE (with the
-# address OPTIONS, may be empty) on ADDR and a free port, forking a cpd per
-# connection; socat gets the options in $CP_SOCAT_OPTS too (e.g. "-r FILE"
-# records what clients send). Log: $BATS_TEST_TMPDIR/sa.log.
+# cp_socat_listen ADDR TYPE OPTIONS PROGRAM [ARG...]: socat TYPE (with the
+# address OPTIONS, may be empty) on ADDR and a free port, running PROGRAM
+# per connection on its stdin/stdout; socat also gets $CP_SOCAT_OPTS (e.g.
+# "-r FILE" records what clients send). Log: $BATS_TEST_TMPDIR/sa.log.
 cp_socat_listen() {
 	local addr=$1 type=$2 opts=$3 log=$BATS_TEST_TMPDIR/sa.log try i pf=ip4
 	shift 3
 	# socat splits EXEC's command at blanks itself (no shell).
-	local cmd="${CP_CPD_WRAPPER:+$CP_CPD_WRAPPER }$CPD --auth-fail-delay 0${*:+ $*}"
+	local cmd="$*"
 	[[ $addr == *:* ]] && pf=ip6
 	for try in {1..20}; do
 		PORT=$((20000 + RANDOM % 12000)) # below the ephemeral port range
