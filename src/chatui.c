@@ -292,6 +292,14 @@ static void suspend(struct ui *u)
 	}
 }
 
+const char *chatui_transport(struct ui *u)
+{
+	if (clienttls_describe(&u->client, u->transport, sizeof u->transport))
+		return u->transport;
+	return u->login->proxy != NULL ? "through the proxy command" :
+		"no TLS";
+}
+
 static int setup_tty(struct ui *u)
 {
 	u->el = el_init("cpchat", stdin, stdout, stderr);
@@ -351,8 +359,9 @@ int chatui_run(const struct chat_login *login, bool color)
 		return CPCHAT_EXIT_LOCAL;
 	}
 	lineio_init(&u->in, STDIN_FILENO);
-	chatui_show(u, C_DIM, "connected to %s port %s as %s; /help for help",
-		login->host, login->port, login->user);
+	chatui_show(u, C_DIM, "connected to %s port %s as %s (%s); /help for "
+		"help", login->host, login->port, login->user,
+		chatui_transport(u));
 	chatcmd_inbox(u, true);
 	begin_line(u);
 
@@ -362,11 +371,14 @@ int chatui_run(const struct chat_login *login, bool color)
 			{ .fd = u->connected ? u->client.fd : -1, .events = POLLIN },
 		};
 		int timeout = -1;
+		bool buffered = u->connected && client_input_buffered(&u->client);
 
 		if (u->connected && u->watch_ms > 0) {
 			int64_t left = u->next_poll - lineio_now_ms();
 			timeout = left > 0 ? (int)left : 0;
 		}
+		if (buffered)
+			timeout = 0; /* TLS holds input poll cannot see */
 		if (poll(p, 2, timeout) < 0) {
 			if (errno != EINTR)
 				break;
@@ -378,7 +390,7 @@ int chatui_run(const struct chat_login *login, bool color)
 			}
 			continue;
 		}
-		if (p[1].revents != 0 && u->connected) {
+		if ((p[1].revents != 0 || buffered) && u->connected) {
 			r = client_alive(&u->client);
 			if (r != CLIENT_OK)
 				chatcmd_fail(u, r);

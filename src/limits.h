@@ -70,6 +70,19 @@
  * so the connection stays open). */
 #define CP_DEFAULT_WATCH_INTERVAL 5
 
+/* cpchat --proxy-command: after the client closes its end, the command
+ * (ssh -W, nc) gets this long to pass the last bytes on and exit by itself,
+ * then SIGHUP (as ssh does), then after 1 s more SIGKILL. */
+#define CP_PROXY_EXIT_WAIT_MS 2000
+
+/* cpchat --proxy-command: the command with %h and %p expanded (a shell
+ * line; ssh's own limit is similar). */
+#define CP_PROXY_COMMAND_MAX 4096
+
+/* cpchat over TLS: the TLS goodbye (close_notify) is best effort and
+ * may take at most this long. */
+#define CP_TLS_BYE_WAIT_MS 1000
+
 /* Replies must reach a client that stops reading within this time, or the
  * handler gives up (a stranger must not pin a handler forever). */
 #define CP_WRITE_TIMEOUT 30

@@ -6,6 +6,7 @@
 # through tmux (a real pseudo-terminal).
 
 load common
+load tui
 
 # ------------------------------------------------------------------ servers
 
@@ -32,50 +33,6 @@ dead_port() {
 
 as_alice() { "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u alice --password-file "$PW/alice" "$@"; }
 as_bob() { "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u bob --password-file "$PW/bob" "$@"; }
-
-# wait_for CMD...: retry for up to 5 s.
-wait_for() {
-	local i
-	for i in {1..100}; do
-		"$@" && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-# ------------------------------------------------------------------ tmux
-
-# tui_start [ENV=VALUE...]: cpchat as alice, interactive, in a detached tmux
-# (own server socket) 100x30; after cpchat ends the pane shows its status.
-tui_start() {
-	local script=$BATS_TEST_TMPDIR/tui.sh
-	TMUX_SOCK=$BATS_TEST_TMPDIR/tmux.sock
-	{
-		echo '#!/bin/sh'
-		printf 'export HOME=%q\n' "$HOME"
-		printf 'unset NO_COLOR CP_HOST CP_PORT CP_USER CP_PASSWORD_FILE\n'
-		for kv in "$@"; do printf 'export %q\n' "$kv"; done
-		printf '%q -H 127.0.0.1 -p %q -u alice --password-file %q\n' \
-			"$CPCHAT" "$PORT" "$PW/alice"
-		echo 'echo "cpchat exited with $?"'
-		echo 'sleep 600'
-	} >"$script"
-	TERM=xterm tmux -S "$TMUX_SOCK" -f /dev/null new-session -d -x 100 -y 30 \
-		"sh $script"
-}
-
-pane() { tmux -S "$TMUX_SOCK" capture-pane -p -S -200 "$@"; }
-keys() { tmux -S "$TMUX_SOCK" send-keys "$@"; }
-
-# wait_pane ERE: the pane shows a line matching ERE within 5 s.
-wait_pane() {
-	wait_for pane_has "$1" ||
-		fail "pane never showed /$1/; it shows:$(printf '\n%s' "$(pane)")"
-}
-pane_has() { pane | grep -Eq -- "$1"; }
-
-# The last non-empty line of the pane.
-pane_last() { pane | grep -v '^$' | tail -n 1; }
 
 # ------------------------------------------------------------------ set-up
 
@@ -112,7 +69,7 @@ teardown() {
 	assert_output --partial 'send NAME [TEXT]'
 	assert_output --partial 'recv'
 	assert_output --partial 'watch [-i S]'
-	for code in 0 1 2 3 4 5 6 7; do
+	for code in 0 1 2 3 4 5 6 7 8; do
 		assert_line --regexp "^  $code  [a-z]"
 	done
 	run "$CPCHAT" --version
@@ -524,7 +481,7 @@ teardown() {
 	wait_pane '^connection lost: connection closed by the server$'
 	wait_pane '^reconnect\? \[Y/n\] ?$'
 	keys Enter
-	wait_pane '^connected to 127\.0\.0\.1 port [0-9]+ as alice$'
+	wait_pane '^connected to 127\.0\.0\.1 port [0-9]+ as alice \(no TLS\)$'
 	keys '@bob back again' Enter
 	wait_pane '^sent to bob$'
 	run as_bob recv
