@@ -14,17 +14,89 @@
 
 /* ---------------------------------------------------------------- room */
 
-/* Pages in use by every tree (free list included) plus the two meta pages,
- * against the map: freed pages are reused, so this, not the file's high
- * water mark, is what fills up. Returns true if `extra` more bytes keep the
- * map under CP_STORE_FULL_PERCENT, so later removals always have room. */
-static bool store_room(struct store *st, MDB_txn *txn, size_t extra)
+/* mdb_reader_list calls this per line ("pid thread txnid"; "-" for an idle
+ * slot, and a header line, both skipped): keep the oldest snapshot. */
+static int reader_line(const char *msg, void *ctx)
+{
+	unsigned long long txnid;
+	size_t tid;
+	int pid;
+
+	if (sscanf(msg, "%d %zx %llu", &pid, &tid, &txnid) == 3 &&
+	    txnid < *(uint64_t *)ctx)
+		*(uint64_t *)ctx = txnid;
+	return 0;
+}
+
+/* Pages on LMDB's free list as the write transaction txn finds it:
+ * *reusable those an allocation may take now (freed by a transaction older
+ * than every snapshot still read, which is how LMDB picks them), *pinned
+ * the rest (freed by the last commit, or after a reader's snapshot). With
+ * all false only the pinned ones are counted, a short walk from the oldest
+ * snapshot on; the free list's own pages are in its tree (store_room). */
+static int free_pages(struct store *st, MDB_txn *txn, bool all,
+	uint64_t *reusable, uint64_t *pinned)
+{
+	uint64_t oldest = mdb_txn_id(txn) - 1;
+	MDB_txn *rtxn;
+	size_t key, n;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	*reusable = *pinned = 0;
+	if ((rc = mdb_reader_list(st->env, reader_line, &oldest)) < 0)
+		return rc;
+	/* LMDB lets no cursor walk the free list in a write transaction; a
+	 * read transaction now sees what txn started from (txn holds the
+	 * writer lock), and its own snapshot is no older than oldest. */
+	if ((rc = store_txn_begin(st, MDB_RDONLY, &rtxn)) != 0)
+		return rc;
+	if ((rc = mdb_cursor_open(rtxn, 0 /* FREE_DBI */, &cur)) != 0) {
+		mdb_txn_abort(rtxn);
+		return rc;
+	}
+	key = (size_t)oldest;
+	k = (MDB_val){ sizeof key, &key };
+	for (rc = mdb_cursor_get(cur, &k, &v, all ? MDB_FIRST : MDB_SET_RANGE);
+	     rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		/* key: the freeing txn's id; value: a count, then page numbers */
+		if (k.mv_size != sizeof key || v.mv_size < sizeof n) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		memcpy(&key, k.mv_data, sizeof key);
+		memcpy(&n, v.mv_data, sizeof n);
+		if (key < oldest)
+			*reusable += n;
+		else
+			*pinned += n;
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(rtxn);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Whether the map keeps its last 100 - CP_STORE_FULL_PERCENT percent free
+ * for removals if `extra` more bytes go to rcpt in the open batch. Counted
+ * as unavailable: the pages of every tree in this transaction (the free
+ * list's and the main tree included, so also what the batch added), the two
+ * meta pages, the free pages no allocation may take yet (pinned, counted
+ * once per batch: readers only make fewer so later), and a bound on the
+ * pages the batch frees itself by copying on write (none reusable before
+ * it commits): each recipient's path in mail and boxes, once, plus the main
+ * tree and the free list's update at commit. Freed pages that can be taken
+ * are room: the map is not the file's high-water mark. */
+static bool store_room(struct store *st, MDB_txn *txn, const char *rcpt,
+	size_t rcpt_len, size_t extra)
 {
 	MDB_dbi dbis[] = { 0 /* free */, 1 /* main */, st->meta, st->users,
 		st->boxes, st->mail };
+	unsigned depth[sizeof dbis / sizeof dbis[0]];
+	uint64_t used = 2, total, reusable, cow;
 	MDB_envinfo info;
-	uint64_t used = 2, total;
 	MDB_stat ms;
+	bool seen = false;
 
 	if (mdb_env_info(st->env, &info) != 0 || st->psize == 0)
 		return false;
@@ -32,23 +104,46 @@ static bool store_room(struct store *st, MDB_txn *txn, size_t extra)
 		if (mdb_stat(txn, dbis[i], &ms) != 0)
 			return false;
 		used += ms.ms_branch_pages + ms.ms_leaf_pages + ms.ms_overflow_pages;
+		depth[i] = ms.ms_depth;
 	}
-	used += (extra + st->psize - 1) / st->psize;
+	if (st->batch_n == 0 && st->batch_nrcpt == 0 &&
+	    free_pages(st, txn, false, &reusable, &st->batch_pinned) != 0)
+		return false;
+	for (unsigned i = 0; i < st->batch_nrcpt && !seen; i++)
+		seen = strlen(st->batch_rcpt[i]) == rcpt_len &&
+		       memcmp(st->batch_rcpt[i], rcpt, rcpt_len) == 0;
+	if (!seen && st->batch_nrcpt < CP_SMSG_BATCH_MAX) {
+		memcpy(st->batch_rcpt[st->batch_nrcpt], rcpt, rcpt_len);
+		st->batch_rcpt[st->batch_nrcpt++][rcpt_len] = '\0';
+	}
+	cow = (uint64_t)st->batch_nrcpt * (depth[4] + depth[5] + 2) +
+		depth[1] + 2 * depth[0] + 4;
+	used += st->batch_pinned + cow;
+	/* the new record, and a split on each level of its path */
+	used += (extra + st->psize - 1) / st->psize + depth[5];
 	total = info.me_mapsize / st->psize;
 	return used * 100 <= total * CP_STORE_FULL_PERCENT;
 }
 
 /* A nearly full file system would fail a commit half-way; refuse new
- * messages early so that acknowledgements (removals) can still be written. */
-static bool disk_room(struct store *st)
+ * messages early so that acknowledgements (removals) can still be written.
+ * Free pages inside data.mdb that an allocation may take are room too: a
+ * drained store reuses them without growing the file. */
+static bool disk_room(struct store *st, MDB_txn *txn)
 {
+	const uint64_t reserve = (uint64_t)CP_STORE_DISK_RESERVE_KIB * 1024;
+	uint64_t avail, reusable, pinned;
 	struct statvfs sv;
 	int fd;
 
 	if (mdb_env_get_fd(st->env, &fd) != 0 || fstatvfs(fd, &sv) != 0)
 		return true; /* unknown: let the commit decide */
-	return (uint64_t)sv.f_bavail * sv.f_frsize >=
-		(uint64_t)CP_STORE_DISK_RESERVE_KIB * 1024;
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (avail >= reserve)
+		return true;
+	if (free_pages(st, txn, true, &reusable, &pinned) != 0)
+		return false;
+	return avail + reusable * st->psize >= reserve;
 }
 
 static enum store_put_result put_fail(struct store *st, const char *what,
@@ -92,12 +187,13 @@ enum store_put_result store_msg_put(struct store *st, const char *rcpt,
 		return STORE_PUT_ERROR;
 	}
 	if (!st->batch) {
-		if (!disk_room(st)) {
-			snprintf(st->err, sizeof st->err, "file system nearly full");
-			return STORE_PUT_STORE_FULL;
-		}
 		if (store_txn_begin(st, 0, &st->batch) != 0)
 			return STORE_PUT_ERROR;
+		if (!disk_room(st, st->batch)) {
+			snprintf(st->err, sizeof st->err, "file system nearly full");
+			store_msg_abort(st);
+			return STORE_PUT_STORE_FULL;
+		}
 	}
 	/* First the sender: a session whose account is gone learns nothing,
 	 * not even whether the recipient exists. */
@@ -123,8 +219,8 @@ enum store_put_result store_msg_put(struct store *st, const char *rcpt,
 		return put_fail(st, "read mailbox", rc);
 	if (mailbox_limit && count >= mailbox_limit)
 		return put_refuse(st, STORE_PUT_MAILBOX_FULL);
-	if (!store_room(st, st->batch, STOREREC_KEY_MAX + STOREREC_MAIL_HEAD +
-			sender_len + text_len)) {
+	if (!store_room(st, st->batch, rcpt, rcpt_len, STOREREC_KEY_MAX +
+			STOREREC_MAIL_HEAD + sender_len + text_len)) {
 		snprintf(st->err, sizeof st->err, "store map above %d%% full",
 			CP_STORE_FULL_PERCENT);
 		return put_refuse(st, STORE_PUT_STORE_FULL);
@@ -153,6 +249,7 @@ int store_msg_commit(struct store *st)
 		return 0;
 	st->batch = NULL;
 	st->batch_n = 0;
+	st->batch_nrcpt = 0;
 	return store_commit(st, txn) == 0 ? 0 : -1;
 }
 
@@ -163,6 +260,7 @@ void store_msg_abort(struct store *st)
 		st->batch = NULL;
 	}
 	st->batch_n = 0;
+	st->batch_nrcpt = 0;
 }
 
 int store_msg_next(struct store *st, const char *user, size_t len,
