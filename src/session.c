@@ -147,8 +147,12 @@ static int removals_commit(struct session *s)
 	s->acked_n = 0;
 	r = s->store->msg_remove(s->store_ctx, s->user, s->user_len, s->user_gen,
 		s->acked, n);
-	if (r == STORE_ACCOUNT_CHANGED)
+	if (r == STORE_ACCOUNT_CHANGED) {
+		log_event(LOG_NOTICE, "account-changed", "the account changed "
+			"since login (%s); %zu acknowledged message(s) not removed",
+			store_reason(s), n);
 		return r;
+	}
 	if (r < 0) {
 		log_event(LOG_ERR, "error",
 			"could not remove %zu acknowledged message(s): %s", n,
@@ -188,10 +192,6 @@ void session_sync(struct session *s)
 				reply(s, PROTO_E_DOWNLOAD);
 				session_enter(s, S_ERROR_PROCESSING);
 			}
-		} else if (r == STORE_ACCOUNT_CHANGED) {
-			log_event(LOG_NOTICE, "account-changed",
-				"the account changed since login (%s); "
-				"acknowledged messages not removed", store_reason(s));
 		}
 	}
 	/* The download is over and its removals are durable: another
