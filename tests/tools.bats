@@ -304,10 +304,10 @@ mode() {
 
 @test "a store of an unknown, newer format is refused" {
 	command -v mdb_load >/dev/null || skip "mdb_load (lmdb-utils) not installed"
-	printf 'format\n2\n' | mdb_load -T -s meta "$CP_DB"
+	printf 'format\n3\n' | mdb_load -T -s meta "$CP_DB"
 	run --separate-stderr "$CP_USERS"
 	assert_failure 1
-	assert_equal "$stderr" "cp-users: store $CP_DB has format 2; this program reads format 1 only"
+	assert_equal "$stderr" "cp-users: store $CP_DB has format 3; this program reads formats 1 and 2 only"
 	run cp_session < <(printf 'USER alice\r\nPASS alicepw\r\nTERM\r\n')
 	assert_failure 1
 	assert_output ''
