@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "limits.h"
 #include "proto.h"
+#include "stdfds.h"
 #include "store.h"
 
 #if CP_TOOL == CP_TOOL_USERADD
@@ -172,6 +173,10 @@ int main(int argc, char **argv)
 	struct store *st;
 	int c, rc;
 
+	/* Before anything is opened: with stderr closed, a message must not
+	 * land in data.mdb, nor the password be read from lock.mdb. */
+	if (stdfds_ensure() < 0)
+		return ADMIN_EXIT_STORE;
 	while ((c = getopt_long(argc, argv, "d:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':

@@ -23,6 +23,7 @@
 #include "chatui.h"
 #include "lineio.h"
 #include "proto.h"
+#include "stdfds.h"
 
 static void usage(FILE *f)
 {
@@ -458,6 +459,10 @@ int main(int argc, char **argv)
 	int64_t interval = CP_DEFAULT_WATCH_INTERVAL * 1000;
 	int opt, rc;
 
+	/* Before anything is opened: the server's socket must never become
+	 * stdin, stdout or stderr. */
+	if (stdfds_ensure() < 0)
+		return CPCHAT_EXIT_LOCAL;
 	setlocale(LC_CTYPE, "");
 	signal(SIGPIPE, SIG_IGN);
 	while ((opt = getopt_long(argc, argv, "+H:p:u:t:hV", opts, NULL)) != -1) {

@@ -21,6 +21,7 @@
 #include "lineio.h"
 #include "log.h"
 #include "session.h"
+#include "stdfds.h"
 #include "store.h"
 
 enum { EXIT_STORE = 1, EXIT_USAGE = 2 };
@@ -295,6 +296,10 @@ int main(int argc, char **argv)
 	int c, in_fd = STDIN_FILENO, out_fd = STDOUT_FILENO;
 	int in_flags, out_flags, li;
 
+	/* Before anything is opened: the store's files must never become
+	 * stdin, stdout or stderr (the client's socket or the log). */
+	if (stdfds_ensure() < 0)
+		return EXIT_STORE;
 	log_init("cpd", LOG_TARGET_AUTO);
 	session_config_defaults(&cfg);
 	while ((li = -1, c = getopt_long(argc, argv, "d:hV", opts, &li)) != -1) {

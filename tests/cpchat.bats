@@ -173,6 +173,19 @@ teardown() {
 	assert_equal "$(printf '%s\n' "$output" | cut -f1 | sort -u)" alice
 }
 
+@test "started with stdin, stdout and stderr closed: the socket is none of them" {
+	# stdin closed: no message lines may be read back from the server.
+	run timeout 20 bash -c 'exec <&-; "$@" send bob' _ "$CPCHAT" -H 127.0.0.1 -p "$PORT" \
+		-u alice --password-file "$PW/alice"
+	assert_success
+	# stdout and stderr closed: nothing printed may reach the server.
+	as_alice send bob hello
+	run timeout 20 bash -c 'exec >&- 2>&-; "$@" recv' _ "$CPCHAT" -H 127.0.0.1 -p "$PORT" \
+		-u bob --password-file "$PW/bob"
+	run "$CP_USERS"
+	assert_output "alice	0"$'\n'"bob	0"
+}
+
 # ------------------------------------------------------------------ errors
 
 @test "bad password: exit 4, nothing sent" {

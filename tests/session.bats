@@ -803,6 +803,17 @@ stalled_twice() {
 	[ -n "$(ls -A "$BATS_TEST_TMPDIR/empty")" ]
 }
 
+@test "cpd started with fds 1 and 2 closed writes no reply into the store (stdio on /dev/null)" {
+	# Else lock.mdb became stdout: the replies were written into it.
+	printf "${A}SMSG bob:one\r\nTERM\r\n" >"$IN"
+	run bash -c 'exec >&- 2>&-; "$1" --db "$2" --auth-fail-delay 0 <"$3"' _ "$CPD" "$CP_DB" "$IN"
+	assert_success
+	run grep -alE 'received username|successfully' "$CP_DB"/lock.mdb "$CP_DB"/data.mdb
+	assert_output ''
+	run sess "${B}RMSG\r\n250\r\n"
+	want "$R220" "$R230" "RMSGalice:one" "$R255"
+}
+
 @test "bad usage: exit 2, nothing written to the client" {
 	local args
 	for args in '--bogus' '--idle-timeout abc' '--line-timeout -1' \

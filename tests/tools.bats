@@ -404,3 +404,20 @@ EOF
 	[ "$(stat -c %U "$db/data.mdb")" = "$svc" ]
 	[ "$(stat -c %U "$db/lock.mdb")" = "$svc" ]
 }
+
+@test "a tool started with fds 0-2 closed leaves the store intact (stdio on /dev/null)" {
+	# stdout and stderr closed: no message may be written into data.mdb.
+	run bash -c 'exec >&- 2>&-; "$1" nosuch' _ "$CP_USERDEL"
+	assert_failure 4
+	run bash -c 'exec >&- 2>&-; "$1" alice' _ "$CP_USERADD"
+	assert_failure 3
+	# stdin closed: the password is not read from a store file.
+	run --separate-stderr bash -c 'exec <&-; "$1" carol' _ "$CP_USERADD"
+	assert_failure 2
+	assert_equal "$stderr" "cp-useradd: empty password"
+	run "$CP_USERS"
+	assert_success
+	assert_output "alice	0"$'\n'"bob	0"
+	run login alice alicepw
+	assert_line "$R230"
+}
