@@ -18,35 +18,11 @@
 #include "proto.h"
 #include "store.h"
 
-#ifndef CP_DEFAULT_DB
-#define CP_DEFAULT_DB "/var/lib/cp"
-#endif
 #ifndef CP_SERVICE_USER
 #define CP_SERVICE_USER "cp"
 #endif
 
 static const char *const admin_store_files[] = { "data.mdb", "lock.mdb" };
-
-const char *admin_db_dir(const char *opt)
-{
-	static char first[4096];
-	const char *s;
-
-	if (opt && *opt)
-		return opt;
-	if ((s = getenv("CP_DB")) && *s)
-		return s;
-	/* systemd's StateDirectory= may list several directories, ':'-separated. */
-	if ((s = getenv("STATE_DIRECTORY")) && *s) {
-		size_t n = strcspn(s, ":");
-		if (n > 0 && n < sizeof first) {
-			memcpy(first, s, n);
-			first[n] = '\0';
-			return first;
-		}
-	}
-	return CP_DEFAULT_DB;
-}
 
 /* Refuse a store that others could read or replace. Missing is fine here. */
 static int admin_check_modes(const char *dir, char *err, size_t errcap)

@@ -24,10 +24,6 @@ enum admin_exit {
 	ADMIN_EXIT_NO_USER = 4, /* cp-userdel, cp-passwd: no such user */
 };
 
-/* The store directory: opt (--db) if set, else $CP_DB, else the first entry
- * of $STATE_DIRECTORY, else the compiled-in CP_DEFAULT_DB. */
-const char *admin_db_dir(const char *opt);
-
 /* Check the store's permissions (an existing directory must not be writable
  * by group or others; existing data.mdb/lock.mdb must be private to their
  * owner), open it (creating it when create), and, when run as root, hand the

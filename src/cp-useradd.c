@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "admin.h"
+#include "dbpath.h"
 #include "auth.h"
 #include "limits.h"
 #include "proto.h"
@@ -45,7 +46,7 @@ static void usage(FILE *f)
 TOOL_WHAT
 "\n"
 "  -d, --db DIR   store directory (default: $CP_DB, else $STATE_DIRECTORY,\n"
-"                 else %s)\n"
+"                 else %s; an empty one given or set is an error)\n"
 "  -h, --help     show this help and exit\n"
 "  -V, --version  show the version and exit\n"
 "\n"
@@ -214,7 +215,11 @@ int main(int argc, char **argv)
 		return ADMIN_EXIT_USAGE;
 	}
 #endif
-	dir = admin_db_dir(db);
+	dir = dbpath_resolve(db, err, sizeof err);
+	if (dir == NULL) {
+		fprintf(stderr, TOOL ": %s\n", err);
+		return ADMIN_EXIT_USAGE;
+	}
 #if CP_TOOL == CP_TOOL_USERS
 	if (admin_store_empty(dir))
 		return ADMIN_EXIT_OK; /* no user added yet: nothing to list */

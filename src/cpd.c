@@ -18,6 +18,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
+#include "dbpath.h"
 #include "lineio.h"
 #include "log.h"
 #include "session.h"
@@ -34,7 +35,8 @@ static void usage(FILE *f)
 "the one socket passed by systemd (sd_listen_fds), then exit.\n"
 "\n"
 "  -d, --db DIR               store directory (default: $CP_DB, else\n"
-"                             $STATE_DIRECTORY, else %s)\n"
+"                             $STATE_DIRECTORY, else %s;\n"
+"                             an empty one given or set is an error)\n"
 "      --idle-timeout S       close after S seconds without a complete line (%d)\n"
 "      --line-timeout S       a started line must end within S seconds (%d)\n"
 "      --ack-timeout S        a delivered message must be acked within S seconds (%d)\n"
@@ -91,25 +93,6 @@ static int parse_uint(const char *arg, unsigned long long max,
 		return -1;
 	*out = v;
 	return 0;
-}
-
-static const char *default_db(void)
-{
-	static char first[4096];
-	const char *v = getenv("CP_DB");
-
-	if (v != NULL && v[0] != '\0')
-		return v;
-	v = getenv("STATE_DIRECTORY"); /* may list several, ':'-separated */
-	if (v != NULL && v[0] != '\0') {
-		size_t n = strcspn(v, ":");
-		if (n < sizeof first) {
-			memcpy(first, v, n);
-			first[n] = '\0';
-			return first;
-		}
-	}
-	return CP_DEFAULT_DB;
 }
 
 static void describe_peer(int fd, char *buf, size_t cap)
@@ -341,8 +324,11 @@ int main(int argc, char **argv)
 		log_event(LOG_ERR, "usage", "unexpected argument: %s", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (db == NULL)
-		db = default_db();
+	db = dbpath_resolve(db, err, sizeof err);
+	if (db == NULL) {
+		log_event(LOG_ERR, "usage", "%s", err);
+		return EXIT_USAGE;
+	}
 
 	/* systemd may pass the connection as fd 3 instead of stdin/stdout. */
 	if (sd_listen_fds(1) == 1)

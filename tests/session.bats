@@ -814,6 +814,20 @@ stalled_twice() {
 	want "$R220" "$R230" "RMSGalice:one" "$R255"
 }
 
+@test "an empty --db or CP_DB: exit 2, nothing written, no store opened in /" {
+	local fresh=1
+	[ ! -e /lock.mdb ] || fresh=0
+	run sess "${A}" --db ''
+	[ "$status" -eq 2 ]
+	assert_output ''
+	grep -q 'the store path is empty' "$BATS_TEST_TMPDIR/cpd.log"
+	CP_DB='' run sess "${A}"
+	[ "$status" -eq 2 ]
+	assert_output ''
+	grep -q 'CP_DB is set but empty' "$BATS_TEST_TMPDIR/cpd.log"
+	[ "$fresh" = 0 ] || [ ! -e /lock.mdb ]
+}
+
 @test "bad usage: exit 2, nothing written to the client" {
 	local args
 	for args in '--bogus' '--idle-timeout abc' '--line-timeout -1' \

@@ -421,3 +421,25 @@ EOF
 	run login alice alicepw
 	assert_line "$R230"
 }
+
+@test "an empty --db or CP_DB is an error (status 2) and no store is touched" {
+	local t
+	for t in "$CP_USERDEL" "$CP_USERADD" "$CP_PASSWD"; do
+		run --separate-stderr "$t" --db '' alice </dev/null
+		assert_failure 2
+		assert_equal "$stderr" "${t##*/}: --db: the store path is empty"
+		run --separate-stderr env CP_DB= "$t" alice </dev/null
+		assert_failure 2
+		assert_equal "$stderr" "${t##*/}: CP_DB is set but empty; unset it or name the store directory"
+	done
+	run --separate-stderr "$CP_USERS" --db ''
+	assert_failure 2
+	run --separate-stderr env CP_DB= STATE_DIRECTORY="$CP_DB" "$CP_USERS"
+	assert_failure 2
+	run --separate-stderr env -u CP_DB STATE_DIRECTORY=":$CP_DB" "$CP_USERS"
+	assert_failure 2
+	assert_equal "$stderr" "cp-users: STATE_DIRECTORY is set but its first entry is empty"
+	# $CP_DB (the fallback of old) still has both users.
+	run "$CP_USERS"
+	assert_output "alice	0"$'\n'"bob	0"
+}
