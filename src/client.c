@@ -147,7 +147,7 @@ static enum client_result write_all(struct client *c, const char *buf,
 		set_err(c, "not connected");
 		return CLIENT_E_LOST;
 	}
-	if (lineio_write(c->fd, buf, len, lineio_now_ms() + c->timeout_ms) < 0) {
+	if (lineio_write(c->fd, buf, len, c->timeout_ms) < 0) {
 		if (errno == ETIMEDOUT)
 			set_err(c, "the server stopped reading (no progress in "
 				"%.3g s)", c->timeout_ms / 1000.0);

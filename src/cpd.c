@@ -40,8 +40,8 @@ static void usage(FILE *f)
 "      --idle-timeout S       close after S seconds without a complete line (%d)\n"
 "      --line-timeout S       a started line must end within S seconds (%d)\n"
 "      --ack-timeout S        a delivered message must be acked within S seconds (%d)\n"
-"      --write-timeout S      give up on a client that reads no replies for S\n"
-"                             seconds (%d)\n"
+"      --write-timeout S      give up on a client that takes no byte of its\n"
+"                             replies for S seconds (%d)\n"
 "      --auth-fail-delay MS   wait MS milliseconds before each 565 (%d)\n"
 "      --max-auth-failures N  close the connection after N failed logins (%d;\n"
 "                             0 = never)\n"
@@ -118,6 +118,9 @@ static void describe_peer(int fd, char *buf, size_t cap)
 }
 
 static int64_t write_timeout_ms = CP_WRITE_TIMEOUT * 1000;
+/* Set by the first failed write: from then on the session's output is
+ * dropped, never written (nor waited for) again. */
+static bool output_lost;
 
 /* Write what the session offers. 0 ok, -1 the client cannot be written to
  * (the output is then dropped: never wait for it twice). */
@@ -127,13 +130,19 @@ static int write_output(struct session *s, int fd)
 	size_t len;
 
 	out = session_output(s, &len);
+	if (output_lost) {
+		session_output_consumed(s, len);
+		return -1;
+	}
 	if (len == 0)
 		return 0;
-	if (lineio_write(fd, out, len,
-	    lineio_now_ms() + write_timeout_ms) < 0) {
+	/* The timeout measures a client that stopped reading: it restarts
+	 * whenever bytes go out. */
+	if (lineio_write(fd, out, len, write_timeout_ms) < 0) {
 		log_event(LOG_NOTICE, errno == ETIMEDOUT ? "timeout" : "error",
 			"cannot write to client: %s", strerror(errno));
 		session_output_consumed(s, len);
+		output_lost = true;
 		return -1;
 	}
 	session_output_consumed(s, len);

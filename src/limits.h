@@ -70,8 +70,9 @@
  * so the connection stays open). */
 #define CP_DEFAULT_WATCH_INTERVAL 5
 
-/* Replies must reach a client that stops reading within this time, or the
- * handler gives up (a stranger must not pin a handler forever). */
+/* A client that takes no byte of its replies for this long has stopped
+ * reading: the handler gives up (a stranger must not pin a handler forever).
+ * The wait restarts whenever bytes go out, so slow readers are served. */
 #define CP_WRITE_TIMEOUT 30
 
 /* Map usage (percent) above which new messages are refused, so deletes,

@@ -136,15 +136,19 @@ int lineio_fill(struct lineio *lio, int64_t deadline_ms)
 	}
 }
 
-int lineio_write(int fd, const char *buf, size_t len, int64_t deadline_ms)
+int lineio_write(int fd, const char *buf, size_t len, int64_t stall_ms)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	int64_t deadline_ms = stall_ms < 0 ? -1 : lineio_now_ms() + stall_ms;
 
 	while (len > 0) {
 		ssize_t w = write(fd, buf, len);
 		if (w > 0) {
 			buf += w;
 			len -= (size_t)w;
+			/* Progress: the peer is reading; the wait starts over. */
+			if (stall_ms >= 0)
+				deadline_ms = lineio_now_ms() + stall_ms;
 			continue;
 		}
 		if (w < 0 && errno == EINTR)
