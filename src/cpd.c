@@ -175,7 +175,6 @@ static void serve(struct session *s, struct lineio *in, int out_fd,
 	int64_t partial_since = -1;
 	int64_t ack_deadline = -1;
 	uint64_t ack_for = 0;
-	bool stalled = false; /* skipping the rest of a line that timed out */
 
 	while (!s->done) {
 		const char *line;
@@ -185,7 +184,6 @@ static void serve(struct session *s, struct lineio *in, int out_fd,
 		if (r == LINEIO_LINE || r == LINEIO_TOO_LONG) {
 			last_line = lineio_now_ms();
 			partial_since = -1;
-			stalled = false;
 			if (r == LINEIO_LINE)
 				session_line(s, line, len);
 			else
@@ -227,11 +225,7 @@ static void serve(struct session *s, struct lineio *in, int out_fd,
 			ack_deadline = -1;
 			deadline = last_line + cfg->idle_timeout_ms;
 			timeout_ev = SESSION_EV_IDLE_TIMEOUT;
-			/* The rest of a line already answered for stalling is
-			 * skipped whenever it comes: only idle_timeout applies. */
-			if (!in->discarding)
-				stalled = false;
-			if (lineio_partial(in) && !stalled) {
+			if (lineio_partial(in)) {
 				if (partial_since < 0)
 					partial_since = now;
 				if (partial_since + cfg->line_timeout_ms < deadline) {
@@ -249,10 +243,11 @@ static void serve(struct session *s, struct lineio *in, int out_fd,
 		}
 		if (fr == 0) {
 			session_event(s, timeout_ev);
+			/* The stalled line ends at its 540: what comes
+			 * next, a late tail too, is a new line. */
 			if (timeout_ev == SESSION_EV_LINE_TIMEOUT) {
-				lineio_skip_line(in);
+				lineio_end_line(in);
 				partial_since = -1;
-				stalled = true;
 			}
 			last_line = lineio_now_ms();
 			ack_deadline = -1;

@@ -80,10 +80,11 @@ enum lineio_result lineio_next(struct lineio *lio, const char **line,
 	}
 }
 
-void lineio_skip_line(struct lineio *lio)
+void lineio_end_line(struct lineio *lio)
 {
-	if (lio->end > lio->start)
-		lio->discarding = true;
+	/* No LF is buffered (else there would be no partial line): all of
+	 * the buffer is the stalled line. */
+	lio->discarding = false;
 	lio->start = lio->end = lio->scanned = 0;
 }
 

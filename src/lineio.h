@@ -32,9 +32,10 @@ void lineio_init(struct lineio *lio, int fd);
 enum lineio_result lineio_next(struct lineio *lio, const char **line,
 	size_t *len);
 
-/* Drop the buffered partial line and skip input through its LF (used after
- * a stalled line was answered). */
-void lineio_skip_line(struct lineio *lio);
+/* End the unfinished line here (used once a stalled line was answered):
+ * its buffered bytes are dropped, an over-long line stops being skipped,
+ * and the next byte that arrives starts a new line. */
+void lineio_end_line(struct lineio *lio);
 
 /* True when bytes of an unfinished line are buffered (or being skipped). */
 bool lineio_partial(const struct lineio *lio);

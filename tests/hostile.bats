@@ -291,7 +291,7 @@ slow_smsg() { printf "$A"; trickle "SMSG bob:slow" 1; }
 	((ms >= 2400 && ms < 5000 + $(slack))) || fail "closed after $ms ms"
 }
 
-@test "slowloris after login: 540 after --line-timeout, the rest of the line skipped, idle close" {
+@test "slowloris after login: 540 after --line-timeout; the rest is a new line, stalled in Error Processing: closed" {
 	run held_session 8 slow_smsg --line-timeout 1.5 --idle-timeout 3.5
 	assert_success
 	want "$R220" "$R230" "$E540"

@@ -689,15 +689,43 @@ stalled_smsg() {
 	sleep 1.2
 	printf 'lo\r\nRMSG\r\n201\r\nSMSG bob:ok\r\n'
 }
-@test "--line-timeout in Process Command: 540, line discarded, Error Processing" {
+@test "--line-timeout in Process Command: 540, the line ends there, a late tail is a new line" {
 	# The client sleeps a fixed 1.2 s from cpd's start; under valgrind a
 	# login alone takes longer, so the "late" line would come early.
 	[[ -z ${CP_VALGRIND:-} ]] || skip "timing-paced client; not meaningful under valgrind"
 	run held 0 stalled_smsg --line-timeout 0.5
 	assert_success
-	want "$R220" "$R230" "$E540" "$E500" "$R201" "$R240"
+	# "lo" (the late tail) and RMSG each get 500 in Error Processing.
+	want "$R220" "$R230" "$E540" "$E500" "$E500" "$R201" "$R240"
 	run sess "${B}RMSG\r\n250\r\n"
 	want "$R220" "$R230" "RMSGalice:ok" "$R255"
+}
+
+abandoned_smsg() {
+	printf "${A}SMSG bob:partial"
+	sleep 1.2
+	printf '201\r\nSMSG bob:ok\r\n'
+}
+@test "--line-timeout in Process Command: a client that abandoned the line recovers with 201 at once" {
+	[[ -z ${CP_VALGRIND:-} ]] || skip "timing-paced client; not meaningful under valgrind"
+	run held 0 abandoned_smsg --line-timeout 0.5
+	assert_success
+	want "$R220" "$R230" "$E540" "$R201" "$R240"
+	# Nothing of the abandoned line was stored.
+	run sess "${B}RMSG\r\n250\r\n"
+	want "$R220" "$R230" "RMSGalice:ok" "$R255"
+}
+
+long_stalled() {
+	printf "${A}SMSG bob:%s" "$(xs 1100)"
+	sleep 1.2
+	printf 'tail\r\n201\r\nRMSG\r\n'
+}
+@test "--line-timeout while an over-long line is skipped: 500, then 540 ends it too" {
+	[[ -z ${CP_VALGRIND:-} ]] || skip "timing-paced client; not meaningful under valgrind"
+	run held 0 long_stalled --line-timeout 0.5
+	assert_success
+	want "$R220" "$R230" "$E500" "$E540" "$E500" "$R201" "$R256"
 }
 
 stalled_twice() {
@@ -711,7 +739,7 @@ stalled_twice() {
 	[[ -z ${CP_VALGRIND:-} ]] || skip "timing-paced client; not meaningful under valgrind"
 	run held 5 stalled_twice --line-timeout 0.5
 	assert_success
-	want "$R220" "$R230" "$E540"
+	want "$R220" "$R230" "$E540" "$E500"
 	[ "$(ms)" -lt 4500 ]
 }
 

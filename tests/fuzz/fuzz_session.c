@@ -213,7 +213,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned tchance;
 	int64_t fake_now = 0, last_line = 0, partial_since = -1, ack_deadline = -1;
 	uint64_t ack_for = 0;
-	bool stalled = false;
 
 	for (size_t i = 0; i < 4 && i < size; i++)
 		h[i] = data[i];
@@ -260,7 +259,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct proto_cmd cmd;
 			last_line = fake_now;
 			partial_since = -1;
-			stalled = false;
 			if (r == LINEIO_LINE) {
 				CHECK(len <= CP_LINE_MAX - 1);
 				CHECK(memchr(line, '\n', len) == NULL);
@@ -308,9 +306,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ack_deadline = -1;
 			deadline = last_line + F.cfg.idle_timeout_ms;
 			tev = SESSION_EV_IDLE_TIMEOUT;
-			if (!lio->discarding)
-				stalled = false;
-			if (lineio_partial(lio) && !stalled) {
+			if (lineio_partial(lio)) {
 				if (partial_since < 0)
 					partial_since = fake_now;
 				if (partial_since + F.cfg.line_timeout_ms < deadline) {
@@ -330,9 +326,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			else
 				CHECK(F.s.done);
 			if (tev == SESSION_EV_LINE_TIMEOUT) {
-				lineio_skip_line(lio);
+				lineio_end_line(lio);
 				partial_since = -1;
-				stalled = true;
 			}
 			last_line = fake_now;
 			ack_deadline = -1;
