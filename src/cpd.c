@@ -39,6 +39,8 @@ static void usage(FILE *f)
 "                             an empty one given or set is an error)\n"
 "      --idle-timeout S       close after S seconds without a complete line (%d)\n"
 "      --line-timeout S       a started line must end within S seconds (%d)\n"
+"      --login-timeout S      close a connection not logged in S seconds after\n"
+"                             it opened (%d)\n"
 "      --ack-timeout S        a delivered message must be acked within S seconds (%d)\n"
 "      --write-timeout S      give up on a client that takes no byte of its\n"
 "                             replies for S seconds (%d)\n"
@@ -56,7 +58,7 @@ static void usage(FILE *f)
 "Exit status: 0 session ended (TERM, end of input, timeout), 1 store cannot\n"
 "be opened, 2 bad usage.\n",
 		CP_DEFAULT_DB, CP_DEFAULT_IDLE_TIMEOUT, CP_DEFAULT_LINE_TIMEOUT,
-		CP_DEFAULT_ACK_TIMEOUT, CP_WRITE_TIMEOUT,
+		CP_DEFAULT_LOGIN_TIMEOUT, CP_DEFAULT_ACK_TIMEOUT, CP_WRITE_TIMEOUT,
 		CP_DEFAULT_AUTH_FAIL_DELAY_MS,
 		CP_DEFAULT_MAX_AUTH_FAILURES, CP_DEFAULT_MAILBOX_LIMIT,
 		CP_DEFAULT_MAP_SIZE_MIB);
@@ -172,6 +174,7 @@ static void serve(struct session *s, struct lineio *in, int out_fd,
 	const struct session_config *cfg)
 {
 	int64_t last_line = lineio_now_ms();
+	int64_t login_deadline = last_line + cfg->login_timeout_ms;
 	int64_t partial_since = -1;
 	int64_t ack_deadline = -1;
 	uint64_t ack_for = 0;
@@ -183,6 +186,12 @@ static void serve(struct session *s, struct lineio *in, int out_fd,
 
 		if (r == LINEIO_LINE || r == LINEIO_TOO_LONG) {
 			last_line = lineio_now_ms();
+			/* Lines that keep coming do not stretch the login
+			 * deadline either. */
+			if (!session_logged_in(s) && last_line >= login_deadline) {
+				session_event(s, SESSION_EV_LOGIN_TIMEOUT);
+				break;
+			}
 			partial_since = -1;
 			if (r == LINEIO_LINE)
 				session_line(s, line, len);
@@ -234,6 +243,11 @@ static void serve(struct session *s, struct lineio *in, int out_fd,
 				}
 			}
 		}
+		/* Counted from the connection's start, whatever is sent. */
+		if (!session_logged_in(s) && login_deadline < deadline) {
+			deadline = login_deadline;
+			timeout_ev = SESSION_EV_LOGIN_TIMEOUT;
+		}
 		int fr = lineio_fill(in, deadline);
 		if (fr < 0) {
 			log_event(LOG_NOTICE, "error", "cannot read from client: %s",
@@ -263,6 +277,7 @@ int main(int argc, char **argv)
 		{ "db", required_argument, NULL, 'd' },
 		{ "idle-timeout", required_argument, NULL, 'i' },
 		{ "line-timeout", required_argument, NULL, 'l' },
+		{ "login-timeout", required_argument, NULL, 'L' },
 		{ "ack-timeout", required_argument, NULL, 'a' },
 		{ "write-timeout", required_argument, NULL, 'w' },
 		{ "auth-fail-delay", required_argument, NULL, 'D' },
@@ -295,6 +310,7 @@ int main(int argc, char **argv)
 		case 'd': db = optarg; break;
 		case 'i': bad = parse_seconds(optarg, &cfg.idle_timeout_ms); break;
 		case 'l': bad = parse_seconds(optarg, &cfg.line_timeout_ms); break;
+		case 'L': bad = parse_seconds(optarg, &cfg.login_timeout_ms); break;
 		case 'a': bad = parse_seconds(optarg, &cfg.ack_timeout_ms); break;
 		case 'w': bad = parse_seconds(optarg, &write_timeout_ms); break;
 		case 'D':

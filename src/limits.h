@@ -55,6 +55,11 @@
 /* Defaults for cpd's options (seconds unless named otherwise). */
 #define CP_DEFAULT_IDLE_TIMEOUT 300       /* close a connection silent for 5 min */
 #define CP_DEFAULT_LINE_TIMEOUT 30        /* a started line must end within 30 s */
+/* A connection must be logged in this long after it opened, whatever it
+ * sends meanwhile: else a few addresses sending a line now and then (inside
+ * the idle timeout) hold every slot of cp.socket for hours. 60 s leaves a
+ * person typing USER and PASS by hand, and a slow yescrypt, ample time. */
+#define CP_DEFAULT_LOGIN_TIMEOUT 60
 #define CP_DEFAULT_ACK_TIMEOUT 30         /* a delivered message must be acked in 30 s */
 #define CP_DEFAULT_AUTH_FAIL_DELAY_MS 1000 /* slows password guessing to 1/s/conn */
 #define CP_DEFAULT_MAX_AUTH_FAILURES 3    /* then the connection is closed */

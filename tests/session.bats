@@ -684,6 +684,34 @@ partial_pass() { printf 'USER alice\r\nPASS ali'; }
 	[ "$(ms)" -lt 4000 ]
 }
 
+never_logs_in() {
+	local i
+	for ((i = 0; i < 20; i++)); do
+		printf 'USER x\r\n'
+		sleep 0.3
+	done
+}
+@test "--login-timeout: a connection that sends lines but never logs in is closed, and logged" {
+	run held 8 never_logs_in --login-timeout 1 --idle-timeout 30 --line-timeout 30
+	assert_success
+	# Closed on its own (the client sends for 6 s, then holds 8 s more).
+	[ "$(ms)" -lt 5500 ]
+	[ "${#lines[@]}" -ge 1 ]
+	refute_output --partial "$R230"
+	grep -q 'not logged in within 1 s of connecting; closed' "$BATS_TEST_TMPDIR/cpd.log"
+}
+
+slow_login() {
+	printf 'USER alice\r\nPASS alicepw\r\n'
+	sleep 1.5
+	printf 'SMSG bob:late\r\n'
+}
+@test "--login-timeout no longer applies once logged in" {
+	run held 0 slow_login --login-timeout 0.5
+	assert_success
+	want "$R220" "$R230" "$R240"
+}
+
 stalled_smsg() {
 	printf "${A}SMSG bob:hel"
 	sleep 1.2
@@ -859,6 +887,7 @@ stalled_twice() {
 @test "bad usage: exit 2, nothing written to the client" {
 	local args
 	for args in '--bogus' '--idle-timeout abc' '--line-timeout -1' \
+		'--login-timeout 0' '--login-timeout x' \
 		'--max-auth-failures x' '--mailbox-limit -2' \
 		'extra'; do
 		# shellcheck disable=SC2086
