@@ -1,7 +1,6 @@
-/* admin.c - what the user tools share: where the store is, refusing a store
- * others can read or write, giving it to the service user when run as root,
- * and reading a password from a terminal (no echo, asked twice) or stdin.
- * Never prints: messages go back to the tool's main through err. */
+/* admin.c - what the user tools share besides opening the store (that is
+ * adminstore.c): reading a password from a terminal (no echo, asked twice)
+ * or stdin. Never prints: messages go back to the tool's main through err. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -17,125 +16,6 @@
 #include "limits.h"
 #include "proto.h"
 #include "store.h"
-
-#ifndef CP_SERVICE_USER
-#define CP_SERVICE_USER "cp"
-#endif
-
-static const char *const admin_store_files[] = { "data.mdb", "lock.mdb" };
-
-/* Refuse a store that others could read or replace. Missing is fine here. */
-static int admin_check_modes(const char *dir, char *err, size_t errcap)
-{
-	struct stat sb;
-	char path[4096];
-
-	if (stat(dir, &sb) != 0) {
-		if (errno == ENOENT)
-			return 0;
-		snprintf(err, errcap, "cannot open store %s: %s", dir, strerror(errno));
-		return -1;
-	}
-	if (!S_ISDIR(sb.st_mode)) {
-		snprintf(err, errcap, "store %s is not a directory", dir);
-		return -1;
-	}
-	if (sb.st_mode & 022) {
-		snprintf(err, errcap, "store directory %s is writable by group or "
-			"others (mode %04o); fix with: chmod 700 %s", dir,
-			(unsigned)(sb.st_mode & 07777), dir);
-		return -1;
-	}
-	for (size_t i = 0; i < sizeof admin_store_files / sizeof *admin_store_files; i++) {
-		snprintf(path, sizeof path, "%s/%s", dir, admin_store_files[i]);
-		if (lstat(path, &sb) != 0) {
-			if (errno == ENOENT)
-				continue;
-			snprintf(err, errcap, "cannot open store file %s: %s", path,
-				strerror(errno));
-			return -1;
-		}
-		if (!S_ISREG(sb.st_mode)) {
-			snprintf(err, errcap, "store file %s is not a regular file", path);
-			return -1;
-		}
-		if (sb.st_mode & 077) {
-			snprintf(err, errcap, "store file %s is accessible to group or "
-				"others (mode %04o); fix with: chmod 600 %s", path,
-				(unsigned)(sb.st_mode & 07777), path);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* As root, give the directory and its files to the service user, so the
- * handler (running as that user) can always open what root just created. */
-static int admin_chown(const char *dir, char *err, size_t errcap)
-{
-	struct passwd *pw;
-	struct stat sb;
-	int dfd, ret = 0;
-
-	if (geteuid() != 0 || !(pw = getpwnam(CP_SERVICE_USER)))
-		return 0;
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		snprintf(err, errcap, "cannot open store %s: %s", dir, strerror(errno));
-		return -1;
-	}
-	if (fstat(dfd, &sb) == 0 && (sb.st_uid != pw->pw_uid || sb.st_gid != pw->pw_gid) &&
-	    fchown(dfd, pw->pw_uid, pw->pw_gid) != 0) {
-		snprintf(err, errcap, "cannot give store %s to user %s: %s", dir,
-			CP_SERVICE_USER, strerror(errno));
-		ret = -1;
-	}
-	for (size_t i = 0; ret == 0 && i < sizeof admin_store_files / sizeof *admin_store_files; i++) {
-		const char *f = admin_store_files[i];
-		if (fstatat(dfd, f, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
-			if (errno == ENOENT)
-				continue;
-		} else if (sb.st_uid == pw->pw_uid && sb.st_gid == pw->pw_gid) {
-			continue;
-		} else if (fchownat(dfd, f, pw->pw_uid, pw->pw_gid, AT_SYMLINK_NOFOLLOW) == 0) {
-			continue;
-		}
-		snprintf(err, errcap, "cannot give store file %s/%s to user %s: %s",
-			dir, f, CP_SERVICE_USER, strerror(errno));
-		ret = -1;
-	}
-	close(dfd);
-	return ret;
-}
-
-struct store *admin_store_open(const char *dir, bool create, bool readonly,
-	char *err, size_t errcap)
-{
-	struct store *st;
-
-	if (admin_check_modes(dir, err, errcap) != 0)
-		return NULL;
-	st = store_open(dir, (create ? STORE_CREATE : 0) |
-		(readonly ? STORE_READONLY : 0), 0, err, errcap);
-	if (!st)
-		return NULL;
-	if (admin_chown(dir, err, errcap) != 0) {
-		store_close(st);
-		return NULL;
-	}
-	return st;
-}
-
-bool admin_store_empty(const char *dir)
-{
-	char path[4096];
-	struct stat sb;
-
-	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-		return false;
-	snprintf(path, sizeof path, "%s/%s", dir, admin_store_files[0]);
-	return lstat(path, &sb) != 0 && errno == ENOENT;
-}
 
 /* ---------------------------------------------------------------- password */
 
