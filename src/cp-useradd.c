@@ -62,9 +62,12 @@ TOOL_WHAT
 #if CP_TOOL == CP_TOOL_USERADD
 "The store directory is created (mode 0700) if missing.\n"
 #endif
-"Run as root, the tool hands the store to the user '%s' if it exists.\n"
-"A store whose directory is writable by group or others, or whose files are\n"
-"accessible to them, is refused.\n"
+"Run as root, the tool hands the store to the user '%s' if it exists\n"
+"and then acts as that user (else as the store directory's owner); only a\n"
+"new or empty directory, or one whose store is that user's, is handed over.\n"
+"Refused: a store whose directory is writable by group or others, whose\n"
+"files are accessible to them or are links, and a directory holding other\n"
+"files but no store.\n"
 "\n"
 "Exit status: 0 done, 1 store error, 2 bad usage, name or password,\n"
 "3 user already exists, 4 no such user.\n",
