@@ -81,9 +81,12 @@ static int scan_dir(int dfd, const char *dir, struct dir_content *dc,
 /* Check one store file through dfd without following a link: a regular
  * file with one link (a hard link could be any file of the host), private
  * to its owner. With to (handing the store over), a file of root's is
- * given to `to`, and one of anyone else is refused. 0 ok or absent, -1. */
+ * given to `to`, and one of anyone else is refused; with only (acting as
+ * the directory's owner), a file of anyone else's is refused. 0 ok or
+ * absent, -1. */
 static int check_file(int dfd, const char *dir, const char *f,
-	const struct owner *to, char *err, size_t errcap)
+	const struct owner *to, const struct owner *only, char *err,
+	size_t errcap)
 {
 	struct stat sb;
 	int fd = openat(dfd, f, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -108,6 +111,11 @@ static int check_file(int dfd, const char *dir, const char *f,
 		snprintf(err, errcap, "store file %s/%s is accessible to group or "
 			"others (mode %04o); fix with: chmod 600 %s/%s", dir, f,
 			(unsigned)(sb.st_mode & 07777), dir, f);
+	else if (only != NULL && sb.st_uid != only->uid)
+		snprintf(err, errcap, "store file %s/%s belongs to uid %ju, not to "
+			"the store's owner (uid %ju); fix with: chown %ju %s/%s", dir,
+			f, (uintmax_t)sb.st_uid, (uintmax_t)only->uid,
+			(uintmax_t)only->uid, dir, f);
 	else if (to == NULL || (sb.st_uid == to->uid && sb.st_gid == to->gid))
 		ret = 0;
 	else if (sb.st_uid != to->uid && sb.st_uid != 0)
@@ -137,7 +145,8 @@ static int choose_owner(int dfd, const char *dir, const struct stat *sb,
 		as->uid = geteuid();
 		as->gid = getegid();
 		for (size_t i = 0; i < N_STORE_FILES; i++)
-			if (check_file(dfd, dir, admin_store_files[i], NULL, err, errcap))
+			if (check_file(dfd, dir, admin_store_files[i], NULL, NULL,
+			    err, errcap))
 				return -1;
 		return 0;
 	}
@@ -149,7 +158,8 @@ static int choose_owner(int dfd, const char *dir, const struct stat *sb,
 		pw = getpwuid(sb->st_uid);
 		as->gid = pw != NULL ? pw->pw_gid : sb->st_gid;
 		for (size_t i = 0; i < N_STORE_FILES; i++)
-			if (check_file(dfd, dir, admin_store_files[i], NULL, err, errcap))
+			if (check_file(dfd, dir, admin_store_files[i], NULL,
+			    as->uid != 0 ? as : NULL, err, errcap))
 				return -1;
 		return 0;
 	}
@@ -168,7 +178,8 @@ static int choose_owner(int dfd, const char *dir, const struct stat *sb,
 		return -1;
 	}
 	for (size_t i = 0; i < N_STORE_FILES; i++)
-		if (check_file(dfd, dir, admin_store_files[i], &svc, err, errcap))
+		if (check_file(dfd, dir, admin_store_files[i], &svc, NULL, err,
+		    errcap))
 			return -1;
 	if ((sb->st_uid != svc.uid || sb->st_gid != svc.gid) &&
 	    fchown(dfd, svc.uid, svc.gid) != 0) {

@@ -501,6 +501,14 @@ owners() { stat -c %u "$@" | tr '\n' ' '; }
 	[ "$(cat "$victim")" = 'root only' ]
 	[ "$(stat -c %U "$victim")" = root ]
 	rm "$CP_DB/lock.mdb"
+	# A file of root's in nobody's store: refused with the fix.
+	install -m 600 /dev/null "$CP_DB/mailbox.lock"
+	local nb
+	nb=$(id -u nobody)
+	run --separate-stderr "$CP_USERS"
+	assert_failure 1
+	assert_equal "$stderr" "cp-users: store file $CP_DB/mailbox.lock belongs to uid 0, not to the store's owner (uid $nb); fix with: chown $nb $CP_DB/mailbox.lock"
+	rm "$CP_DB/mailbox.lock"
 	# What the tool makes belongs to the owner: it acted as nobody.
 	run "$CP_USERS"
 	assert_success
