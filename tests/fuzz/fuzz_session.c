@@ -259,6 +259,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct proto_cmd cmd;
 			last_line = fake_now;
 			partial_since = -1;
+			/* cpd: a line past the login deadline closes instead */
+			if (!session_logged_in(&F.s) &&
+			    fake_now >= F.cfg.login_timeout_ms) {
+				session_event(&F.s, SESSION_EV_LOGIN_TIMEOUT);
+				CHECK(F.s.done);
+				break;
+			}
 			if (r == LINEIO_LINE) {
 				CHECK(len <= CP_LINE_MAX - 1);
 				CHECK(memchr(line, '\n', len) == NULL);
@@ -314,6 +321,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					tev = SESSION_EV_LINE_TIMEOUT;
 				}
 			}
+		}
+		/* cpd: counted from the start (fake time 0) until the 230 */
+		if (!session_logged_in(&F.s) && F.cfg.login_timeout_ms < deadline) {
+			deadline = F.cfg.login_timeout_ms;
+			tev = SESSION_EV_LOGIN_TIMEOUT;
 		}
 		if (tchance && rng() % tchance == 0) {
 			enum session_state before = F.s.state;
