@@ -692,6 +692,7 @@ never_logs_in() {
 	done
 }
 @test "--login-timeout: a connection that sends lines but never logs in is closed, and logged" {
+	[[ -z ${CP_VALGRIND:-} ]] || skip "timing-paced client; not meaningful under valgrind"
 	run held 8 never_logs_in --login-timeout 1 --idle-timeout 30 --line-timeout 30
 	assert_success
 	# Closed on its own (the client sends for 6 s, then holds 8 s more).
@@ -707,6 +708,7 @@ slow_login() {
 	printf 'SMSG bob:late\r\n'
 }
 @test "--login-timeout no longer applies once logged in" {
+	[[ -z ${CP_VALGRIND:-} ]] || skip "timing-paced client; not meaningful under valgrind"
 	run held 0 slow_login --login-timeout 0.5
 	assert_success
 	want "$R220" "$R230" "$R240"
