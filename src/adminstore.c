@@ -224,8 +224,14 @@ static int open_dir(const char *dir, bool create, bool *created, char *err,
 				strerror(saved));
 			return -1;
 		}
+		/* Made just now: not a link someone put in its place since. */
 		*created = r == 0;
-		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+			(*created ? O_NOFOLLOW : 0));
+		if (dfd >= 0 && *created) {
+			struct stat sb;
+			*created = fstat(dfd, &sb) == 0 && sb.st_uid == geteuid();
+		}
 	}
 	if (dfd < 0) {
 		if (errno == ENOTDIR)
