@@ -129,34 +129,26 @@ void chatui_show(struct ui *u, const char *color, const char *fmt, ...)
 }
 
 /* A downloaded message: "[HH:MM] sender: text", local time of download.
- * C1 controls (valid UTF-8, but terminal commands) are shown as '?'. */
+ * Everything the server sent is masked (client_mask): a control character,
+ * C1 ones included (valid UTF-8, but terminal commands), is shown as '?',
+ * in the sender's name as in the text (where only TAB is kept). */
 int chatui_deliver(void *ctx, const char *sender, size_t slen,
 	const char *text, size_t tlen)
 {
 	struct ui *u = ctx;
-	char buf[3 * CP_DELIVERY_MAX], hm[8];
+	char buf[3 * CP_DELIVERY_MAX], hm[8], name[4 * CP_USER_MAX + 1];
 	time_t now = time(NULL);
 	struct tm tm;
 	size_t n;
 
 	localtime_r(&now, &tm);
 	strftime(hm, sizeof hm, "%H:%M", &tm);
-	n = (size_t)snprintf(buf, sizeof buf, "%s[%s]%s %s%.*s%s: ",
+	client_mask(name, sizeof name, sender, slen, false);
+	n = (size_t)snprintf(buf, sizeof buf, "%s[%s]%s %s%s%s: ",
 		u->color ? C_DIM : "", hm, u->color ? C_OFF : "",
-		u->color ? C_BOLD : "", (int)slen, sender, u->color ? C_OFF : "");
-	for (size_t i = 0; i < tlen && n + 2 < sizeof buf; i++) {
-		unsigned char ch = (unsigned char)text[i];
-
-		if (ch == 0xc2 && i + 1 < tlen &&
-		    (unsigned char)text[i + 1] >= 0x80 &&
-		    (unsigned char)text[i + 1] <= 0x9f) {
-			buf[n++] = '?';
-			i++;
-			continue;
-		}
-		buf[n++] = (char)ch;
-	}
-	buf[n] = '\0';
+		u->color ? C_BOLD : "", name, u->color ? C_OFF : "");
+	if (n < sizeof buf)
+		client_mask(buf + n, sizeof buf - n, text, tlen, true);
 	return show_raw(u, buf);
 }
 

@@ -40,6 +40,14 @@ enum client_check {
 	CLIENT_CHECK_INVALID,   /* not UTF-8, or a control character */
 };
 
+/* A server-supplied string made safe to show on a terminal: each C0 control
+ * (TAB too, unless keep_tab), DEL and C1 control (U+0080-U+009F, which
+ * terminals may obey as ESC sequences) becomes '?'; bytes that are not
+ * valid UTF-8 become '?' too. dst gets at most cap - 1 bytes and a NUL; the
+ * length written is returned. */
+size_t client_mask(char *dst, size_t cap, const char *src, size_t len,
+	bool keep_tab);
+
 /* Longest human-readable error kept by the client (a refused server key
  * takes several lines). */
 #define CLIENT_ERR_MAX 1024

@@ -253,7 +253,7 @@ enum client_result client_write_all(struct client *c, const char *buf,
 	}
 	if (c->io != NULL)
 		return io_write_all(c, buf, len);
-	if (lineio_write(c->fd, buf, len, lineio_now_ms() + c->timeout_ms) < 0) {
+	if (lineio_write(c->fd, buf, len, c->timeout_ms) < 0) {
 		if (errno == ETIMEDOUT)
 			set_err(c, "the server stopped reading (no progress in "
 				"%.3g s)", c->timeout_ms / 1000.0);

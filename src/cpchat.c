@@ -23,6 +23,7 @@
 #include "chatui.h"
 #include "lineio.h"
 #include "proto.h"
+#include "stdfds.h"
 
 static void usage(FILE *f)
 {
@@ -292,17 +293,28 @@ static int send_stdin(struct client *c, const char *rcpt)
 
 struct tsv {
 	int err;
+	bool tty;       /* stdout is a terminal */
 };
 
-/* "sender<TAB>text" on stdout, flushed before the ack. */
+/* "sender<TAB>text" on stdout, flushed before the ack. The sender's name
+ * is masked (client_mask: no name has a control character, and a TAB would
+ * break the format); the text is written exactly as sent, unless stdout is
+ * a terminal, where its C1 controls are masked too (TAB is kept). */
 static int deliver_tsv(void *ctx, const char *sender, size_t slen,
 	const char *text, size_t tlen)
 {
 	struct tsv *t = ctx;
+	char name[4 * CP_USER_MAX + 1], shown[CP_DELIVERY_MAX + 1];
 
-	fwrite(sender, 1, slen, stdout);
+	client_mask(name, sizeof name, sender, slen, false);
+	fputs(name, stdout);
 	fputc('\t', stdout);
-	fwrite(text, 1, tlen, stdout);
+	if (t->tty) {
+		client_mask(shown, sizeof shown, text, tlen, true);
+		fputs(shown, stdout);
+	} else {
+		fwrite(text, 1, tlen, stdout);
+	}
 	fputc('\n', stdout);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		t->err = errno;
@@ -352,7 +364,7 @@ static int watch(struct client *c, const struct chat_login *l,
 {
 	struct sigaction sa;
 	sigset_t block, orig;
-	struct tsv t = { 0 };
+	struct tsv t = { 0, isatty(STDOUT_FILENO) == 1 };
 	enum client_result r;
 
 	/* Signals are taken only while sleeping, so a download is never cut
@@ -431,7 +443,7 @@ static int run(const char *cmd, const struct chat_login *login,
 	int64_t interval, const char *rcpt, const char *text)
 {
 	struct client *c;
-	struct tsv t = { 0 };
+	struct tsv t = { 0, isatty(STDOUT_FILENO) == 1 };
 	enum client_result r;
 	bool color;
 	int rc;
@@ -492,6 +504,10 @@ int main(int argc, char **argv)
 	bool accept_new = false;
 	int opt, rc;
 
+	/* Before anything is opened: the server's socket must never become
+	 * stdin, stdout or stderr. */
+	if (stdfds_ensure() < 0)
+		return CPCHAT_EXIT_LOCAL;
 	setlocale(LC_CTYPE, "");
 	signal(SIGPIPE, SIG_IGN);
 	while ((opt = getopt_long(argc, argv, "+H:p:u:t:hV", opts, NULL)) != -1) {

@@ -14,6 +14,7 @@ enum {
 	V_IDLE_TIMEOUT,
 	V_LINE_TIMEOUT,
 	V_ACK_TIMEOUT,
+	V_LOGIN_TIMEOUT,
 	V_ANY_LINE,
 };
 
@@ -53,6 +54,7 @@ void session_config_defaults(struct session_config *cfg)
 	cfg->idle_timeout_ms = CP_DEFAULT_IDLE_TIMEOUT * 1000;
 	cfg->line_timeout_ms = CP_DEFAULT_LINE_TIMEOUT * 1000;
 	cfg->ack_timeout_ms = CP_DEFAULT_ACK_TIMEOUT * 1000;
+	cfg->login_timeout_ms = CP_DEFAULT_LOGIN_TIMEOUT * 1000;
 	cfg->auth_fail_delay_ms = CP_DEFAULT_AUTH_FAIL_DELAY_MS;
 	cfg->max_auth_failures = CP_DEFAULT_MAX_AUTH_FAILURES;
 	cfg->mailbox_limit = CP_DEFAULT_MAILBOX_LIMIT;
@@ -244,6 +246,12 @@ enum session_wait session_waiting(const struct session *s)
 					       : SESSION_WAIT_LINE;
 }
 
+bool session_logged_in(const struct session *s)
+{
+	return s->state != S_IDLE && s->state != S_USER_VALIDATED &&
+	       s->state != S_AUTH_VALIDATED;
+}
+
 void session_client_lost(struct session *s)
 {
 	if (s->removals_due || s->acked_n > 0)
@@ -291,6 +299,17 @@ static enum outcome h_timeout_close(struct session *s,
 	log_event(LOG_NOTICE, "timeout", "closed after a timeout in %s",
 		state_names[s->state]);
 	session_end(s, "closed after a timeout");
+	return OUT_OK;
+}
+
+static enum outcome h_login_timeout(struct session *s,
+	const struct proto_cmd *cmd)
+{
+	(void)cmd;
+	log_event(LOG_NOTICE, "timeout",
+		"not logged in within %.3g s of connecting; closed (in %s)",
+		(double)s->cfg->login_timeout_ms / 1000, state_names[s->state]);
+	session_end(s, "closed: not logged in in time");
 	return OUT_OK;
 }
 
@@ -548,6 +567,8 @@ static const struct session_row session_table[] = {
 	{ S_ANY, PROTO_TERM,     h_term,          { IDLE, IDLE, IDLE, IDLE } },
 	{ S_ANY, V_EOF,          h_eof,           { IDLE, IDLE, IDLE, IDLE } },
 	{ S_ANY, V_IDLE_TIMEOUT, h_timeout_close, { IDLE, IDLE, IDLE, IDLE } },
+	{ IDLE,  V_LOGIN_TIMEOUT, h_login_timeout, { IDLE, IDLE, IDLE, IDLE } },
+	{ UVAL,  V_LOGIN_TIMEOUT, h_login_timeout, { IDLE, IDLE, IDLE, IDLE } },
 	{ IDLE,  PROTO_USER,     h_user,          { UVAL, UVAL, IDLE, IDLE } },
 	{ UVAL,  PROTO_PASS,     h_pass,          { PCMD, PCMD, IDLE, IDLE } },
 	{ PCMD,  PROTO_SMSG,     h_smsg,          { PCMD, PCMD, PCMD, ERRP } },
@@ -610,10 +631,12 @@ void session_event(struct session *s, enum session_event ev)
 		[SESSION_EV_IDLE_TIMEOUT] = V_IDLE_TIMEOUT,
 		[SESSION_EV_LINE_TIMEOUT] = V_LINE_TIMEOUT,
 		[SESSION_EV_ACK_TIMEOUT] = V_ACK_TIMEOUT,
+		[SESSION_EV_LOGIN_TIMEOUT] = V_LOGIN_TIMEOUT,
 	};
 	struct proto_cmd cmd = { .verb = PROTO_UNKNOWN };
 
-	if (s->done)
+	/* A login deadline that passes after the 230 means nothing. */
+	if (s->done || (ev == SESSION_EV_LOGIN_TIMEOUT && session_logged_in(s)))
 		return;
 	session_sync(s);
 	session_dispatch(s, verbs[ev], &cmd);

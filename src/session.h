@@ -57,6 +57,7 @@ struct session_config {
 	int64_t idle_timeout_ms;
 	int64_t line_timeout_ms;
 	int64_t ack_timeout_ms;
+	int64_t login_timeout_ms;  /* from the connection's start to 230 */
 	int64_t auth_fail_delay_ms;
 	unsigned max_auth_failures;
 	uint64_t mailbox_limit;
@@ -70,6 +71,8 @@ enum session_event {
 	SESSION_EV_IDLE_TIMEOUT,  /* no complete line for idle_timeout */
 	SESSION_EV_LINE_TIMEOUT,  /* a partial line stalled for line_timeout */
 	SESSION_EV_ACK_TIMEOUT,   /* no ack for a delivery within ack_timeout */
+	SESSION_EV_LOGIN_TIMEOUT, /* not logged in login_timeout after the start
+				   * (ignored once logged in) */
 };
 
 /* Which deadline applies while the session waits for input. */
@@ -141,6 +144,9 @@ void session_output_consumed(struct session *s, size_t n);
 void session_client_lost(struct session *s);
 
 enum session_wait session_waiting(const struct session *s);
+
+/* True once the user has logged in (230): login_timeout no longer applies. */
+bool session_logged_in(const struct session *s);
 
 /* "Idle", "User Validated", ... */
 const char *session_state_name(enum session_state st);

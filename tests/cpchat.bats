@@ -130,6 +130,19 @@ teardown() {
 	assert_equal "$(printf '%s\n' "$output" | cut -f1 | sort -u)" alice
 }
 
+@test "started with stdin, stdout and stderr closed: the socket is none of them" {
+	# stdin closed: no message lines may be read back from the server.
+	run timeout 20 bash -c 'exec <&-; "$@" send bob' _ "$CPCHAT" -H 127.0.0.1 -p "$PORT" \
+		-u alice --password-file "$PW/alice"
+	assert_success
+	# stdout and stderr closed: nothing printed may reach the server.
+	as_alice send bob hello
+	run timeout 20 bash -c 'exec >&- 2>&-; "$@" recv' _ "$CPCHAT" -H 127.0.0.1 -p "$PORT" \
+		-u bob --password-file "$PW/bob"
+	run "$CP_USERS"
+	assert_output "alice	0"$'\n'"bob	0"
+}
+
 # ------------------------------------------------------------------ errors
 
 @test "bad password: exit 4, nothing sent" {
@@ -281,6 +294,31 @@ teardown() {
 	run "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u alice --password-file "$PW/alice" recv
 	assert_failure 6
 	assert_output --partial 'protocol error'
+}
+
+# fake_controls: a server whose one delivery has a sender made of a C1 CSI,
+# "2J", a TAB and "x", and a text with a C1 OSC (ESC-free screen commands).
+fake_controls() {
+	listen 127.0.0.1 sh -c 'printf "220 ok\r\n230 ok\r\nRMSG\302\2332J\tx:hi\302\235there\r\n255 end\r\n"; sleep 2'
+}
+
+@test "fake: control characters from the server are masked: sender always, text on a terminal" {
+	fake_controls
+	# To a pipe: the text is exact, the sender's name masked.
+	run "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u alice --password-file "$PW/alice" recv
+	assert_success
+	assert_output "$(printf '?2J?x\thi\302\235there')"
+	# On a terminal: the text's C1 control is masked too.
+	run script -qec "$(printf '%q ' "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u alice \
+		--password-file "$PW/alice" recv)" /dev/null
+	assert_success
+	assert_output "$(printf '?2J?x\thi?there\r')"
+}
+
+@test "fake: interactive: control characters in the sender and the text are masked" {
+	fake_controls
+	tui_start
+	wait_pane '^\[[0-9]{2}:[0-9]{2}\] \?2J\?x: hi\?there$'
 }
 
 @test "fake: the server hangs up at once: connection lost, exit 3" {

@@ -129,7 +129,8 @@ live_closed() {
 @test "mailbox.lock cannot be opened: RMSG refused (550), logged, nothing delivered; delivered once when it can" {
 	run cp_session <<<$'USER alice\r\nPASS alicepw\r\nSMSG bob:only once'
 	assert_output "$R220"$'\n'"$R230"$'\n'"$R240"
-	mkdir "$CP_DB/mailbox.lock" # a directory: open(O_RDWR) fails
+	rm -f "$CP_DB/mailbox.lock" # the tools make it; a directory instead:
+	mkdir "$CP_DB/mailbox.lock" # open(O_RDWR) fails
 	run cp_session <<<$'USER bob\r\nPASS bobpw\r\nRMSG\r\n250\r\n201\r\nRMSG'
 	assert_output "$R220"$'\n'"$R230"$'\n'"$E550"$'\n'"$E500"$'\n'"$R201"$'\n'"$E550"
 	grep -q 'cannot claim the mailbox.*download refused' "$BATS_TEST_TMPDIR/cpd.log"

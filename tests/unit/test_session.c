@@ -41,7 +41,7 @@ enum setup {
 struct scase {
 	const char *name;
 	unsigned setup;
-	const char *input;   /* lines; "!EOF" "!IDLE" "!LINE" "!ACK" "!LONG" "!SYNC",
+	const char *input;   /* lines; "!EOF" "!IDLE" "!LINE" "!ACK" "!LOGIN" "!LONG" "!SYNC",
 	                      * and what root and alice do meanwhile: "!userdel
 	                      * NAME", "!useradd NAME", "!passwd NAME", "!mail
 	                      * NAME" (alice sends NAME "secret") */
@@ -121,6 +121,12 @@ static const struct scase cases[] = {
 	{ "TERM commits pipelined SMSGs", 0, LOGIN "SMSG bob:1\nTERM\n", OK_LOGIN R240, S_IDLE, true, 1 },
 	{ "EOF commits pipelined SMSGs", 0, LOGIN "SMSG bob:1\n!EOF\n", OK_LOGIN R240, S_IDLE, true, 1 },
 	{ "idle timeout closes", 0, LOGIN "!IDLE\n", OK_LOGIN, S_IDLE, true, -1 },
+	{ "login timeout in Idle closes", 0, "USER alice\nPASS x\n!LOGIN\nUSER alice\n",
+	  R220 E565, S_IDLE, true, -1 },
+	{ "login timeout in User Validated closes", 0, "USER alice\n!LOGIN\nPASS alicepw\n",
+	  R220, S_IDLE, true, -1 },
+	{ "login timeout after login is ignored", 0, LOGIN "!LOGIN\nRMSG\n", OK_LOGIN R256,
+	  S_PROCESS_COMMAND, false, -1 },
 	{ "stalled line before login closes", 0, "USER alice\n!LINE\n", R220, S_IDLE, true, -1 },
 	{ "stalled line in Process Command", 0, LOGIN "!LINE\n201\n", OK_LOGIN E540 R201,
 	  S_PROCESS_COMMAND, false, -1 },
@@ -192,6 +198,8 @@ static void feed(struct session *s, const char *input, char *got, size_t cap)
 			session_event(s, SESSION_EV_LINE_TIMEOUT);
 		else if (n == 4 && memcmp(p, "!ACK", 4) == 0)
 			session_event(s, SESSION_EV_ACK_TIMEOUT);
+		else if (n == 6 && memcmp(p, "!LOGIN", 6) == 0)
+			session_event(s, SESSION_EV_LOGIN_TIMEOUT);
 		else if (n == 5 && memcmp(p, "!LONG", 5) == 0)
 			session_line_too_long(s);
 		else if (n == 5 && memcmp(p, "!SYNC", 5) == 0)
