@@ -4,7 +4,8 @@
  * checked: the server's cost is measured, not the client's), USER, wait
  * for 220, TERM, wait for the close. --plain does the same without TLS, so
  * plain and TLS sessions/s come from one client. Prints one key=value line
- * like cpbench: scenario conc sessions errors seconds rate. */
+ * like cpbench's: scenario conc sessions errors seconds messages rate unit
+ * p50_ms p99_ms (latency of a whole session). */
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
@@ -28,6 +29,13 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
 }
 
 static bool plain;
@@ -136,32 +144,47 @@ int main(int argc, char **argv)
 		if (pid < 0)
 			return 1;
 		if (pid == 0) {
-			long ok = 0, bad = 0;
-			char line[64];
-			while (now() - t0 < secs) {
-				if (session(port, user))
-					ok++;
-				else
-					bad++;
+			/* one line per session: "1 MS" done, "0 MS" failed */
+			FILE *out = fdopen(fds[1], "w");
+			while (out != NULL && now() - t0 < secs) {
+				double s0 = now();
+				bool ok = session(port, user);
+				fprintf(out, "%d %.3f\n", ok, (now() - s0) * 1e3);
 			}
-			int n = snprintf(line, sizeof line, "%ld %ld\n", ok, bad);
-			if (write(fds[1], line, (size_t)n) != n)
-				_exit(1);
-			_exit(0);
+			_exit(out != NULL && fclose(out) == 0 ? 0 : 1);
 		}
 	}
 	close(fds[1]);
 	FILE *f = fdopen(fds[0], "r");
-	long ok, bad;
-	while (f != NULL && fscanf(f, "%ld %ld", &ok, &bad) == 2) {
-		sessions += ok;
-		errors += bad;
+	double ms, *lat = NULL, p50 = 0, p99 = 0;
+	size_t nlat = 0, cap = 0;
+	int ok;
+	while (f != NULL && fscanf(f, "%d %lf", &ok, &ms) == 2) {
+		if (!ok) {
+			errors++;
+			continue;
+		}
+		sessions++;
+		if (nlat == cap) {
+			cap = cap ? 2 * cap : 1024;
+			lat = realloc(lat, cap * sizeof *lat);
+			if (lat == NULL)
+				return 1;
+		}
+		lat[nlat++] = ms;
 	}
 	while (wait(NULL) > 0)
 		;
 	t1 = now();
+	if (nlat > 0) {
+		qsort(lat, nlat, sizeof *lat, cmp_double);
+		p50 = lat[(nlat - 1) * 50 / 100];
+		p99 = lat[(nlat - 1) * 99 / 100];
+	}
+	free(lat);
 	printf("scenario=%s conc=%u sessions=%ld errors=%ld seconds=%.3f "
-		"rate=%.1f\n", plain ? "plain-connect" : "tls-connect", conc,
-		sessions, errors, t1 - t0, (t1 - t0) > 0 ? sessions / (t1 - t0) : 0);
+		"messages=0 rate=%.1f unit=sessions/s p50_ms=%.3f p99_ms=%.3f\n",
+		plain ? "plain-connect" : "tls-connect", conc, sessions, errors,
+		t1 - t0, (t1 - t0) > 0 ? sessions / (t1 - t0) : 0, p50, p99);
 	return errors > 0 ? 1 : 0;
 }
