@@ -414,7 +414,7 @@ if [ "$TLS_OK" = 1 ]; then
 	note "TLS c=1: cpd's handler CPU per session / floor-tls's $t1 <= 1.20: $(verdict "$t1" '<=' 1.2)"
 	note "            (sessions/s cpd/floor-tls: $(pratio tls-c1 3 tcpd tfloor); c=4: CPU $(pratio tls-c4 6 tcpd tfloor), rate $(pratio tls-c4 3 tcpd tfloor))"
 	note "connect c=16, plaintext to a cpd with a certificate: cpd/floor $ct16 >= 0.90: $(verdict "$ct16" '>=' 0.9)"
-	note "            (without a certificate, above: $c16)"
+	note "            (without a certificate, above: $c16; handler CPU per session: floor $(med connect-tlson-c16 floor 6) ms, cpd $(med connect-tlson-c16 tcpd 6) ms, floor/cpd $(ratio "$(med connect-tlson-c16 floor 6)" "$(med connect-tlson-c16 tcpd 6)"))"
 fi
 if [ "$FAILED" != 0 ]; then
 	note ""

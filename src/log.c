@@ -1,6 +1,7 @@
 /* log.c - event logging for cp's programs. Chooses the journal (structured
- * fields CP_EVENT, CP_USER, CP_PEER, CP_TLS) or plain stderr lines, and makes sure
- * nothing is ever written to a client socket that stderr may point at. */
+ * fields CP_EVENT, CP_USER, CP_PEER, and CP_TLS on TLS connections) or plain
+ * stderr lines, and makes sure nothing is ever written to a client socket
+ * that stderr may point at. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
