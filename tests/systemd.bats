@@ -283,21 +283,27 @@ ct_tls_session() {
 		ct tee "$dropin/tls.conf" >/dev/null
 	ct systemctl daemon-reload
 
-	run ct_tls_session <<<$'USER alice\nPASS alicepw\nSMSG bob:over TLS in the unit\nTERM'
+	local since
+	# Only this test's journal entries: every earlier one is at least a
+	# second older than $since (whole seconds).
+	sleep 1.1
+	since=$(ct date '+%Y-%m-%d %H:%M:%S')
+	# bob to alice over TLS (earlier tests left mail for bob, none for alice)
+	run ct_tls_session <<<$'USER bob\nPASS bobpw\nSMSG alice:over TLS in the unit\nTERM'
 	assert_output "$R220
 $R230
 $R240"
 	# Plaintext on the same port still works (optional by default).
-	run ct_session < <(printf 'USER bob\r\nPASS bobpw\r\nRMSG\r\n250\r\nTERM\r\n')
+	run ct_session < <(printf 'USER alice\r\nPASS alicepw\r\nRMSG\r\n250\r\nTERM\r\n')
 	assert_output "$R220
 $R230
-RMSGalice:over TLS in the unit
+RMSGbob:over TLS in the unit
 $R255"
 	wait_drained
 	ct journalctl --sync
-	run ct journalctl --no-pager -o verbose CP_USER=alice CP_EVENT=login
+	run ct journalctl --no-pager -o verbose --since="$since" CP_USER=bob CP_EVENT=login
 	assert_output --regexp 'CP_TLS=TLS1\.3/[A-Z0-9-]+'
-	run ct journalctl --no-pager -o verbose CP_USER=bob CP_EVENT=login
+	run ct journalctl --no-pager -o verbose --since="$since" CP_USER=alice CP_EVENT=login
 	assert_output --partial 'CP_EVENT=login'
 	refute_output --partial 'CP_TLS='
 	# The service user cannot read the key where the operator keeps it.
