@@ -90,6 +90,10 @@ int main(int argc, char **argv)
 		return CPD_EXIT_STORE;
 	}
 
+	/* ---- Confinement goes here: the store is open, the first byte was
+	 * only peeked (and a TLS connection has already gone to cpd-tls, which
+	 * confines itself at the same point of its own main). */
+
 	/* Non-blocking so that a client that stops reading cannot pin us. */
 	in_flags = fcntl(in_fd, F_GETFL);
 	out_flags = fcntl(out_fd, F_GETFL);
