@@ -180,6 +180,11 @@ int lineio_fill(struct lineio *lio, int64_t deadline_ms)
 		r = t->recv(t, lio->buf + lio->end, sizeof lio->buf - lio->end);
 		if (r < 0) {
 			if (errno == EINTR) {
+				/* e.g. a TLS warning alert: read on, but a peer
+				 * that sends only those still meets the deadline */
+				if (deadline_ms >= 0 &&
+				    lineio_now_ms() >= deadline_ms)
+					return 0;
 				ready = true;
 				continue;
 			}

@@ -148,6 +148,12 @@ int tls_handshake(struct tls_server *t, int in_fd, int out_fd,
 	gnutls_transport_set_pull_function(t->session, pull);
 	gnutls_transport_set_vec_push_function(t->session, push_vec);
 	for (;;) {
+		/* also between records that keep coming (warning alerts) */
+		if (lineio_now_ms() >= deadline_ms) {
+			snprintf(err, cap, "the client did not finish the "
+				"handshake in time");
+			return -1;
+		}
 		r = gnutls_handshake(t->session);
 		if (r == GNUTLS_E_SUCCESS)
 			break;

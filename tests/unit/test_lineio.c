@@ -76,6 +76,22 @@ static size_t fake_pending(const struct lineio_transport *t)
 	return f->len - f->pos + !f->eof_told;
 }
 
+static ssize_t eintr_recv(const struct lineio_transport *t, void *buf,
+	size_t len)
+{
+	(void)t;
+	(void)buf;
+	(void)len;
+	errno = EINTR;
+	return -1;
+}
+
+static size_t always_pending(const struct lineio_transport *t)
+{
+	(void)t;
+	return 1;
+}
+
 /* Read every line through the fake; "a|b|" for lines a and b. */
 static void read_lines(struct fake *f, int idle_fd, int out_fd, char *got,
 	size_t cap, int64_t *waited_ms)
@@ -139,6 +155,20 @@ int main(void)
 		if (!ok(strcmp(got, cases[i].want) == 0 && waited < 1500, "%s",
 		    cases[i].name))
 			printf("# got '%s' after %lld ms\n", got, (long long)waited);
+	}
+
+	/* a transport that only ever says EINTR (a peer sending nothing but
+	 * TLS warning alerts): lineio_fill still returns at the deadline */
+	{
+		static struct lineio lio;
+		struct lineio_transport t = { .recv = eintr_recv,
+			.pending = always_pending, .in_fd = idle[0],
+			.out_fd = idle[1] };
+		int64_t t0 = lineio_now_ms();
+		lineio_init_transport(&lio, &t);
+		int r = lineio_fill(&lio, t0 + 100);
+		ok(r == 0 && lineio_now_ms() - t0 < 1500,
+			"EINTR forever: lineio_fill returns 0 at the deadline");
 	}
 
 	/* lineio_send: every byte, in order, through EAGAIN and short sends */
