@@ -1,6 +1,7 @@
 /* log.c - event logging for cp's programs. Chooses the journal (structured
- * fields CP_EVENT, CP_USER, CP_PEER) or plain stderr lines, and makes sure
- * nothing is ever written to a client socket that stderr may point at. */
+ * fields CP_EVENT, CP_USER, CP_PEER, and CP_TLS on TLS connections) or plain
+ * stderr lines, and makes sure nothing is ever written to a client socket
+ * that stderr may point at. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -19,6 +20,7 @@ static enum log_target log_target = LOG_TARGET_STDERR;
 static const char *log_ident = "cp";
 static char log_peer[CP_PEER_MAX] = "";
 static char log_user[4 * CP_USER_MAX + 1] = "";
+static char log_tls[CP_TLS_DESC_MAX] = "";
 static int log_max_prio = LOG_INFO; /* LOG_DEBUG with CP_DEBUG=1 */
 
 /* Is stderr the journal stream systemd connected us to? */
@@ -95,6 +97,11 @@ void log_set_user(const char *user, size_t len)
 	log_escape(log_user, sizeof log_user, user, len);
 }
 
+void log_set_tls(const char *desc)
+{
+	log_escape(log_tls, sizeof log_tls, desc, strlen(desc));
+}
+
 void log_event(int prio, const char *event, const char *fmt, ...)
 {
 	char msg[512];
@@ -115,11 +122,14 @@ void log_event(int prio, const char *event, const char *fmt, ...)
 			"CP_EVENT=%s", event,
 			"CP_USER=%s", log_user,
 			"CP_PEER=%s", log_peer,
+			/* the list ends here on a plaintext connection */
+			log_tls[0] ? "CP_TLS=%s" : NULL, log_tls,
 			NULL);
 	} else {
-		fprintf(stderr, "%s[%ld]: %s peer=%s%s%s: %s\n", log_ident,
+		fprintf(stderr, "%s[%ld]: %s peer=%s%s%s%s%s: %s\n", log_ident,
 			(long)getpid(), event, log_peer[0] ? log_peer : "-",
-			log_user[0] ? " user=" : "", log_user, msg);
+			log_user[0] ? " user=" : "", log_user,
+			log_tls[0] ? " tls=" : "", log_tls, msg);
 	}
 	errno = saved;
 }
