@@ -48,6 +48,13 @@ const char *admin_db_dir(const char *opt)
 	return CP_DEFAULT_DB;
 }
 
+bool admin_name_valid(const char *name, size_t len)
+{
+	return proto_username_valid(name, len) && name[0] != '-' &&
+		!(len == 1 && name[0] == '.') &&
+		!(len == 2 && name[0] == '.' && name[1] == '.');
+}
+
 /* Refuse a store that others could read or replace. Missing is fine here. */
 static int admin_check_modes(const char *dir, char *err, size_t errcap)
 {

@@ -24,6 +24,16 @@ enum admin_exit {
 	ADMIN_EXIT_NO_USER = 4, /* cp-userdel, cp-passwd: no such user */
 };
 
+/* The names the tools create and act on: what the wire accepts
+ * (proto_username_valid: 1-CP_USER_MAX bytes of A-Z a-z 0-9 . _ -), less
+ * names that start with '-' (they read as options) and "." and ".." (they
+ * read as paths). */
+bool admin_name_valid(const char *name, size_t len);
+#define ADMIN_STR_(x) #x
+#define ADMIN_STR(x) ADMIN_STR_(x)
+#define ADMIN_NAME_RULE "1-" ADMIN_STR(CP_USER_MAX) " bytes of A-Z a-z 0-9 . _ -, " \
+	"not starting with -, not . or .."
+
 /* The store directory: opt (--db) if set, else $CP_DB, else the first entry
  * of $STATE_DIRECTORY, else the compiled-in CP_DEFAULT_DB. */
 const char *admin_db_dir(const char *opt);

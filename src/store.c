@@ -1,6 +1,7 @@
 /* store.c - the LMDB store: one environment with the named databases meta,
  * users, boxes and mail (layout in doc/store.md, bytes in storerec.c), shared
- * by many handler and admin processes. The only file that includes <lmdb.h>.
+ * by many handler and admin processes. With storeadmin.c (backup, restore,
+ * purge) the only file that includes <lmdb.h>.
  * Never prints or exits: failures are codes, with a one-line reason to log. */
 #include <errno.h>
 #include <stdbool.h>
@@ -16,22 +17,12 @@
 #include "limits.h"
 #include "mboxlock.h"
 #include "store.h"
+#include "storeint.h"
 #include "storerec.h"
 
-#define STORE_ERR_MAX 256
 #define BEGIN_RETRIES 4           /* MDB_MAP_RESIZED rounds before giving up */
 
-struct store {
-	MDB_env *env;
-	MDB_dbi meta, users, boxes, mail;
-	MDB_txn *batch;               /* open store_msg_put batch, or NULL */
-	unsigned batch_n;             /* messages put in it */
-	size_t psize;
-	struct mboxlock dl;           /* mailbox.lock, opened on first RMSG */
-	char err[STORE_ERR_MAX];
-};
-
-static void store_fail(struct store *st, const char *what, int rc)
+void store_fail(struct store *st, const char *what, int rc)
 {
 	snprintf(st->err, sizeof st->err, "%s: %s", what, mdb_strerror(rc));
 }
@@ -79,6 +70,11 @@ static int commit(struct store *st, MDB_txn *txn)
 		store_fail(st, "commit", rc);
 	return rc;
 }
+
+/* For storeadmin.c (storeint.h). */
+int store_txn_begin(struct store *st, unsigned flags, MDB_txn **txn)
+{ return flags & MDB_RDONLY ? txn_begin(st, flags, txn) : write_begin(st, txn); }
+int store_txn_commit(struct store *st, MDB_txn *txn) { return commit(st, txn); }
 
 /* ---------------------------------------------------------------- open */
 

@@ -13,6 +13,7 @@ CP_USERADD="$CP_BUILDDIR/src/cp-useradd"
 CP_USERDEL="$CP_BUILDDIR/src/cp-userdel"
 CP_PASSWD="$CP_BUILDDIR/src/cp-passwd"
 CP_USERS="$CP_BUILDDIR/src/cp-users"
+CP_ADMIN="$CP_BUILDDIR/src/cp-admin"
 CPCHAT="$CP_BUILDDIR/src/cpchat"
 # Optional wrapper (e.g. "valgrind --error-exitcode=1 ...") for cpd.
 : "${CP_CPD_WRAPPER:=}"
@@ -50,6 +51,16 @@ cp_store() {
 cp_session() {
 	$CP_CPD_WRAPPER "$CPD" --auth-fail-delay 0 "$@" 2>"$BATS_TEST_TMPDIR/cpd.log" | tr -d '\r'
 	return "${PIPESTATUS[0]}"
+}
+
+# cp_send FROM FROMPW TO N: FROM sends N messages m1..mN to TO in one cpd
+# session; fails unless each got 240.
+cp_send() {
+	local i out
+	out=$( { printf 'USER %s\r\nPASS %s\r\n' "$1" "$2"
+		for ((i = 1; i <= $4; i++)); do printf 'SMSG %s:m%d\r\n' "$3" "$i"; done
+		printf 'TERM\r\n'; } | cp_session)
+	[ "$(grep -c "^$R240\$" <<<"$out")" -eq "$4" ]
 }
 
 # ------------------------------------------------------------ TCP listener

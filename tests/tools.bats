@@ -17,15 +17,6 @@ login() {
 	printf 'USER %s\r\nPASS %s\r\nTERM\r\n' "$1" "$2" | cp_session
 }
 
-# send FROM FROMPW TO N: FROM sends N messages to TO (each must get 240).
-send() {
-	local i out
-	out=$( { printf 'USER %s\r\nPASS %s\r\n' "$1" "$2"
-		for ((i = 1; i <= $4; i++)); do printf 'SMSG %s:m%d\r\n' "$3" "$i"; done
-		printf 'TERM\r\n'; } | cp_session)
-	[ "$(grep -c "^$R240\$" <<<"$out")" -eq "$4" ]
-}
-
 mode() {
 	stat -c %a "$1"
 }
@@ -111,7 +102,7 @@ mode() {
 }
 
 @test "cp-userdel deletes the user and the mailbox" {
-	send alice alicepw bob 3
+	cp_send alice alicepw bob 3
 	run "$CP_USERS"
 	assert_output "alice	0"$'\n'"bob	3"
 	run --separate-stderr "$CP_USERDEL" bob
@@ -132,9 +123,9 @@ mode() {
 @test "deleting a user leaves the mailboxes of users whose names share a prefix" {
 	"$CP_USERADD" bo <<<'bopw'
 	"$CP_USERADD" bobby <<<'bobbypw'
-	send alice alicepw bo 1
-	send alice alicepw bob 2
-	send alice alicepw bobby 3
+	cp_send alice alicepw bo 1
+	cp_send alice alicepw bob 2
+	cp_send alice alicepw bobby 3
 	"$CP_USERDEL" bob
 	run "$CP_USERS"
 	assert_output "alice	0"$'\n'"bo	1"$'\n'"bobby	3"
@@ -159,7 +150,7 @@ mode() {
 }
 
 @test "cp-passwd keeps the user's mailbox" {
-	send bob bobpw alice 2
+	cp_send bob bobpw alice 2
 	"$CP_PASSWD" alice <<<'newpw'
 	run "$CP_USERS"
 	assert_output "alice	2"$'\n'"bob	0"
@@ -183,9 +174,9 @@ mode() {
 @test "cp-users lists users in name order with their queued-message counts" {
 	"$CP_USERADD" Zed <<<'z'
 	"$CP_USERADD" carol <<<'c'
-	send alice alicepw carol 2
-	send bob bobpw carol 1
-	send carol c alice 1
+	cp_send alice alicepw carol 2
+	cp_send bob bobpw carol 1
+	cp_send carol c alice 1
 	run --separate-stderr "$CP_USERS"
 	assert_success
 	assert_output "Zed	0"$'\n'"alice	1"$'\n'"bob	0"$'\n'"carol	3"
