@@ -165,10 +165,8 @@ int chatui_deliver(void *ctx, const char *sender, size_t slen,
 static void set_prompt(struct ui *u)
 {
 	u->online_prompt = u->connected;
-	if (u->connected)
-		snprintf(u->prompt, sizeof u->prompt, "%s> ", u->login->user);
-	else
-		snprintf(u->prompt, sizeof u->prompt, "reconnect? [Y/n] ");
+	snprintf(u->prompt, sizeof u->prompt, "%s%s> ", u->login->user,
+		u->connected ? "" : " (offline)");
 	ui_prompt_text = u->prompt;
 }
 
@@ -178,7 +176,14 @@ static void begin_line(struct ui *u)
 	if (u->tty && !u->quit) {
 		el_set(u->el, EL_UNBUFFERED, 1); /* raw mode, empty line, prompt */
 		u->editing = true;
+		if (u->kept != NULL) { /* a line that could not be sent: again */
+			erase_edit(u);  /* the prompt just drawn; redrawn below */
+			el_insertstr(u->el, u->kept);
+			el_set(u->el, EL_REFRESH);
+		}
 	}
+	free(u->kept);
+	u->kept = NULL;
 }
 
 static void end_line(struct ui *u)
@@ -213,7 +218,7 @@ static void read_key(struct ui *u)
 	} else {
 		HistEvent ev;
 
-		if (line[0] != '\0' && u->connected)
+		if (line[0] != '\0')
 			history(u->hist, &ev, H_ENTER, line);
 		chatcmd_handle(u, line);
 		free(line);
@@ -361,11 +366,16 @@ int chatui_run(const struct chat_login *login, bool color)
 			{ .fd = STDIN_FILENO, .events = POLLIN },
 			{ .fd = u->connected ? u->client.fd : -1, .events = POLLIN },
 		};
+		int64_t due = INT64_MAX;
 		int timeout = -1;
 
-		if (u->connected && u->watch_ms > 0) {
-			int64_t left = u->next_poll - lineio_now_ms();
-			timeout = left > 0 ? (int)left : 0;
+		if (u->connected && u->watch_ms > 0)
+			due = u->next_poll;
+		if (u->connected && login->keepalive_ms > 0 && u->next_keepalive < due)
+			due = u->next_keepalive;
+		if (due != INT64_MAX) {
+			int64_t left = due - lineio_now_ms();
+			timeout = left <= 0 ? 0 : left < 86400000 ? (int)left : 86400000;
 		}
 		if (poll(p, 2, timeout) < 0) {
 			if (errno != EINTR)
@@ -388,6 +398,9 @@ int chatui_run(const struct chat_login *login, bool color)
 			chatcmd_inbox(u, false);
 			u->next_poll = lineio_now_ms() + u->watch_ms;
 		}
+		if (u->connected && login->keepalive_ms > 0 &&
+		    lineio_now_ms() >= u->next_keepalive)
+			chatcmd_keepalive(u);
 		if (p[0].revents & POLLIN) {
 			if (u->tty)
 				read_key(u);
@@ -397,9 +410,9 @@ int chatui_run(const struct chat_login *login, bool color)
 			u->quit = true;
 		}
 		if (u->editing && u->online_prompt != u->connected) {
-			erase_edit(u); /* ask the reconnect question instead */
-			end_line(u);
-			begin_line(u);
+			erase_edit(u); /* the prompt says "offline"; the line stays */
+			set_prompt(u);
+			el_set(u->el, EL_REFRESH);
 		}
 	}
 	if (u->editing)
@@ -410,6 +423,7 @@ int chatui_run(const struct chat_login *login, bool color)
 		history_end(u->hist);
 	}
 	rc = u->connected ? CPCHAT_EXIT_OK : CPCHAT_EXIT_CONNECT;
+	free(u->kept);
 	if (u->connected)
 		client_quit(&u->client);
 	fflush(stdout);

@@ -26,6 +26,7 @@ struct chat_login {
 	const char *user;
 	const char *password;
 	int64_t timeout_ms;
+	int64_t keepalive_ms;   /* interactive: silent RMSG after this idle, 0 off */
 };
 
 /* The exit status for a client result. */

@@ -43,6 +43,9 @@ static void usage(FILE *f)
 "  -u, --user NAME          log in as NAME\n"
 "      --password-file FILE read the password from the first line of FILE\n"
 "  -t, --timeout S          connect and reply timeout in seconds (default %d)\n"
+"      --keepalive S        interactive: after S idle seconds, check for new\n"
+"                           messages silently, which keeps the session open\n"
+"                           (default %d; 0 never)\n"
 "  -h, --help               show this help and exit\n"
 "  -V, --version            show the version and exit\n"
 "\n"
@@ -53,7 +56,8 @@ static void usage(FILE *f)
 "line.\n"
 "\n"
 "Interactive: @NAME TEXT sends; /inbox or an empty line downloads; /watch N\n"
-"downloads every N seconds; /help; /quit or Ctrl-D leaves.\n"
+"downloads every N seconds; /help; /quit or Ctrl-D leaves. If the server\n"
+"closes the connection, the next line entered reconnects and is then sent.\n"
 "A message is 1-%d bytes of UTF-8 without ':' (CP's limits).\n"
 "\n"
 "Exit status:\n"
@@ -66,7 +70,7 @@ static void usage(FILE *f)
 "  6  server or protocol error\n"
 "  7  message refused before sending (too long, ':', control characters)\n",
 		CP_DEFAULT_WATCH_INTERVAL, CP_PORT, CP_DEFAULT_CLIENT_TIMEOUT,
-		CP_TEXT_MAX);
+		CP_DEFAULT_CLIENT_KEEPALIVE, CP_TEXT_MAX);
 }
 
 static int usage_error(const char *fmt, ...)
@@ -445,6 +449,7 @@ int main(int argc, char **argv)
 		{ "user", required_argument, NULL, 'u' },
 		{ "password-file", required_argument, NULL, 'P' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "keepalive", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -456,6 +461,7 @@ int main(int argc, char **argv)
 	struct chatcfg cfg;
 	int64_t timeout = CP_DEFAULT_CLIENT_TIMEOUT * 1000;
 	int64_t interval = CP_DEFAULT_WATCH_INTERVAL * 1000;
+	int64_t keepalive = CP_DEFAULT_CLIENT_KEEPALIVE * 1000;
 	int opt, rc;
 
 	setlocale(LC_CTYPE, "");
@@ -470,6 +476,11 @@ int main(int argc, char **argv)
 			if (parse_seconds(optarg, 0.001, &timeout) < 0)
 				return usage_error("invalid timeout '%s' (seconds, "
 					"up to 86400)", optarg);
+			break;
+		case 'K':
+			if (parse_seconds(optarg, 0, &keepalive) < 0)
+				return usage_error("invalid keepalive '%s' (seconds, "
+					"up to 86400; 0 never)", optarg);
 			break;
 		case 'h': usage(stdout); return CPCHAT_EXIT_OK;
 		case 'V': printf("cpchat (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
@@ -511,6 +522,7 @@ int main(int argc, char **argv)
 	login.user = cfg.value[CFG_USER];
 	login.password = password;
 	login.timeout_ms = timeout;
+	login.keepalive_ms = keepalive;
 	rc = run(cmd, &login, interval, rcpt, text);
 	explicit_bzero(password, sizeof password);
 	chatcfg_free(&cfg);

@@ -70,6 +70,11 @@
  * so the connection stays open). */
 #define CP_DEFAULT_WATCH_INTERVAL 5
 
+/* cpchat interactive: with no other request for this many seconds, a silent
+ * RMSG keeps the session open (cpd closes one idle for its --idle-timeout,
+ * 300 s by default); well under half of that, so one late wake-up is safe. */
+#define CP_DEFAULT_CLIENT_KEEPALIVE 120
+
 /* Replies must reach a client that stops reading within this time, or the
  * handler gives up (a stranger must not pin a handler forever). */
 #define CP_WRITE_TIMEOUT 30

@@ -69,6 +69,8 @@ cp_send() {
 # connection with CP_DB (and sanitizer/debug settings) passed on. Sets PORT
 # and SA_PID; the listener's log is $BATS_TEST_TMPDIR/sa.log. Returns 1 if
 # ADDR cannot be bound (e.g. no IPv6); a port taken meanwhile is retried.
+# With CP_LISTEN_PORT set, that port is used (e.g. to restart a listener
+# where a client will reconnect).
 cp_listen() {
 	local addr=$1 log=$BATS_TEST_TMPDIR/sa.log try i v
 	local -a env=(-E "CP_DB=$CP_DB")
@@ -78,7 +80,7 @@ cp_listen() {
 		[[ -z ${!v+x} ]] || env+=(-E "$v=${!v}")
 	done
 	for try in {1..20}; do
-		PORT=$((20000 + RANDOM % 12000)) # below the ephemeral port range
+		PORT=${CP_LISTEN_PORT:-$((20000 + RANDOM % 12000))} # below the ephemeral range
 		ss -Htln "sport = :$PORT" | grep -q . && continue
 		: >"$log"
 		# 3>&-: bats must not wait for the listener's copy of its fd 3.

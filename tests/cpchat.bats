@@ -46,7 +46,8 @@ wait_for() {
 # ------------------------------------------------------------------ tmux
 
 # tui_start [ENV=VALUE...]: cpchat as alice, interactive, in a detached tmux
-# (own server socket) 100x30; after cpchat ends the pane shows its status.
+# (own server socket) 100x30, with the options in TUI_ARGS (an array) too;
+# after cpchat ends the pane shows its status.
 tui_start() {
 	local script=$BATS_TEST_TMPDIR/tui.sh
 	TMUX_SOCK=$BATS_TEST_TMPDIR/tmux.sock
@@ -55,8 +56,10 @@ tui_start() {
 		printf 'export HOME=%q\n' "$HOME"
 		printf 'unset NO_COLOR CP_HOST CP_PORT CP_USER CP_PASSWORD_FILE\n'
 		for kv in "$@"; do printf 'export %q\n' "$kv"; done
-		printf '%q -H 127.0.0.1 -p %q -u alice --password-file %q\n' \
+		printf '%q -H 127.0.0.1 -p %q -u alice --password-file %q' \
 			"$CPCHAT" "$PORT" "$PW/alice"
+		((${#TUI_ARGS[@]} == 0)) || printf ' %q' "${TUI_ARGS[@]}"
+		echo
 		echo 'echo "cpchat exited with $?"'
 		echo 'sleep 600'
 	} >"$script"
@@ -82,6 +85,7 @@ pane_last() { pane | grep -v '^$' | tail -n 1; }
 setup() {
 	SA_PID=
 	TMUX_SOCK=
+	TUI_ARGS=()
 	cp_store
 	# No developer's config or settings may leak in.
 	export HOME=$BATS_TEST_TMPDIR/home
@@ -517,20 +521,76 @@ teardown() {
 	refute_output --partial "$esc["
 }
 
-@test "interactive: a lost connection is reported and reconnecting works" {
+@test "interactive: a lost connection is reported; the next line reconnects and is sent" {
 	tui_start
 	wait_pane '^alice> ?$'
 	kill $(handlers)
 	wait_pane '^connection lost: connection closed by the server$'
-	wait_pane '^reconnect\? \[Y/n\] ?$'
-	keys Enter
-	wait_pane '^connected to 127\.0\.0\.1 port [0-9]+ as alice$'
+	wait_pane '^alice \(offline\)> ?$'
 	keys '@bob back again' Enter
+	wait_pane '^connected to 127\.0\.0\.1 port [0-9]+ as alice$'
 	wait_pane '^sent to bob$'
 	run as_bob recv
 	assert_output "$(printf 'alice\tback again')"
+	# an empty line offline reconnects too, and /quit needs no server
+	kill $(handlers)
+	wait_pane '^alice \(offline\)> ?$'
+	keys Enter
+	wait_for eval '[ "$(pane | grep -c "^connected to")" -eq 3 ]'
+	wait_pane '^alice> ?$'
 	keys C-d
 	wait_pane '^cpchat exited with 0$'
+}
+
+@test "interactive: after the idle timeout, a half-typed line survives and is sent" {
+	server_stop
+	cpd_start --idle-timeout 1
+	TUI_ARGS=(--keepalive 0)
+	tui_start
+	wait_pane '^alice> ?$'
+	keys '@bob typed before'
+	wait_pane '^connection lost: '
+	wait_for eval '[ "$(pane_last)" = "alice (offline)> @bob typed before" ]' ||
+		fail "typed line lost: $(pane)"
+	keys ' the drop' Enter
+	wait_pane '^sent to bob$'
+	run as_bob recv
+	assert_output "$(printf 'alice\ttyped before the drop')"
+	# the server is gone: the line is kept in the editor, not lost
+	wait_pane '^alice \(offline\)> ?$'
+	local port=$PORT
+	server_stop
+	keys '@bob kept' Enter
+	wait_pane '^cannot reconnect: '
+	wait_pane '^not sent; your line is kept'
+	wait_for eval '[ "$(pane_last)" = "alice (offline)> @bob kept" ]' ||
+		fail "line not kept: $(pane)"
+	CP_LISTEN_PORT=$port cpd_start --idle-timeout 1
+	keys Enter
+	wait_pane '^sent to bob$'
+	run as_bob recv
+	assert_output "$(printf 'alice\tkept')"
+}
+
+@test "interactive: the keepalive holds a session open past the idle timeout" {
+	server_stop
+	cpd_start --idle-timeout 2
+	TUI_ARGS=(--keepalive 0.3)
+	tui_start
+	wait_pane '^alice> ?$'
+	sleep 5
+	run pane
+	refute_output --partial 'connection lost'
+	[ "$(handlers | wc -l)" -eq 1 ]
+	# a message that arrives meanwhile is shown by the keepalive's download
+	as_bob send alice "while idle"
+	wait_pane 'bob: while idle$'
+	# silently: only the log-in said "no new messages"
+	[ "$(pane | grep -c 'no new messages')" -eq 1 ]
+	keys C-d
+	wait_pane '^cpchat exited with 0$'
+	# nothing the keepalive sent was refused
+	refute grep -q 'bad command' "$BATS_TEST_TMPDIR/sa.log"
 }
 
 @test "interactive without a terminal: commands from stdin, recovery after 540" {
