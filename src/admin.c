@@ -139,6 +139,29 @@ static int admin_chown(const char *dir, char *err, size_t errcap)
 	return ret;
 }
 
+/* The store directory ends 0700: one that group or others may only read
+ * or enter (e.g. 0755, as systemd's StateDirectory= or a bare mkdir makes
+ * it) is tightened; a writable one was refused before opening. */
+static int admin_tighten(const char *dir, char *err, size_t errcap)
+{
+	struct stat sb;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int ret = 0;
+
+	if (dfd < 0 || fstat(dfd, &sb) != 0) {
+		snprintf(err, errcap, "cannot open store %s: %s", dir, strerror(errno));
+		ret = -1;
+	} else if ((sb.st_mode & 077) != 0 && fchmod(dfd, 0700) != 0) {
+		snprintf(err, errcap, "store directory %s is accessible to group or "
+			"others (mode %04o) and cannot be made 0700: %s", dir,
+			(unsigned)(sb.st_mode & 07777), strerror(errno));
+		ret = -1;
+	}
+	if (dfd >= 0)
+		close(dfd);
+	return ret;
+}
+
 struct store *admin_store_open(const char *dir, bool create, bool readonly,
 	char *err, size_t errcap)
 {
@@ -150,7 +173,8 @@ struct store *admin_store_open(const char *dir, bool create, bool readonly,
 		(readonly ? STORE_READONLY : 0), 0, err, errcap);
 	if (!st)
 		return NULL;
-	if (admin_chown(dir, err, errcap) != 0) {
+	if (admin_chown(dir, err, errcap) != 0 ||
+	    admin_tighten(dir, err, errcap) != 0) {
 		store_close(st);
 		return NULL;
 	}

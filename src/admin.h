@@ -40,9 +40,10 @@ const char *admin_db_dir(const char *opt);
 
 /* Check the store's permissions (an existing directory must not be writable
  * by group or others; existing data.mdb/lock.mdb must be private to their
- * owner), open it (creating it when create), and, when run as root, hand the
+ * owner), open it (creating it when create), when run as root hand the
  * directory and its files to the service user CP_SERVICE_USER if that user
- * exists. NULL with a one-line reason in err on failure. */
+ * exists, and make the directory 0700 if group or others could still read or
+ * enter it. NULL with a one-line reason in err on failure. */
 struct store *admin_store_open(const char *dir, bool create, bool readonly,
 	char *err, size_t errcap);
 

@@ -59,11 +59,31 @@ mode() {
 
 @test "bad names are refused with status 2 and nothing is added" {
 	local name
-	for name in '' abcdefghijk 'a:b' 'a b' 'ålice' 'a/b' $'a\tb' 'a\b'; do
+	for name in '' abcdefghijk 'a:b' 'a b' 'ålice' 'a/b' $'a\tb' 'a\b' -x - -- . ..; do
 		run --separate-stderr "$CP_USERADD" -- "$name" <<<'pw'
 		assert_failure 2
-		assert_equal "$stderr" "cp-useradd: invalid user name (1-10 bytes of A-Z a-z 0-9 . _ -)"
+		assert_equal "$stderr" "cp-useradd: invalid user name (1-10 bytes of A-Z a-z 0-9 . _ -, not starting with -, not . or ..)"
+		run --separate-stderr "$CP_PASSWD" -- "$name" <<<'pw'
+		assert_failure 2
+		run --separate-stderr "$CP_ADMIN" queued -- "$name"
+		assert_failure 2
 	done
+	run "$CP_USERS"
+	assert_output "alice	0"$'\n'"bob	0"
+}
+
+@test "names made by older tools (-x, ..) can still be deleted, after --" {
+	run "$CP_USERDEL" -- -x
+	assert_failure 4
+	run "$CP_USERDEL" -- ..
+	assert_failure 4
+	command -v mdb_dump >/dev/null || skip "mdb_dump (lmdb-utils) not installed"
+	# a user "-x" as an older cp-useradd made it: alice's record under that key
+	mdb_dump -s users "$CP_DB" | sed 's/^ 616c696365$/ 2d78/' | mdb_load -s users "$CP_DB"
+	run "$CP_USERS"
+	assert_output "-x	0"$'\n'"alice	0"$'\n'"bob	0"
+	run "$CP_USERDEL" -- -x
+	assert_success
 	run "$CP_USERS"
 	assert_output "alice	0"$'\n'"bob	0"
 }
@@ -205,7 +225,6 @@ mode() {
 		assert_success
 		assert_line --index 0 --regexp "^Usage: cp-[a-z]+ \[OPTION\]\.\.\."
 		assert_line --partial -- '--db DIR'
-		assert_line --partial '3 user already exists, 4 no such user.'
 		run --separate-stderr "$t" --version
 		assert_success
 		assert_output --regexp '^cp-[a-z]+ \(cp\) [0-9]+\.[0-9]+'
@@ -216,6 +235,31 @@ mode() {
 	assert_failure 2
 	run "$CP_USERDEL" a b
 	assert_failure 2
+}
+
+@test "each tool's --help lists exactly the exit statuses it can return" {
+	local -A want=(
+		[cp-useradd]='0 done, 1 store error, 2 bad usage, name or password, 3 user already exists.'
+		[cp-userdel]='0 done, 1 store error, 2 bad usage or name, 4 no such user.'
+		[cp-passwd]='0 done, 1 store error, 2 bad usage, name or password, 4 no such user.'
+		[cp-users]='0 done, 1 store error, 2 bad usage.'
+	)
+	local t
+	for t in cp-useradd cp-userdel cp-passwd cp-users; do
+		run bash -c '"$1" --help | sed -n "/^Exit status:/,\$p" | tr "\n" " "' _ "$CP_BUILDDIR/src/$t"
+		assert_output "Exit status: ${want[$t]} "
+	done
+}
+
+@test "getopt's own errors name the tool, not its path" {
+	local t
+	for t in "$CP_USERADD" "$CP_USERDEL" "$CP_PASSWD" "$CP_USERS" "$CP_ADMIN"; do
+		run --separate-stderr "$t" --db
+		assert_failure 2
+		assert_equal "${stderr_lines[0]}" "$(basename "$t"): option '--db' requires an argument"
+		run --separate-stderr "$t" -Z
+		assert_equal "${stderr_lines[0]}" "$(basename "$t"): invalid option -- 'Z'"
+	done
 }
 
 @test "--db and CP_DB both choose the store; --db wins" {
@@ -240,6 +284,22 @@ mode() {
 	assert_success
 	run "$CP_USERS" --db "$sd"
 	assert_output "erin	0"
+}
+
+@test "a store directory others can read (0755, as mkdir or systemd makes it) ends 0700" {
+	local d="$BATS_TEST_TMPDIR/open"
+	mkdir -m 755 "$d"
+	run "$CP_USERADD" --db "$d" frank <<<'pw'
+	assert_success
+	[ "$(mode "$d")" = 700 ]
+	chmod 711 "$CP_DB"
+	run "$CP_USERS"
+	assert_success
+	[ "$(mode "$CP_DB")" = 700 ]
+	chmod 750 "$CP_DB"
+	run "$CP_PASSWD" alice <<<'newpw'
+	assert_success
+	[ "$(mode "$CP_DB")" = 700 ]
 }
 
 @test "a new store is 0700 with 0600 files, whatever the umask" {
