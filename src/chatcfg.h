@@ -4,12 +4,15 @@
 #ifndef CP_CHATCFG_H
 #define CP_CHATCFG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum chatcfg_key { CFG_HOST, CFG_PORT, CFG_USER, CFG_PWFILE, CFG_COUNT };
 
 struct chatcfg {
 	char *value[CFG_COUNT];       /* NULL when not set anywhere */
+	bool insecure_pwfile;         /* --insecure-password-file: take a
+					 password file others can read */
 	char origin[CFG_COUNT][64];   /* where each came from, for messages */
 };
 
@@ -20,8 +23,10 @@ int chatcfg_resolve(struct chatcfg *cfg, const char *const opt[CFG_COUNT]);
 
 void chatcfg_free(struct chatcfg *cfg);
 
-/* The password into pw: first line of the password file if one is set,
- * else asked on /dev/tty. -1 (after a message on stderr) if neither works. */
+/* The password into pw: first line of the password file if one is set
+ * (refused, like ssh's key files, if group or others can read or write it,
+ * unless cfg->insecure_pwfile), else asked on /dev/tty. -1 (after a message
+ * on stderr) if neither works. */
 int chatcfg_password(const struct chatcfg *cfg, char *pw, size_t cap);
 
 #endif

@@ -7,6 +7,8 @@
 
 load common
 
+bats_require_minimum_version 1.5.0
+
 # ------------------------------------------------------------------ servers
 
 listen() { cp_listen "$@"; }
@@ -96,6 +98,7 @@ setup() {
 	printf 'alicepw\n' >"$PW/alice"
 	printf 'bobpw\n' >"$PW/bob"
 	printf 'wrongpw\n' >"$PW/wrong"
+	chmod 600 "$PW"/*
 	[[ $BATS_TEST_DESCRIPTION == fake:* ]] || cpd_start
 }
 
@@ -113,7 +116,7 @@ teardown() {
 @test "--help lists the commands and every exit status; --version" {
 	run "$CPCHAT" --help
 	assert_success
-	assert_output --partial 'send NAME [TEXT]'
+	assert_output --partial 'send [--replace-colon C] NAME [TEXT]'
 	assert_output --partial 'recv'
 	assert_output --partial 'watch [-i S]'
 	for code in 0 1 2 3 4 5 6 7; do
@@ -259,7 +262,20 @@ teardown() {
 @test "usage errors: exit 2" {
 	run "$CPCHAT" --bogus
 	assert_failure 2
+	assert_line --index 0 "cpchat: unrecognized option '--bogus'"
 	assert_output --partial "Try 'cpchat --help'"
+	# a user name the server could not take is a local usage error
+	for bad in 'al:ice' 'a b' abcdefghijk; do
+		run "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u "$bad" --password-file "$PW/alice" recv
+		assert_failure 2
+		assert_output "cpchat: invalid user name (from the command line): 1-10 bytes, no ':', space or control character"
+	done
+	run env CP_USER=a:b "$CPCHAT" -H 127.0.0.1 -p "$PORT" --password-file "$PW/alice" recv
+	assert_failure 2
+	assert_output --partial '(from CP_USER)'
+	run as_alice send --bogus bob
+	assert_failure 2
+	assert_line --index 0 "cpchat send: unrecognized option '--bogus'"
 	run as_alice frobnicate
 	assert_failure 2
 	assert_output --partial "unknown command 'frobnicate'"
@@ -415,6 +431,51 @@ teardown() {
 	assert_output --partial 'config:2: expected key = value'
 }
 
+@test "a password file others can read is refused, or taken with a warning" {
+	chmod 644 "$PW/alice"
+	run as_alice recv
+	assert_failure 2
+	assert_output "cpchat: refused: password file $PW/alice is accessible to group or others (mode 0644); fix with: chmod 600 $PW/alice (or accept it with --insecure-password-file)"
+	as_bob send alice "still here"
+	run --separate-stderr as_alice --insecure-password-file recv
+	assert_success
+	assert_output "$(printf 'bob\tstill here')"
+	assert_equal "$stderr" "cpchat: warning: password file $PW/alice is accessible to group or others (mode 0644); fix with: chmod 600 $PW/alice (or accept it with --insecure-password-file)"
+	chmod 620 "$PW/alice"
+	run as_alice recv
+	assert_failure 2
+	chmod 400 "$PW/alice"
+	run as_alice recv
+	assert_success
+}
+
+@test "send --replace-colon carries lines with ':' (make's output)" {
+	printf 'src/x.c:12: error: oops\nplain\nmake: *** [all] Error 1\n' |
+		as_alice send --replace-colon ';' bob
+	as_alice send --replace-colon '∶' -- bob 'time: 12:00'
+	run as_bob recv
+	assert_success
+	assert_output "$(printf 'alice\tsrc/x.c;12; error; oops\nalice\tplain\nalice\tmake; *** [all] Error 1\nalice\ttime∶ 12∶00')"
+	# without it such a line is refused before sending, as before
+	run as_alice send bob 'a: b'
+	assert_failure 7
+	for bad in '' '::' ';;' ':' $'\t' 'ab'; do
+		run as_alice send --replace-colon "$bad" bob x
+		assert_failure 2
+	done
+}
+
+@test "Ctrl-C at the password prompt ends its line before the shell's prompt" {
+	TMUX_SOCK=$BATS_TEST_TMPDIR/tmux.sock
+	TERM=xterm tmux -S "$TMUX_SOCK" -f /dev/null new-session -d -x 100 -y 30 \
+		"trap : INT; $(printf '%q ' "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u bob recv); echo \"cpchat exited with \$?\"; sleep 600"
+	wait_pane '^Password for bob on 127\.0\.0\.1: ?$'
+	keys 'half' C-c
+	wait_pane '^cpchat exited with 130$'
+	run pane
+	assert_line --regexp '^Password for bob on 127\.0\.0\.1: ?$'
+}
+
 @test "the password is asked on the terminal, without echo" {
 	as_alice send bob "for the prompt"
 	TMUX_SOCK=$BATS_TEST_TMPDIR/tmux.sock
@@ -567,7 +628,8 @@ teardown() {
 		fail "line not kept: $(pane)"
 	CP_LISTEN_PORT=$port cpd_start --idle-timeout 1
 	keys Enter
-	wait_pane '^sent to bob$'
+	wait_for eval '[ "$(pane | grep -c "^sent to bob$")" -eq 2 ]' ||
+		fail "not sent again: $(pane)"
 	run as_bob recv
 	assert_output "$(printf 'alice\tkept')"
 }
