@@ -110,7 +110,7 @@ enum store_copy_result {
 
 /* Write a consistent, compacted snapshot of the store (one read transaction:
  * others go on reading and writing meanwhile) to dst/data.mdb, mode 0600,
- * dst being created mode 0700 if missing; run as root, both are owned like
+ * dst (and missing parents) being created mode 0700; run as root, both are owned like
  * the store's directory. Written under a temporary name, synced, then
  * renamed, so an interrupted backup never looks complete. NOT_EMPTY if dst
  * already holds a data.mdb. err gets a one-line reason. */

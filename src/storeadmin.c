@@ -31,6 +31,29 @@ static int store_owner(struct store *st, uid_t *uid, gid_t *gid)
 	return 0;
 }
 
+/* mkdir -p for the directories above dst (mode 0700 under the caller's
+ * umask 077), so /var/backups/cp/DATE works the first time. 0, or -1. */
+static int make_parents(const char *dst)
+{
+	char path[4096];
+	size_t len = strlen(dst);
+
+	if (len >= sizeof path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(path, dst, len + 1);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0700) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return 0;
+}
+
 /* The snapshot into fd, then synced. 0, or -1 with err. */
 static int backup_write(struct store *st, int fd, const char *dst, char *err,
 	size_t errcap)
@@ -61,7 +84,7 @@ enum store_copy_result store_backup(struct store *st, const char *dst,
 	int dfd, fd;
 	mode_t old_mask = umask(077);
 
-	if (mkdir(dst, 0700) == 0)
+	if (make_parents(dst) == 0 && mkdir(dst, 0700) == 0)
 		made = true;
 	else if (errno != EEXIST) {
 		snprintf(err, errcap, "cannot create %s: %s", dst, strerror(errno));

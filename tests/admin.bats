@@ -107,6 +107,11 @@ texts() {
 	assert_success
 	[ ! -e "$BATS_TEST_TMPDIR/other/data.mdb.part" ]
 	[ "$(mode "$BATS_TEST_TMPDIR/other/data.mdb")" = 600 ]
+	# missing directories above DIR are made too (0700)
+	run "$CP_ADMIN" backup "$BATS_TEST_TMPDIR/up/cp/today"
+	assert_success
+	[ "$(mode "$BATS_TEST_TMPDIR/up")" = 700 ]
+	[ -f "$BATS_TEST_TMPDIR/up/cp/today/data.mdb" ]
 	run "$CP_ADMIN" backup "$BATS_TEST_TMPDIR/other/data.mdb"
 	assert_failure 1
 	run "$CP_ADMIN" backup ''
