@@ -94,6 +94,8 @@ static void help(struct ui *u)
 		"/watch N        download every N seconds; /watch off stops",
 		"/help           this help",
 		"/quit           leave (Ctrl-D too)",
+		"TAB             completes /commands and @names seen; in a text",
+		"                (or as Ctrl-V TAB) it types a TAB",
 	};
 
 	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
@@ -125,6 +127,7 @@ static void send_line(struct ui *u, const char *line)
 	r = client_send(&u->client, name, nlen, text, strlen(text));
 	touched(u);
 	if (r == CLIENT_OK) {
+		complete_names_add(&u->names, name, nlen);
 		chatui_show(u, C_DIM, "sent to %.*s", (int)nlen, name);
 		return;
 	}

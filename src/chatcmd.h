@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "chatcomplete.h"
 #include "chatui.h"
 #include "client.h"
 #include "lineio.h"
@@ -35,6 +36,7 @@ struct ui {
 	char *kept;             /* a line typed offline whose reconnect failed:
 				   put back into the editor, not lost */
 	struct lineio in;       /* stdin when it is not a terminal */
+	struct complete_names names; /* senders and recipients, for TAB */
 	char prompt[CP_USER_MAX + 32];
 };
 

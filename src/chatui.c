@@ -139,6 +139,7 @@ int chatui_deliver(void *ctx, const char *sender, size_t slen,
 	struct tm tm;
 	size_t n;
 
+	complete_names_add(&u->names, sender, slen);
 	localtime_r(&now, &tm);
 	strftime(hm, sizeof hm, "%H:%M", &tm);
 	n = (size_t)snprintf(buf, sizeof buf, "%s[%s]%s %s%.*s%s: ",
@@ -297,6 +298,30 @@ static void suspend(struct ui *u)
 	}
 }
 
+/* TAB (chatcomplete.c): complete "/cmd" or "@name", else a literal TAB. */
+static unsigned char complete_key(EditLine *el, int ch)
+{
+	const LineInfo *li = el_line(el);
+	char insert[CP_LINE_MAX], list[CP_LINE_MAX];
+	struct ui *u = NULL;
+
+	(void)ch;
+	el_get(el, EL_CLIENTDATA, &u);
+	switch (chat_complete(li->buffer, (size_t)(li->cursor - li->buffer),
+			u ? &u->names : NULL, insert, list, sizeof insert)) {
+	case COMPLETE_INSERT:
+		if (insert[0] != '\0' && el_insertstr(el, insert) != 0)
+			return CC_ERROR;
+		return CC_REFRESH;
+	case COMPLETE_LIST:
+		chatui_show(u, C_DIM, "%s", list);
+		return CC_NORM;
+	case COMPLETE_TAB:
+	default:
+		return el_insertstr(el, "\t") == 0 ? CC_REFRESH : CC_ERROR;
+	}
+}
+
 static int setup_tty(struct ui *u)
 {
 	u->el = el_init("cpchat", stdin, stdout, stderr);
@@ -310,7 +335,11 @@ static int setup_tty(struct ui *u)
 	el_set(u->el, EL_EDITOR, "emacs");
 	el_set(u->el, EL_PROMPT, prompt_fn);
 	el_set(u->el, EL_SIGNAL, 0);
-	el_source(u->el, NULL); /* ~/.editrc */
+	el_set(u->el, EL_CLIENTDATA, u);
+	el_set(u->el, EL_ADDFN, "cp-complete",
+		"complete a /command or @name, else insert a TAB", complete_key);
+	el_set(u->el, EL_BIND, "^I", "cp-complete", NULL);
+	el_source(u->el, NULL); /* ~/.editrc (may bind TAB otherwise) */
 	return 0;
 }
 

@@ -75,6 +75,10 @@
  * 300 s by default); well under half of that, so one late wake-up is safe. */
 #define CP_DEFAULT_CLIENT_KEEPALIVE 120
 
+/* cpchat interactive: user names remembered (senders, recipients) for TAB
+ * completion after '@'; a chat window deals with a handful of people. */
+#define CP_CHAT_NAMES_MAX 64
+
 /* Replies must reach a client that stops reading within this time, or the
  * handler gives up (a stranger must not pin a handler forever). */
 #define CP_WRITE_TIMEOUT 30

@@ -567,6 +567,34 @@ teardown() {
 	wait_pane '^cpchat exited with 0$'
 }
 
+@test "interactive: TAB completes /commands and @names seen, else types a TAB" {
+	as_bob send alice "hello"
+	tui_start
+	wait_pane 'bob: hello$'
+	wait_pane '^alice> ?$'
+	keys '/in' Tab
+	wait_pane '^alice> /inbox$'
+	keys Enter
+	wait_pane '^no new messages$'
+	# bob was seen (a sender): completed with the space after it
+	keys '@b' Tab
+	wait_pane '^alice> @bob ?$'
+	# in the text, TAB (and Ctrl-V TAB) is a TAB
+	keys 'one' Tab 'two' C-v Tab 'three' Enter
+	wait_pane '^sent to bob$'
+	run as_bob recv
+	assert_output "$(printf 'alice\tone\ttwo\tthree')"
+	# several matches: listed above the line, which stays
+	keys '/' Tab
+	wait_pane '^/help /inbox /quit /watch$'
+	wait_pane '^alice> /$'
+	keys BSpace '@nobody' Tab
+	keys ' x' Enter
+	wait_pane '^no such user: nobody'
+	keys C-d
+	wait_pane '^cpchat exited with 0$'
+}
+
 @test "interactive: colour on a terminal, none with NO_COLOR" {
 	local esc=$'\e'
 	as_bob send alice "coloured"
