@@ -683,6 +683,27 @@ teardown() {
 	refute grep -q 'bad command' "$BATS_TEST_TMPDIR/sa.log"
 }
 
+@test "interactive without a terminal: a line after a dropped connection reconnects first" {
+	local fifo=$BATS_TEST_TMPDIR/in out=$BATS_TEST_TMPDIR/out pid
+	mkfifo "$fifo"
+	as_alice <"$fifo" >"$out" 2>&1 &
+	pid=$!
+	exec 5>"$fifo"
+	echo '@bob one' >&5
+	wait_for grep -q '^sent to bob$' "$out"
+	kill $(handlers)
+	wait_for grep -q '^connection lost' "$out"
+	echo '@bob two' >&5
+	exec 5>&-
+	wait "$pid"
+	run cat "$out"
+	assert_line --index 3 --regexp '^connection lost: '
+	assert_line --regexp '^connected to 127\.0\.0\.1 port [0-9]+ as alice$'
+	[ "$(grep -c '^sent to bob$' "$out")" -eq 2 ]
+	run as_bob recv
+	assert_output "$(printf 'alice\tone\nalice\ttwo')"
+}
+
 @test "interactive without a terminal: commands from stdin, recovery after 540" {
 	server_stop
 	cpd_start --mailbox-limit 1
