@@ -297,6 +297,7 @@ int main(int argc, char **argv)
 
 	log_init("cpd", LOG_TARGET_AUTO);
 	session_config_defaults(&cfg);
+	argv[0] = (char *)"cpd"; /* getopt's own messages name the program */
 	while ((li = -1, c = getopt_long(argc, argv, "d:hV", opts, &li)) != -1) {
 		int bad = 0;
 		switch (c) {

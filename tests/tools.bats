@@ -253,7 +253,7 @@ mode() {
 
 @test "getopt's own errors name the tool, not its path" {
 	local t
-	for t in "$CP_USERADD" "$CP_USERDEL" "$CP_PASSWD" "$CP_USERS" "$CP_ADMIN"; do
+	for t in "$CP_USERADD" "$CP_USERDEL" "$CP_PASSWD" "$CP_USERS" "$CP_ADMIN" "$CPD"; do
 		run --separate-stderr "$t" --db
 		assert_failure 2
 		assert_equal "${stderr_lines[0]}" "$(basename "$t"): option '--db' requires an argument"
