@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "config.h"
@@ -94,12 +95,25 @@ static int cmd_backup(struct store *st, const char *dir)
 	}
 }
 
+/* True if a and b name the same existing directory. */
+static bool same_dir(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+		sa.st_ino == sb.st_ino;
+}
+
 static int cmd_restore(struct store *st, const char *dir, const char *db,
 	bool replace)
 {
 	uint64_t users, msgs;
 	char err[512];
 
+	if (same_dir(dir, db)) {
+		fprintf(stderr, TOOL ": %s is the store itself, not a backup\n", dir);
+		return EXIT_USAGE;
+	}
 	switch (store_restore(st, dir, replace, &users, &msgs, err, sizeof err)) {
 	case STORE_COPY_OK:
 		printf("restored %" PRIu64 " user%s and %" PRIu64 " message%s "

@@ -147,6 +147,9 @@ texts() {
 	run --separate-stderr "$CP_ADMIN" --db "$NEW" restore "$BATS_TEST_TMPDIR/none"
 	assert_failure 1
 	assert_equal "$stderr" "cp-admin: no backup in $BATS_TEST_TMPDIR/none: data.mdb: No such file or directory"
+	run --separate-stderr "$CP_ADMIN" restore --replace "$CP_DB"
+	assert_failure 2
+	assert_equal "$stderr" "cp-admin: $CP_DB is the store itself, not a backup"
 	mkdir "$BK" && head -c 65536 /dev/urandom >"$BK/data.mdb"
 	run "$CP_ADMIN" restore --replace "$BK"
 	assert_failure 1
