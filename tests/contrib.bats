@@ -1,9 +1,12 @@
 #!/usr/bin/env bats
 # contrib.bats - one source of truth for the session limits and paths:
 # cp.socket and the contrib/ super-server configurations (xinetd, inetd,
-# tcpserver) are all generated from the same configure values and agree.
+# tcpserver) are all generated from the same configure values and agree;
+# and the build itself is quiet (ar).
 
 load common
+
+bats_require_minimum_version 1.5.0
 
 # mkvar NAME: the value of the make variable NAME in the build.
 mkvar() { sed -n "s/^$1 = //p" "$CP_BUILDDIR/Makefile"; }
@@ -73,4 +76,15 @@ limits() {
 	run bash -c 'cd "$1" && "$2/configure" --quiet --with-max-sessions=8' _ "$d" "$CP_SRCDIR"
 	assert_failure
 	assert_output --partial 'must not exceed'
+}
+
+@test "the static library is archived without ar's warning about 'u'" {
+	local ar flags obj
+	ar=$(mkvar AR) flags=$(mkvar ARFLAGS)
+	obj=$(ls "$CP_BUILDDIR"/src/libcp_a-*.o | head -n 1)
+	[ -n "$ar" ] && [ -n "$obj" ]
+	run --separate-stderr $ar $flags "$BATS_TEST_TMPDIR/x.a" "$obj"
+	assert_success
+	assert_equal "$stderr" ''
+	assert_output ''
 }
