@@ -248,10 +248,11 @@ static int bad_record(const char *what, char *err, size_t errcap)
 	return MDB_CORRUPTED;
 }
 
-/* Copy one database of the backup into txn, checking every record with
- * check (0 good). *n counts the records copied. */
-static int restore_db(MDB_txn *txn, MDB_dbi to, struct backup *b, MDB_dbi from,
-	int (*check)(MDB_txn *, MDB_dbi, const MDB_val *, MDB_val *),
+/* Copy one database of the backup into the store's `to` in txn, checking
+ * (and maybe adjusting) every record with check (0 good). *n counts them. */
+static int restore_db(struct store *st, MDB_txn *txn, MDB_dbi to,
+	struct backup *b, MDB_dbi from,
+	int (*check)(struct store *, MDB_txn *, const MDB_val *, MDB_val *),
 	const char *what, uint64_t *n, char *err, size_t errcap)
 {
 	MDB_cursor *cur;
@@ -262,7 +263,7 @@ static int restore_db(MDB_txn *txn, MDB_dbi to, struct backup *b, MDB_dbi from,
 		return rc;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (check(txn, to, &k, &v) != 0) {
+		if (check(st, txn, &k, &v) != 0) {
 			rc = bad_record(what, err, errcap);
 			break;
 		}
@@ -274,12 +275,13 @@ static int restore_db(MDB_txn *txn, MDB_dbi to, struct backup *b, MDB_dbi from,
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-static int check_user(MDB_txn *txn, MDB_dbi dbi, const MDB_val *k, MDB_val *v)
+static int check_user(struct store *st, MDB_txn *txn, const MDB_val *k,
+	MDB_val *v)
 {
 	char hash[CP_HASH_MAX];
 
+	(void)st;
 	(void)txn;
-	(void)dbi;
 	return storerec_name_ok(k->mv_data, k->mv_size) &&
 		storerec_user_hash(v->mv_data, v->mv_size, hash, sizeof hash) == 0
 		? 0 : -1;
@@ -287,7 +289,8 @@ static int check_user(MDB_txn *txn, MDB_dbi dbi, const MDB_val *k, MDB_val *v)
 
 /* A mailbox record; its next id becomes the larger of the two, so that ids
  * the store has handed out are never handed out again. */
-static int check_box(MDB_txn *txn, MDB_dbi dbi, const MDB_val *k, MDB_val *v)
+static int check_box(struct store *st, MDB_txn *txn, const MDB_val *k,
+	MDB_val *v)
 {
 	static unsigned char box[STOREREC_BOX_SIZE];
 	uint64_t next_id, count, cur_next, cur_count;
@@ -296,7 +299,7 @@ static int check_box(MDB_txn *txn, MDB_dbi dbi, const MDB_val *k, MDB_val *v)
 	if (!storerec_name_ok(k->mv_data, k->mv_size) ||
 	    storerec_box_decode(v->mv_data, v->mv_size, &next_id, &count) != 0)
 		return -1;
-	if (mdb_get(txn, dbi, (MDB_val *)k, &cv) == 0 &&
+	if (mdb_get(txn, st->boxes, (MDB_val *)k, &cv) == 0 &&
 	    storerec_box_decode(cv.mv_data, cv.mv_size, &cur_next, &cur_count) == 0 &&
 	    cur_next > next_id)
 		next_id = cur_next;
@@ -306,18 +309,28 @@ static int check_box(MDB_txn *txn, MDB_dbi dbi, const MDB_val *k, MDB_val *v)
 	return 0;
 }
 
-static int check_mail(MDB_txn *txn, MDB_dbi dbi, const MDB_val *k, MDB_val *v)
+/* A message; its mailbox (restored before the mail) must exist and hand
+ * out ids above it, or the next message stored there would collide. */
+static int check_mail(struct store *st, MDB_txn *txn, const MDB_val *k,
+	MDB_val *v)
 {
 	const char *key = k->mv_data, *nul = memchr(key, '\0', k->mv_size);
 	struct store_msg *msg = malloc(sizeof *msg);
+	uint64_t id = 0, next_id = 0, count;
+	MDB_val bk, bv;
 	int ok;
 
-	(void)txn;
-	(void)dbi;
 	ok = msg != NULL && nul != NULL &&
 		storerec_name_ok(key, (size_t)(nul - key)) &&
-		storerec_mail_key_of(key, k->mv_size, key, (size_t)(nul - key), NULL) &&
+		storerec_mail_key_of(key, k->mv_size, key, (size_t)(nul - key), &id) &&
 		storerec_mail_decode(v->mv_data, v->mv_size, msg) == 0;
+	if (ok) {
+		bk.mv_size = (size_t)(nul - key);
+		bk.mv_data = (void *)key;
+		ok = mdb_get(txn, st->boxes, &bk, &bv) == 0 &&
+			storerec_box_decode(bv.mv_data, bv.mv_size, &next_id,
+				&count) == 0 && id < next_id;
+	}
 	free(msg);
 	return ok ? 0 : -1;
 }
@@ -369,13 +382,13 @@ enum store_copy_result store_restore(struct store *st, const char *src,
 	if (rc == 0 && replace)
 		rc = restore_clear(st, txn);
 	if (rc == 0)
-		rc = restore_db(txn, st->users, &b, b.users, check_user, "user",
+		rc = restore_db(st, txn, st->users, &b, b.users, check_user, "user",
 			&nu, err, errcap);
 	if (rc == 0)
-		rc = restore_db(txn, st->boxes, &b, b.boxes, check_box, "mailbox",
+		rc = restore_db(st, txn, st->boxes, &b, b.boxes, check_box, "mailbox",
 			&nb, err, errcap);
 	if (rc == 0)
-		rc = restore_db(txn, st->mail, &b, b.mail, check_mail, "message",
+		rc = restore_db(st, txn, st->mail, &b, b.mail, check_mail, "message",
 			&nm, err, errcap);
 	backup_close(&b);
 	if (rc != 0) {
