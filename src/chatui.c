@@ -336,9 +336,10 @@ static int setup_tty(struct ui *u)
 	el_set(u->el, EL_PROMPT, prompt_fn);
 	el_set(u->el, EL_SIGNAL, 0);
 	el_set(u->el, EL_CLIENTDATA, u);
-	el_set(u->el, EL_ADDFN, "cp-complete",
-		"complete a /command or @name, else insert a TAB", complete_key);
-	el_set(u->el, EL_BIND, "^I", "cp-complete", NULL);
+	/* el_wset: el_set's EL_ADDFN copies the name and never frees it. */
+	el_wset(u->el, EL_ADDFN, L"cp-complete",
+		L"complete a /command or @name, else insert a TAB", complete_key);
+	el_wset(u->el, EL_BIND, L"^I", L"cp-complete", NULL);
 	el_source(u->el, NULL); /* ~/.editrc (may bind TAB otherwise) */
 	return 0;
 }
