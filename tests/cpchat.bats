@@ -664,11 +664,11 @@ teardown() {
 
 @test "interactive: the keepalive holds a session open past the idle timeout" {
 	server_stop
-	cpd_start --idle-timeout 2
-	TUI_ARGS=(--keepalive 0.3)
+	cpd_start --idle-timeout 3
+	TUI_ARGS=(--keepalive 0.3)   # ten keepalives per idle timeout
 	tui_start
 	wait_pane '^alice> ?$'
-	sleep 5
+	sleep 7                      # two idle timeouts and more
 	run pane
 	refute_output --partial 'connection lost'
 	[ "$(handlers | wc -l)" -eq 1 ]
