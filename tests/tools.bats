@@ -444,6 +444,35 @@ EOF
 	refute_output --partial ivan
 }
 
+@test "Ctrl-C at the password prompt ends its line and restores echo" {
+	command -v python3 >/dev/null || skip "python3 not installed"
+	run python3 - "$CP_USERADD" "$CP_DB" <<'EOF'
+import os, pty, sys, termios, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "--db", sys.argv[2], "kim"])
+seen = b""
+deadline = time.time() + 10
+while not seen.rstrip().endswith(b":") and time.time() < deadline:
+    seen += os.read(fd, 1024)
+os.write(fd, b"half\x03")
+while True:
+    try:
+        d = os.read(fd, 1024)
+    except OSError:
+        break
+    if not d:
+        break
+    seen += d
+_, st = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(st), repr(seen.decode()[-7:]))
+EOF
+	assert_success
+	assert_output "-2 'kim: \r\n'"
+	run "$CP_USERS"
+	refute_output --partial kim
+}
+
 @test "run as root, the store is handed to the service user when it exists" {
 	[ "$(id -u)" = 0 ] || skip "needs root"
 	local svc
