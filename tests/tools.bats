@@ -444,7 +444,7 @@ EOF
 	refute_output --partial ivan
 }
 
-@test "Ctrl-C at the password prompt ends its line and restores echo" {
+@test "Ctrl-C at the password prompt ends its line; nothing is added" {
 	command -v python3 >/dev/null || skip "python3 not installed"
 	run python3 - "$CP_USERADD" "$CP_DB" <<'EOF'
 import os, pty, sys, termios, time
