@@ -44,11 +44,11 @@ static char *prompt_fn(EditLine *el)
 
 /* ---------------------------------------------------------------- output */
 
-/* Columns the terminal shows for these bytes (wide characters count 2). */
-static size_t text_width(const char *s, size_t len)
+/* The column after showing these bytes from column w (wide characters
+ * count 2; a TAB goes to the next multiple of 8, as libedit draws it). */
+static size_t text_width(size_t w, const char *s, size_t len)
 {
 	mbstate_t st;
-	size_t w = 0;
 
 	memset(&st, 0, sizeof st);
 	while (len > 0) {
@@ -63,7 +63,7 @@ static size_t text_width(const char *s, size_t len)
 		} else {
 			if (n == 0)
 				n = 1;
-			cw = wcwidth(wc);
+			cw = wc == L'\t' ? (int)(8 - w % 8) : wcwidth(wc);
 		}
 		if (cw > 0)
 			w += (size_t)cw;
@@ -83,8 +83,8 @@ static void erase_edit(struct ui *u)
 
 	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
 		cols = ws.ws_col;
-	pos = text_width(u->prompt, strlen(u->prompt)) +
-		text_width(li->buffer, (size_t)(li->cursor - li->buffer));
+	pos = text_width(text_width(0, u->prompt, strlen(u->prompt)),
+		li->buffer, (size_t)(li->cursor - li->buffer));
 	row = pos / cols;
 	fputs("\r", stdout);
 	if (row > 0)

@@ -595,6 +595,28 @@ teardown() {
 	wait_pane '^cpchat exited with 0$'
 }
 
+@test "interactive: a line with TABs that wraps is redrawn whole when a message arrives" {
+	local xs
+	xs=$(printf 'x%.0s' {1..70})
+	tui_start
+	wait_pane '^alice> ?$'
+	keys '/watch 0.3' Enter
+	wait_pane '^watching every'
+	# "alice> @bob a" ends at column 13, three TABs take it to 32, then 71
+	# more: 103 columns, two rows on 100 (with a TAB counted as no width,
+	# 84: one row, and the redraw would leave a copy of the first)
+	keys '@bob a' Tab Tab Tab "b$xs"
+	wait_pane 'xxxx$'
+	as_bob send alice "while a long line waits"
+	wait_pane 'bob: while a long line waits$'
+	wait_pane 'xxx$'
+	[ "$(pane | grep -c '^alice> @bob a')" -eq 1 ] || fail "line drawn twice: $(pane)"
+	keys Enter
+	wait_pane '^sent to bob$'
+	run as_bob recv
+	assert_output "$(printf 'alice\ta\t\t\tb%s' "$xs")"
+}
+
 @test "interactive: colour on a terminal, none with NO_COLOR" {
 	local esc=$'\e'
 	as_bob send alice "coloured"
