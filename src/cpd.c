@@ -20,10 +20,11 @@
 #include "config.h"
 #include "lineio.h"
 #include "log.h"
+#include "sandbox.h"
 #include "session.h"
 #include "store.h"
 
-enum { EXIT_STORE = 1, EXIT_USAGE = 2 };
+enum { EXIT_STORE = 1, EXIT_USAGE = 2, EXIT_SANDBOX = 3 };
 
 static void usage(FILE *f)
 {
@@ -45,13 +46,17 @@ static void usage(FILE *f)
 "      --mailbox-limit N      refuse (540) messages to a user with N queued (%d;\n"
 "                             0 = no limit)\n"
 "      --map-size MIB         LMDB map size in MiB (%d)\n"
+"      --no-sandbox           do not confine the handler (debugging only; by\n"
+"                             default it drops to the store owner, Landlock\n"
+"                             leaves it the store's files only and a seccomp\n"
+"                             filter the system calls a session makes)\n"
 "  -h, --help                 show this help and exit\n"
 "  -V, --version              show the version and exit\n"
 "\n"
 "Seconds may be fractional. Logs go to the journal under systemd, else to\n"
 "stderr (never to the client's socket).\n"
 "Exit status: 0 session ended (TERM, end of input, timeout), 1 store cannot\n"
-"be opened, 2 bad usage.\n",
+"be opened, 2 bad usage, 3 the sandbox cannot be applied.\n",
 		CP_DEFAULT_DB, CP_DEFAULT_IDLE_TIMEOUT, CP_DEFAULT_LINE_TIMEOUT,
 		CP_DEFAULT_ACK_TIMEOUT, CP_WRITE_TIMEOUT,
 		CP_DEFAULT_AUTH_FAIL_DELAY_MS,
@@ -281,6 +286,7 @@ int main(int argc, char **argv)
 		{ "max-auth-failures", required_argument, NULL, 'F' },
 		{ "mailbox-limit", required_argument, NULL, 'M' },
 		{ "map-size", required_argument, NULL, 'm' },
+		{ "no-sandbox", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -290,7 +296,8 @@ int main(int argc, char **argv)
 	struct session_config cfg;
 	const char *db = NULL;
 	unsigned long long map_mib = CP_DEFAULT_MAP_SIZE_MIB, v;
-	char err[256], peer[CP_PEER_MAX];
+	char err[256], peer[CP_PEER_MAX], confined[256] = "off (--no-sandbox)";
+	bool sandbox = true;
 	struct store *st;
 	int c, in_fd = STDIN_FILENO, out_fd = STDOUT_FILENO;
 	int in_flags, out_flags, li;
@@ -320,6 +327,7 @@ int main(int argc, char **argv)
 		case 'm':
 			bad = parse_uint(optarg, 1u << 22, &map_mib) || map_mib == 0;
 			break;
+		case 'S': sandbox = false; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("cpd (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION); return 0;
 		default:
@@ -352,6 +360,22 @@ int main(int argc, char **argv)
 		return EXIT_STORE;
 	}
 
+	/* Confine the handler before the first byte from the client is read
+	 * (anything that must happen unconfined, such as peeking at the first
+	 * byte to hand a TLS connection to cpd-tls, goes before this). */
+	if (sandbox) {
+		struct sandbox_config sb = {
+			.store_dir = db,
+			.map_bytes = (uint64_t)map_mib * 1024 * 1024,
+			.profile = SANDBOX_PROFILE_CPD,
+		};
+		if (sandbox_apply(&sb, confined, sizeof confined) < 0) {
+			log_event(LOG_ERR, "error", "sandbox: %s", confined);
+			store_close(st);
+			return EXIT_SANDBOX;
+		}
+	}
+
 	/* Non-blocking so that a client that stops reading cannot pin us. */
 	in_flags = fcntl(in_fd, F_GETFL);
 	out_flags = fcntl(out_fd, F_GETFL);
@@ -363,11 +387,12 @@ int main(int argc, char **argv)
 	lineio_init(&in, in_fd);
 	session_init(&session, &cfg, &store_session_ops, st);
 	serve(&session, &in, out_fd, &cfg);
-	log_event(LOG_INFO, "disconnect", "%s (in %s): %llu stored, %llu downloaded",
+	log_event(LOG_INFO, "disconnect",
+		"%s (in %s): %llu stored, %llu downloaded; sandbox: %s",
 		session.end_reason ? session.end_reason : "connection lost",
 		session_state_name(session.done ? session.end_state : session.state),
 		(unsigned long long)session.stats_stored,
-		(unsigned long long)session.stats_delivered);
+		(unsigned long long)session.stats_delivered, confined);
 
 	if (in_flags >= 0)
 		fcntl(in_fd, F_SETFL, in_flags);
