@@ -64,7 +64,8 @@ static const char *const tls_calls[] = {
  * other process), waits, lists /proc/self/task and reads /proc/self/maps. */
 static const char *const sanitizer_calls[] = {
 	"ptrace", "wait4", "waitid", "sched_yield", "prctl",
-	"getdents64", "readlink", "readlinkat", "sigaltstack", "rt_sigaction",
+	"open", "stat", "lstat", "access", "getdents", "getdents64",
+	"readlink", "readlinkat", "sigaltstack", "rt_sigaction",
 	"getrlimit", "prlimit64", "getppid", "sched_getaffinity",
 	"getuid", "geteuid", "pipe2", "dup", "dup2", "dup3",
 	NULL,
