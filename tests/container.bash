@@ -50,11 +50,16 @@ ct_boot() {
 	# 3>&-: a bats caller must not wait for the container's copy of fd 3.
 	# A machine name of its own: nspawn keeps per-name state in /run.
 	# nspawn's own seccomp filter refuses Landlock unless told otherwise:
-	# cpd's sandbox uses it inside.
+	# cpd's sandbox uses it inside. The host's services come along with its
+	# /usr: one waiting for network-online.target (haproxy) would hold the
+	# boot for the 2 minutes systemd-networkd-wait-online waits on a
+	# private network with nothing configured, so that wait is masked.
 	systemd-nspawn --quiet -D "$CT_ROOT" --volatile=yes --boot \
 		--system-call-filter='landlock_create_ruleset landlock_add_rule landlock_restrict_self' \
 		--private-network --register=no --keep-unit --machine="cptest-$$-$RANDOM" \
-		--console=pipe </dev/null >>"$log" 2>&1 3>&- &
+		--console=pipe -- \
+		systemd.mask=systemd-networkd-wait-online.service \
+		</dev/null >>"$log" 2>&1 3>&- &
 	CT_NSPAWN=$!
 	for i in {1..300}; do
 		CT_PID=$(pgrep -P "$CT_NSPAWN" -x systemd || true)
