@@ -159,7 +159,7 @@ static int set_limits(const struct sandbox_config *cfg, struct report *r)
 	     * tracer thread at exit: no data or process limit for them */
 	    (!SANITIZERS && limit(RLIMIT_DATA, CP_SANDBOX_DATA_MAX) < 0) ||
 	    (!SANITIZERS && limit(RLIMIT_NPROC, 0) < 0)) {
-		say(r, "cannot set resource limits: %s", strerror(errno));
+		say(r, ", cannot set resource limits: %s", strerror(errno));
 		return -1;
 	}
 	say(r, ", rlimits");
