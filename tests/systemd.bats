@@ -180,12 +180,14 @@ $R256"
 ct_selftest() {
 	local d=/run/systemd/system/cp@selftest.service.d
 	ct mkdir -p "$d"
-	printf '[Service]\nType=oneshot\nStandardInput=null\nStandardOutput=journal\nExecStart=\nExecStart=/usr/local/libexec/cp-sandbox-selftest /var/lib/cp %s\n' "$*" |
+	printf '[Service]\nType=oneshot\nRuntimeMaxSec=infinity\nStandardInput=null\nStandardOutput=journal\nExecStart=\nExecStart=/usr/local/libexec/cp-sandbox-selftest /var/lib/cp %s\n' "$*" |
 		ct tee "$d/selftest.conf" >/dev/null
 	ct systemctl daemon-reload
 	ct systemctl start cp@selftest.service || true
 	ct journalctl --sync
-	ct journalctl --no-pager -o cat -u cp@selftest.service _PID="$(ct systemctl show cp@selftest.service -p ExecMainPID --value)"
+	# this run's lines only: those of its invocation
+	ct journalctl --no-pager -o cat \
+		_SYSTEMD_INVOCATION_ID="$(ct systemctl show cp@selftest.service -p InvocationID --value)"
 	ct rm -r "$d"
 	ct systemctl daemon-reload
 }
