@@ -100,8 +100,10 @@ SystemCallErrorNumber=EPERM
 SystemCallArchitectures=native'
 
 # CPU of the whole container, in microseconds: every process in its PID
-# namespace (systemd, journald, ...) plus what its PID 1 reaped (the
-# handlers it started). Not the benchmark client, which runs outside. (Not
+# namespace (systemd, journald, systemd-socket-activate, ...) with what each
+# has reaped (the handlers PID 1 or the activator started; a process that
+# exits is added to its parent's in turn). Not the benchmark client, which
+# runs outside. (Not
 # a cgroup: with --keep-unit on a cgroup-v1/hybrid host, nspawn puts every
 # container into the same /payload group.)
 ct_pidns=$(readlink "/proc/$CT_PID/ns/pid")
@@ -112,8 +114,7 @@ cpu_usec() {
 		[[ $(readlink "$p/ns/pid" 2>/dev/null) == "$ct_pidns" ]] || continue
 		f=$(sed 's/.*) //' "$p/stat" 2>/dev/null) || continue
 		set -- $f
-		t=$((t + ${12} + ${13}))
-		[[ ${p#/proc/} == "$CT_PID" ]] && t=$((t + ${14} + ${15}))
+		t=$((t + ${12} + ${13} + ${14} + ${15}))
 	done
 	echo $((t * 1000000 / hz))
 }
