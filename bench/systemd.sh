@@ -8,8 +8,10 @@
 # added back by a drop-in; the unit with every sandbox off (its own by a
 # drop-in, cpd's by --no-sandbox); and cpd under systemd-socket-activate in
 # the same container (no unit started per connection). Prints each variant's
-# exposure, the CPU per session of the whole container (all its processes) and the
-# ratios the targets name. Root only.
+# exposure, the CPU per session of the whole container (all its processes),
+# the ratios the targets name, and what each directive the lean unit keeps
+# (and cpd's own sandbox) costs: connect at c=16 with it dropped alone.
+# Root only; about 8 minutes.
 set -uo pipefail
 
 srcdir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -185,6 +187,24 @@ echo "measuring: every sandbox off"
 dropin nosandbox "$nosandbox"
 row nosandbox 5035 "$(exposure)"
 dropin none ""
+# Each directive the lean unit keeps, and cpd's own sandbox, dropped one at
+# a time: connect at concurrency 16 and the container's CPU per session.
+keeps=(PrivateNetwork=no PrivateUsers=no RestrictAddressFamilies= IPAddressDeny=
+	RestrictNamespaces=no LockPersonality=no RestrictRealtime=no
+	MemoryDenyWriteExecute=no NoNewPrivileges=no 'CapabilityBoundingSet=~'
+	'ExecStart=|ExecStart=-/usr/sbin/cpd --no-sandbox')
+declare -A K
+nl=$'\n'
+echo "measuring: the lean unit with one of its keeps dropped at a time"
+for d in "${keeps[@]}"; do
+	dropin keep "[Service]$nl${d//|/$nl}"
+	for round in 1 2 3; do
+		r=$(rate 5035 connect 16 "$N16")
+		K[$d.$round]=${r% *} K[$d.cpu.$round]=${r#* }
+	done
+done
+dropin none ""
+
 echo "measuring: cpd under systemd-socket-activate (no unit per connection)"
 ct systemd-run --unit=cp-sa --uid=cp --setenv=CP_DB=/var/lib/cp \
 	systemd-socket-activate --accept --inetd -l 127.0.0.1:5036 /usr/sbin/cpd >>"$log" 2>&1
@@ -213,6 +233,16 @@ for v in "${variants[@]}"; do
 	printf '\n'
 done
 echo "password hash: $hash"
+echo
+echo "the lean unit with one keep dropped: connect c16 sessions/s, container CPU ms/session (medians of 3)"
+printf '  %-44s %9s %9s\n' "as shipped (above)" "$(med shipped.c16)" "$(med shipped.cpuc16)"
+for d in "${keeps[@]}"; do
+	label="without: $d"
+	[[ $d == *'|'* ]] && label="without cpd's own sandbox (--no-sandbox)"
+	printf '  %-44s %9s %9s\n' "$label" \
+		"$(median3 "${K[$d.1]}" "${K[$d.2]}" "${K[$d.3]}")" \
+		"$(median3 "${K[$d.cpu.1]}" "${K[$d.cpu.2]}" "${K[$d.cpu.3]}")"
+done
 ratio() { awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
 echo "shipped / sandbox off, same run: connect c16 $(ratio shipped.c16 nosandbox.c16), login c16 $(ratio shipped.l16 nosandbox.l16) (target >= 0.8)"
 echo "shipped / previous unit, same run: connect c16 $(ratio shipped.c16 previous.c16), login c16 $(ratio shipped.l16 previous.l16)"
