@@ -178,16 +178,17 @@ $R256"
 # selftest ATTACK...: tests/sandbox-selftest as a cp@ instance under the
 # real unit (a drop-in gives it its own ExecStart, no socket); its lines.
 ct_selftest() {
-	local d=/run/systemd/system/cp@selftest.service.d
+	local d=/run/systemd/system/cp@selftest.service.d cursor
 	ct mkdir -p "$d"
 	printf '[Service]\nType=oneshot\nRuntimeMaxSec=infinity\nStandardInput=null\nStandardOutput=journal\nExecStart=\nExecStart=/usr/local/libexec/cp-sandbox-selftest /var/lib/cp %s\n' "$*" |
 		ct tee "$d/selftest.conf" >/dev/null
 	ct systemctl daemon-reload
+	# this run's lines only: those after the journal's cursor now
+	cursor=$(ct journalctl -q -n 1 -o cat --show-cursor | sed -n 's/^-- cursor: //p')
 	ct systemctl start cp@selftest.service || true
 	ct journalctl --sync
-	# this run's lines only: those of its invocation
-	ct journalctl --no-pager -o cat \
-		_SYSTEMD_INVOCATION_ID="$(ct systemctl show cp@selftest.service -p InvocationID --value)"
+	ct journalctl --no-pager -o cat --after-cursor="$cursor" \
+		SYSLOG_IDENTIFIER=cp-sandbox-selftest
 	ct rm -r "$d"
 	ct systemctl daemon-reload
 }
