@@ -175,21 +175,18 @@ $R256"
 	assert_line --regexp 'sandbox: uid [0-9]+ gid [0-9]+, no capabilities, no_new_privs, rlimits, landlock abi [0-9]+, seccomp '
 }
 
-# selftest ATTACK...: tests/sandbox-selftest as a cp@ instance under the
-# real unit (a drop-in gives it its own ExecStart, no socket); its lines.
+# ct_selftest ATTACK...: tests/sandbox-selftest as a cp@ instance under the
+# real unit (a drop-in gives it its own ExecStart, no socket, and its stdout
+# in a file systemd opens for it); prints its lines.
 ct_selftest() {
-	local d=/run/systemd/system/cp@selftest.service.d cursor
+	local d=/run/systemd/system/cp@selftest.service.d
 	ct mkdir -p "$d"
-	printf '[Service]\nType=oneshot\nRuntimeMaxSec=infinity\nStandardInput=null\nStandardOutput=journal\nExecStart=\nExecStart=/usr/local/libexec/cp-sandbox-selftest /var/lib/cp %s\n' "$*" |
+	printf '[Service]\nType=oneshot\nRuntimeMaxSec=infinity\nStandardInput=null\nStandardOutput=truncate:/run/cp-selftest.out\nExecStart=\nExecStart=/usr/local/libexec/cp-sandbox-selftest /var/lib/cp %s\n' "$*" |
 		ct tee "$d/selftest.conf" >/dev/null
 	ct systemctl daemon-reload
-	# this run's lines only: those after the journal's cursor now
-	cursor=$(ct journalctl -q -n 1 -o cat --show-cursor | sed -n 's/^-- cursor: //p')
 	ct systemctl start cp@selftest.service || true
-	ct journalctl --sync
-	ct journalctl --no-pager -o cat --after-cursor="$cursor" \
-		SYSLOG_IDENTIFIER=cp-sandbox-selftest
-	ct rm -r "$d"
+	ct cat /run/cp-selftest.out
+	ct rm -r "$d" /run/cp-selftest.out
 	ct systemctl daemon-reload
 }
 
