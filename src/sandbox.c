@@ -234,7 +234,11 @@ fail:
 	return -1;
 }
 
-/* The build machine's filter, if this is its architecture: one prctl. */
+/* The build machine's filter, if this is its architecture: one prctl.
+ * A call outside the list fails with EPERM rather than killing: a kill
+ * would end a session in the middle of a reply on any call the list missed
+ * (glibc may try a newer call before its fallback), and an error gives an
+ * attacker nothing a kill would deny. Other ABIs (x32, i386) are killed. */
 static int apply_seccomp(const struct sandbox_config *cfg, struct report *r)
 {
 	struct sock_fprog prog;
