@@ -183,13 +183,15 @@ hash_time
 
 serve cpd "$CPD"
 serve floor "$FLOOR"
+# cpd without its own sandbox (src/sandbox.c): what confinement costs
+serve nosbx "$CPD" --no-sandbox
 
 # ---------------------------------------------------------------- connect, login
 note ""
 note "== connect and login: $ROUNDS alternating rounds of ${SECS}s per point =="
 for r in $(seq "$ROUNDS"); do
 	ROUND=$r
-	if [ $((r % 2)) = 1 ]; then order="floor cpd"; else order="cpd floor"; fi
+	if [ $((r % 2)) = 1 ]; then order="floor cpd nosbx"; else order="nosbx cpd floor"; fi
 	for c in $CONCS; do
 		for srv in $order; do
 			record "connect-c$c" "$srv" -s connect -u u:16 -c "$c" -d "$SECS"
@@ -400,6 +402,10 @@ drssl=$(( $(rss cpd-login) - $(rss floor-login) ))
 note ""
 note "==================== targets (issue 5) ===================="
 note "connect c=16: cpd/floor $c16 >= 0.90: $(verdict "$c16" '>=' 0.9)"
+sb16=$(pratio connect-c16 3 cpd nosbx)
+sb1=$(pratio connect-c1 3 cpd nosbx)
+note "sandbox, connect c=16: cpd / cpd --no-sandbox $sb16 >= 0.91 (within 1.1x): $(verdict "$sb16" '>=' 0.909)"
+note "            (c=1: $sb1; handler CPU per session: --no-sandbox $(med connect-c16 nosbx 6) ms, sandboxed $(med connect-c16 cpd 6) ms)"
 note "            (handler CPU per session: floor $(med connect-c16 floor 6) ms, cpd $(med connect-c16 cpd 6) ms, floor/cpd $(ratio "$(med connect-c16 floor 6)" "$(med connect-c16 cpd 6)"))"
 note "login c=16: cpd $(med login-c16 cpd 3)/s vs the hash on all CPUs $ceiling/s (medians); per round, cpd / the hash measured just before: $l16 >= 0.90: $(verdict "$l16" '>=' 0.9)"
 note "            (ncpu / one verify of $(med hash - 4) ms: $(med hash - 5)/s, per-round ratio $(hratio login-c16 5))"

@@ -1,17 +1,20 @@
 /* log.c - event logging for cp's programs. Chooses the journal (structured
- * fields CP_EVENT, CP_USER, CP_PEER, and CP_TLS on TLS connections) or plain
- * stderr lines, and makes sure nothing is ever written to a client socket
- * that stderr may point at. */
+ * fields CP_EVENT, CP_USER, CP_PEER, and CP_TLS on TLS connections, through
+ * one socket opened at log_init, before any sandbox) or plain stderr lines,
+ * and makes sure nothing is ever written to a client socket that stderr may
+ * point at. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
-
-#include <systemd/sd-journal.h>
 
 #include "limits.h"
 #include "log.h"
@@ -22,6 +25,27 @@ static char log_peer[CP_PEER_MAX] = "";
 static char log_user[4 * CP_USER_MAX + 1] = "";
 static char log_tls[CP_TLS_DESC_MAX] = "";
 static int log_max_prio = LOG_INFO; /* LOG_DEBUG with CP_DEBUG=1 */
+static int journal_fd = -1;
+
+/* journald's native protocol socket (systemd.journal-fields(7)). */
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+
+/* Open and connect the journal's datagram socket now, so that a sandboxed
+ * handler later only sends on it (no socket(2), no connect(2)). Without a
+ * journal, events are dropped quietly, as sd_journal_send would. */
+static void journal_open(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = JOURNAL_SOCKET };
+
+	if (journal_fd >= 0)
+		return;
+	journal_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (journal_fd >= 0 &&
+	    connect(journal_fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		close(journal_fd);
+		journal_fd = -1;
+	}
+}
 
 /* Is stderr the journal stream systemd connected us to? */
 static bool stderr_is_journal(void)
@@ -47,18 +71,18 @@ void log_init(const char *ident, enum log_target target)
 		log_max_prio = LOG_DEBUG;
 	if (target != LOG_TARGET_AUTO) {
 		log_target = target;
-		return;
-	}
-	if (stderr_is_journal()) {
+	} else if (stderr_is_journal()) {
 		log_target = LOG_TARGET_JOURNAL;
 	} else if (fstat(STDERR_FILENO, &st) < 0 || S_ISSOCK(st.st_mode)) {
 		/* Closed, or (inetd style) the client's socket: never write
 		 * there. The journal's socket is tried instead; if it is absent,
-		 * sd_journal_send fails quietly. */
+		 * events are dropped quietly. */
 		log_target = LOG_TARGET_JOURNAL;
 	} else {
 		log_target = LOG_TARGET_STDERR;
 	}
+	if (log_target == LOG_TARGET_JOURNAL)
+		journal_open();
 }
 
 size_t log_escape(char *dst, size_t cap, const char *src, size_t len)
@@ -102,6 +126,65 @@ void log_set_tls(const char *desc)
 	log_escape(log_tls, sizeof log_tls, desc, strlen(desc));
 }
 
+/* One journal field as an iovec pair: "NAME=value\n". A value with a
+ * newline takes the protocol's binary form: NAME\n, 64-bit LE length, value. */
+struct jfield {
+	char head[32];
+	const char *val;
+	size_t len;
+	unsigned char size[8];
+};
+
+static int jfield_iov(struct jfield *f, const char *name, const char *val,
+	struct iovec *iov)
+{
+	static const char nl = '\n';
+	int n = 0;
+
+	f->val = val;
+	f->len = strlen(val);
+	if (memchr(val, '\n', f->len) == NULL) {
+		snprintf(f->head, sizeof f->head, "%s=", name);
+		iov[n++] = (struct iovec){ f->head, strlen(f->head) };
+	} else {
+		uint64_t l = f->len;
+		snprintf(f->head, sizeof f->head, "%s\n", name);
+		for (int i = 0; i < 8; i++)
+			f->size[i] = (unsigned char)(l >> (8 * i));
+		iov[n++] = (struct iovec){ f->head, strlen(f->head) };
+		iov[n++] = (struct iovec){ f->size, 8 };
+	}
+	iov[n++] = (struct iovec){ (void *)f->val, f->len };
+	iov[n++] = (struct iovec){ (void *)&nl, 1 };
+	return n;
+}
+
+static void journal_send(int prio, const char *event, const char *msg)
+{
+	char message[sizeof log_user + CP_PEER_MAX + 520], priority[4];
+	const char *names[] = { "MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER",
+		"CP_EVENT", "CP_USER", "CP_PEER", "CP_TLS" };
+	const char *vals[7];
+	struct jfield f[7];
+	struct iovec iov[7 * 4];
+	struct msghdr mh = { 0 };
+	int n = 0, nf = log_tls[0] ? 7 : 6; /* CP_TLS on TLS connections */
+
+	if (journal_fd < 0)
+		return;
+	snprintf(message, sizeof message, "%s%s%s: %s", log_user,
+		log_user[0] ? "@" : "", log_peer, msg);
+	snprintf(priority, sizeof priority, "%d", prio & 7);
+	vals[0] = message; vals[1] = priority; vals[2] = log_ident;
+	vals[3] = event; vals[4] = log_user; vals[5] = log_peer;
+	vals[6] = log_tls;
+	for (int i = 0; i < nf; i++)
+		n += jfield_iov(&f[i], names[i], vals[i], iov + n);
+	mh.msg_iov = iov;
+	mh.msg_iovlen = (size_t)n;
+	(void)sendmsg(journal_fd, &mh, MSG_NOSIGNAL);
+}
+
 void log_event(int prio, const char *event, const char *fmt, ...)
 {
 	char msg[512];
@@ -115,16 +198,7 @@ void log_event(int prio, const char *event, const char *fmt, ...)
 	va_end(ap);
 
 	if (log_target == LOG_TARGET_JOURNAL) {
-		sd_journal_send("MESSAGE=%s%s%s: %s", log_user,
-			log_user[0] ? "@" : "", log_peer, msg,
-			"PRIORITY=%d", prio,
-			"SYSLOG_IDENTIFIER=%s", log_ident,
-			"CP_EVENT=%s", event,
-			"CP_USER=%s", log_user,
-			"CP_PEER=%s", log_peer,
-			/* the list ends here on a plaintext connection */
-			log_tls[0] ? "CP_TLS=%s" : NULL, log_tls,
-			NULL);
+		journal_send(prio, event, msg);
 	} else {
 		fprintf(stderr, "%s[%ld]: %s peer=%s%s%s%s%s: %s\n", log_ident,
 			(long)getpid(), event, log_peer[0] ? log_peer : "-",

@@ -1,4 +1,4 @@
-/* log.h - event logging: the journal (sd_journal_send with CP_* fields) when
+/* log.h - event logging: the journal (native protocol, CP_* fields) when
  * stderr is connected to it, plain lines on stderr otherwise, and never to a
  * client socket. Client bytes are escaped; passwords, texts and keys never logged. */
 #ifndef CP_LOG_H
