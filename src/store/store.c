@@ -1,7 +1,6 @@
 /* store.c - the store interface (store.h) over its backends (backend.h):
  * the --db string chooses one (store_kind), every other call goes to the
  * backend the store was opened with. Nothing above this file knows which. */
-#include <stdio.h>
 #include <string.h>
 
 #include "backend.h"
@@ -18,11 +17,10 @@ enum store_kind store_kind(const char *where)
 struct store *store_open(const char *where, int flags, size_t map_mib,
 	char *err, size_t errcap)
 {
-	if (store_kind(where) == STORE_KIND_PG) {
-		snprintf(err, errcap, "this build has no PostgreSQL backend");
-		return NULL;
-	}
-	return store_backend_lmdb.open(where, flags, map_mib, err, errcap);
+	const struct store_backend *be = store_kind(where) == STORE_KIND_PG ?
+		&store_backend_pg : &store_backend_lmdb;
+
+	return be->open(where, flags, map_mib, err, errcap);
 }
 
 void store_close(struct store *st)
