@@ -224,6 +224,15 @@ void pg_msg_abort(struct store *s)
 		batch_end(st);
 }
 
+static int64_t mono_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+static int lease_tx(struct pg_store *st, void *arg);
+
 /* ---------------------------------------------------------------- reads */
 
 static uint64_t be64_at(const char *p)
@@ -251,6 +260,18 @@ int pg_msg_next(struct store *s, const char *user, size_t len, uint64_t gen,
 	}
 	if (pg_ready(st) != 0)
 		return -1;
+	/* A long download keeps its lease: claimed again once a third of it
+	 * has passed (removals renew it too). */
+	if (st->lease_held && mono_seconds() - st->lease_renewed >=
+	    CP_PG_LEASE_SECONDS / 3) {
+		snprintf(tok, sizeof tok, "%lld", (long long)st->token);
+		const char *lv[2] = { st->lease_user, tok };
+		int lr = pg_tx(st, lease_tx, (void *)lv);
+		if (lr < 0)
+			return -1;
+		if (lr == 1)
+			st->lease_renewed = mono_seconds();
+	}
 	memcpy(nm, user, len);
 	nm[len] = '\0';
 	snprintf(af, sizeof af, "%llu", (unsigned long long)after);
@@ -361,6 +382,8 @@ int pg_msg_remove(struct store *s, const char *user, size_t len, uint64_t gen,
 	a.v[1] = list;
 	r = pg_tx(st, remove_tx, &a);
 	free(list);
+	if (r > 0 && st->lease_held)
+		st->lease_renewed = mono_seconds();
 	if (r == 0) {
 		snprintf(st->err, sizeof st->err, "the account changed since "
 			"login");
@@ -417,8 +440,10 @@ int pg_mailbox_lock(struct store *s, const char *user, size_t len)
 	if (r < 0)
 		return -1;
 	st->lease_held = r == 1;
-	if (r == 1)
+	if (r == 1) {
 		memcpy(st->lease_user, nm, len + 1);
+		st->lease_renewed = mono_seconds();
+	}
 	return r > 0;
 }
 

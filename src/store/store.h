@@ -107,7 +107,9 @@ int store_msg_remove(struct store *st, const char *user, size_t len,
 
 /* Claim user's mailbox for one download, so that two sessions of the same
  * user never deliver the same messages: 1 claimed, 0 another process holds
- * it, -1 error. Released by store_mailbox_unlock or when the process ends. */
+ * it, -1 error. Released by store_mailbox_unlock, or when the process ends
+ * (LMDB: an OFD lock on mailbox.lock) or its lease expires (PostgreSQL: a
+ * lease in the user's row, renewed by each removal, CP_PG_LEASE_SECONDS). */
 int store_mailbox_lock(struct store *st, const char *user, size_t len);
 void store_mailbox_unlock(struct store *st);
 
