@@ -229,3 +229,34 @@ wait_for() {
 	run sess "${B}RMSG\r\n250\r\n250\r\n"
 	want "$R220" "$R230" "RMSGalice:before" "RMSGalice:after" "$R255"
 }
+
+@test "a deadlock with another transaction: the batch is run again and stored once" {
+	local q=$BATS_TEST_TMPDIR/psql.in i
+	# Another client locks bob's row, cpd's batch (alice to bob) locks
+	# alice's and waits for bob's, then the other client wants alice's:
+	# the database breaks the deadlock by failing cpd's statement (its
+	# deadlock_timeout fires first), and cpd runs the batch again.
+	mkfifo "$q"
+	pg_psql "$DBNAME" <"$q" >/dev/null 2>&1 &
+	local psql=$!
+	HELD_PIDS+=" $psql"
+	exec 5>"$q"
+	echo "SET deadlock_timeout = '60s'; BEGIN; SELECT 1 FROM cp_users WHERE name = 'bob' FOR UPDATE;" >&5
+	printf "${A}SMSG bob:once\r\nTERM\r\n" >"$IN"
+	cp_session <"$IN" >"$BATS_TEST_TMPDIR/out" &
+	local sess=$!
+	for ((i = 0; i < 600; i++)); do
+		[ "$(pg_psql "$DBNAME" -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'cp' AND wait_event_type = 'Lock'")" = 1 ] && break
+		sleep 0.1
+	done
+	echo "SELECT 1 FROM cp_users WHERE name = 'alice' FOR UPDATE; COMMIT;" >&5
+	exec 5>&-
+	wait "$sess"
+	wait "$psql"
+	run cat "$BATS_TEST_TMPDIR/out"
+	want "$R220" "$R230" "$R240"
+	run grep -c 'deadlock detected' "$PG_DIR/server.log"
+	assert_output --regexp '^[1-9]'
+	run sess "${B}RMSG\r\n250\r\n"
+	want "$R220" "$R230" "RMSGalice:once" "$R255"
+}
