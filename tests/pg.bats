@@ -56,8 +56,9 @@ queue() {
 	[ "$(grep -c "^$R240\$" <<<"$output")" -eq "$1" ]
 }
 
-# held NAME: start a cpd session reading from the fifo NAME.in (kept open
-# on fd 4... by the caller's writes) and writing NAME.out; sets HELD_PID.
+# held NAME: start a cpd session reading from the new fifo NAME.in (the
+# caller opens it for writing, e.g. on fd 4, and feeds it) and writing
+# NAME.out and NAME.log; sets HELD_PID (killed by teardown if still there).
 held() {
 	local d=$BATS_TEST_TMPDIR/$1
 	mkfifo "$d.in"
