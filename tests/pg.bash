@@ -5,10 +5,11 @@
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 
-# pg_as CMD...: run CMD as the cluster's owner.
+# pg_as CMD...: run CMD as the cluster's owner (from /, since the current
+# directory, e.g. a checkout under /root, may be closed to nobody).
 pg_as() {
 	if [[ $(id -u) = 0 ]]; then
-		setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"
+		(cd / && setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@")
 	else
 		"$@"
 	fi
