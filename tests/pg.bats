@@ -261,3 +261,20 @@ wait_for() {
 	run sess "${B}RMSG\r\n250\r\n"
 	want "$R220" "$R230" "RMSGalice:once" "$R255"
 }
+
+@test "a refused message (545) leaves no transaction open: the sender's row is not held" {
+	held s
+	exec 4>"$BATS_TEST_TMPDIR/s.in"
+	printf "${A}SMSG nobody:x\r\n" >&4
+	wait_for "$BATS_TEST_TMPDIR/s.out" '^545'
+	run pg_psql "$DBNAME" -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'cp' AND state <> 'idle'"
+	assert_output 0
+	# Another handler of alice's stores meanwhile, and so does this one.
+	run sess "${A}SMSG bob:other\r\n"
+	want "$R220" "$R230" "$R240"
+	printf 'SMSG bob:same\r\nTERM\r\n' >&4
+	exec 4>&-
+	wait "$HELD_PID"
+	run sess "${B}RMSG\r\n250\r\n250\r\n"
+	want "$R220" "$R230" "RMSGalice:other" "RMSGalice:same" "$R255"
+}

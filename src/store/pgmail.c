@@ -190,7 +190,12 @@ enum store_put_result pg_msg_put(struct store *s, const char *rcpt,
 	case STORE_PUT_ACCOUNT_CHANGED:
 		batch_end(st);
 		break;
-	default: /* refused; the batch goes on */
+	default:
+		/* Refused; the batch goes on. With nothing in it yet, end the
+		 * transaction now: the session commits only batches with
+		 * puts, and the sender's row lock must not outlive the line. */
+		if (st->log_n == 0)
+			batch_end(st);
 		break;
 	}
 	return r;
