@@ -83,3 +83,51 @@ pg_newdb() {
 	printf 'postgresql:///%s?host=%s&port=%s&user=cp\n' "$name" "$PG_DIR" \
 		"$PG_PORT"
 }
+
+# pg_bouncer_start: PgBouncer in transaction pooling mode in front of the
+# cluster, one server connection per database (so concurrent sessions share
+# it transaction by transaction), on a Unix socket in $PG_DIR/bouncer; sets
+# BOUNCER_PORT. Returns 1 with the reason in PG_SKIP if it cannot run.
+pg_bouncer_start() {
+	local bin=${PGBOUNCER:-/usr/sbin/pgbouncer} i
+	if [[ ! -x $bin ]]; then
+		PG_SKIP="PgBouncer is not installed ($bin; quickstart installs pgbouncer)"
+		return 1
+	fi
+	BOUNCER_PORT=6432
+	mkdir -p "$PG_DIR/bouncer"
+	printf '"cp" ""\n' >"$PG_DIR/bouncer/users.txt"
+	cat >"$PG_DIR/bouncer/pgbouncer.ini" <<-INI
+		[databases]
+		* = host=$PG_DIR port=$PG_PORT
+		[pgbouncer]
+		listen_addr =
+		listen_port = $BOUNCER_PORT
+		unix_socket_dir = $PG_DIR/bouncer
+		auth_type = trust
+		auth_file = $PG_DIR/bouncer/users.txt
+		pool_mode = transaction
+		default_pool_size = 1
+		max_client_conn = 50
+		logfile = $PG_DIR/bouncer/pgbouncer.log
+		pidfile = $PG_DIR/bouncer/pgbouncer.pid
+	INI
+	[[ $(id -u) != 0 ]] || chown -R nobody:nogroup "$PG_DIR/bouncer"
+	if ! pg_as "$bin" -d "$PG_DIR/bouncer/pgbouncer.ini" >/dev/null 2>&1; then
+		PG_SKIP="PgBouncer did not start: $(tail -n 3 "$PG_DIR/bouncer/pgbouncer.log" 2>/dev/null)"
+		return 1
+	fi
+	for ((i = 0; i < 100; i++)); do
+		[[ -S $PG_DIR/bouncer/.s.PGSQL.$BOUNCER_PORT ]] && return 0
+		sleep 0.1
+	done
+	PG_SKIP="PgBouncer made no socket"
+	return 1
+}
+
+# pg_bouncer_stop: stop PgBouncer if it runs.
+pg_bouncer_stop() {
+	local pid
+	pid=$(cat "$PG_DIR/bouncer/pgbouncer.pid" 2>/dev/null) || return 0
+	kill "$pid" 2>/dev/null || true
+}

@@ -16,6 +16,7 @@ setup_file() {
 }
 
 teardown_file() {
+	[[ -z ${PG_DIR:-} ]] || pg_bouncer_stop
 	pg_stop
 }
 
@@ -236,7 +237,10 @@ wait_for() {
 	# Another client locks bob's row, cpd's batch (alice to bob) locks
 	# alice's and waits for bob's, then the other client wants alice's:
 	# the database breaks the deadlock by failing cpd's statement (its
-	# deadlock_timeout fires first), and cpd runs the batch again.
+	# deadlock_timeout, 5 s here, fires first: the other's is 60 s, and
+	# the cycle is made well within 5 s of cpd's wait), and cpd runs the
+	# batch again.
+	pg_psql "$DBNAME" -c "ALTER DATABASE $DBNAME SET deadlock_timeout = '5s'"
 	mkfifo "$q"
 	pg_psql "$DBNAME" <"$q" >/dev/null 2>&1 &
 	local psql=$!
@@ -277,4 +281,50 @@ wait_for() {
 	wait "$HELD_PID"
 	run sess "${B}RMSG\r\n250\r\n250\r\n"
 	want "$R220" "$R230" "RMSGalice:other" "RMSGalice:same" "$R255"
+}
+
+@test "through PgBouncer in transaction pooling mode (one server connection): schema, sessions, lease" {
+	local db i pids=()
+	pg_bouncer_start || skip "$PG_SKIP"
+	db="postgresql:///$(pg_newdb | sed 's|^postgresql:///||; s|?.*||')?host=$PG_DIR/bouncer&port=$BOUNCER_PORT&user=cp"
+	for i in 1 2 3; do
+		printf 'pw%d\n' "$i" | "$CP_USERADD" --db "$db" "user$i" &
+		pids+=($!)
+	done
+	for i in 0 1 2; do wait "${pids[$i]}"; done
+	printf 'alicepw\n' | "$CP_USERADD" --db "$db" alice
+	printf 'bobpw\n' | "$CP_USERADD" --db "$db" bob
+	# Pipelined batches of several senders at once, interleaved on the
+	# one server connection transaction by transaction.
+	pids=()
+	for i in 1 2 3; do
+		{ printf 'USER user%d\r\nPASS pw%d\r\n' "$i" "$i"
+		  for j in 1 2 3 4 5; do printf 'SMSG bob:u%d-%d\r\n' "$i" "$j"; done
+		  printf 'TERM\r\n'; } | "$CPD" --db "$db" --auth-fail-delay 0 \
+			2>/dev/null | tr -d '\r' >"$BATS_TEST_TMPDIR/s$i.out" &
+		pids+=($!)
+	done
+	for i in 0 1 2; do wait "${pids[$i]}"; done
+	for i in 1 2 3; do
+		[ "$(grep -c "^$R240\$" "$BATS_TEST_TMPDIR/s$i.out")" = 5 ]
+	done
+	# The lease holds across pooled connections too.
+	export CP_DB=$db
+	held first
+	exec 4>"$BATS_TEST_TMPDIR/first.in"
+	printf "${B}RMSG\r\n" >&4
+	wait_for "$BATS_TEST_TMPDIR/first.out" '^RMSG'
+	run sess "${B}RMSG\r\n"
+	want "$R220" "$R230" "$R256"
+	for i in $(seq 15); do printf '250\r\n' >&4; done
+	printf 'TERM\r\n' >&4
+	exec 4>&-
+	wait "$HELD_PID"
+	[ "$(grep -c '^RMSGuser' "$BATS_TEST_TMPDIR/first.out")" = 15 ]
+	grep -q "^$R255" "$BATS_TEST_TMPDIR/first.out"
+	run "$CP_USERS" --db "$db"
+	assert_output --partial "$(printf 'bob\t0')"
+	# It all went through PgBouncer.
+	run grep -c 'login attempt' "$PG_DIR/bouncer/pgbouncer.log"
+	assert_output --regexp '^[1-9][0-9]'
 }
