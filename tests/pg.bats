@@ -187,6 +187,15 @@ wait_for() {
 	assert_output ''
 	[[ $stderr == 'cp-users: cannot connect to the PostgreSQL store: '* ]]
 	[[ $stderr != *Sekr1tPw* ]]
+	# A malformed string: libpq would quote the bad part, here the password.
+	run --separate-stderr "$CP_USERS" --db "postgresql://cp:Sekr1t%zz@/x"
+	assert_failure 1
+	assert_equal "$stderr" 'cp-users: the PostgreSQL connection string is malformed (not shown: it may hold a password)'
+	run sess "${A}" --db "postgresql:host=/x password='Sekr1tPw"
+	assert_failure 1
+	run cat "$BATS_TEST_TMPDIR/cpd.log"
+	assert_output --partial 'connection string is malformed'
+	refute_output --partial Sekr1t
 }
 
 @test "authentication refused: one log line naming the refusal, never the password" {

@@ -285,6 +285,8 @@ static struct store *pg_open(const char *where, int flags, size_t map_mib,
 		STR(CP_PG_TCP_USER_TIMEOUT_MS), "1", "10", "5", "3", "cp",
 		conninfo_of(where), NULL };
 	struct pg_store *st;
+	PQconninfoOption *opts;
+	char *perr = NULL;
 	uint64_t tok = 0;
 
 	(void)map_mib;
@@ -293,6 +295,15 @@ static struct store *pg_open(const char *where, int flags, size_t map_mib,
 			"'postgresql:' is empty");
 		return NULL;
 	}
+	/* libpq's own parse errors quote the bad part, which may be the
+	 * password: say only that it is malformed. */
+	if ((opts = PQconninfoParse(vals[7], &perr)) == NULL) {
+		snprintf(err, errcap, "the PostgreSQL connection string is "
+			"malformed (not shown: it may hold a password)");
+		PQfreemem(perr);
+		return NULL;
+	}
+	PQconninfoFree(opts);
 	st = calloc(1, sizeof *st);
 	if (!st || getrandom(&tok, sizeof tok, 0) != (ssize_t)sizeof tok) {
 		snprintf(err, errcap, "cannot open the PostgreSQL store: out of "
