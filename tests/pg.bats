@@ -246,10 +246,10 @@ wait_for() {
 	# Another client locks bob's row, cpd's batch (alice to bob) locks
 	# alice's and waits for bob's, then the other client wants alice's:
 	# the database breaks the deadlock by failing cpd's statement (its
-	# deadlock_timeout, 5 s here, fires first: the other's is 60 s, and
-	# the cycle is made well within 5 s of cpd's wait), and cpd runs the
-	# batch again.
-	pg_psql "$DBNAME" -c "ALTER DATABASE $DBNAME SET deadlock_timeout = '5s'"
+	# deadlock_timeout, 8 s here, below cpd's 10 s lock_timeout, fires
+	# first: the other's is 60 s and the cycle is made within a poll of
+	# cpd's wait), and cpd runs the batch again.
+	pg_psql "$DBNAME" -c "ALTER DATABASE $DBNAME SET deadlock_timeout = '8s'"
 	mkfifo "$q"
 	pg_psql "$DBNAME" <"$q" >/dev/null 2>&1 &
 	local psql=$!
@@ -268,6 +268,7 @@ wait_for() {
 	wait "$sess"
 	wait "$psql"
 	run cat "$BATS_TEST_TMPDIR/out"
+	[[ $output == *"$R240" ]] || fail "$output; cpd: $(cat "$BATS_TEST_TMPDIR/cpd.log"); server: $(tail -n 20 "$PG_DIR/server.log")"
 	want "$R220" "$R230" "$R240"
 	run grep -c 'deadlock detected' "$PG_DIR/server.log"
 	assert_output --regexp '^[1-9]'
