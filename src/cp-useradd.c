@@ -52,8 +52,10 @@ static void usage(FILE *f)
 "Usage: " TOOL " [OPTION]..." TOOL_ARGS "\n"
 TOOL_WHAT
 "\n"
-"  -d, --db DIR   store directory (default: $CP_DB, else $STATE_DIRECTORY,\n"
-"                 else %s; an empty one given or set is an error)\n"
+"  -d, --db DIR   store directory, or a PostgreSQL database given as\n"
+"                 postgresql://... or postgresql:KEY=VALUE (default: $CP_DB,\n"
+"                 else $STATE_DIRECTORY, else %s; an empty one given\n"
+"                 or set is an error)\n"
 "  -h, --help     show this help and exit\n"
 "  -V, --version  show the version and exit\n"
 "\n"

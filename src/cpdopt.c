@@ -14,6 +14,7 @@
 #include "dbpath.h"
 #include "log.h"
 #include "sandbox.h"
+#include "store.h"
 
 static void usage(FILE *f)
 {
@@ -289,10 +290,12 @@ enum cpd_opts_result cpd_options_parse(struct cpd_options *o, int argc,
 int cpd_confine(const struct cpd_options *o, int profile, char *desc,
 	size_t cap)
 {
+	bool database = store_kind(o->db) != STORE_KIND_LMDB;
 	struct sandbox_config sb = {
-		.store_dir = o->db,
+		.store_dir = database ? NULL : o->db,
 		.map_bytes = (uint64_t)o->map_mib * 1024 * 1024,
 		.profile = (enum sandbox_profile)profile,
+		.database = database,
 	};
 
 	if (o->no_sandbox) {

@@ -66,6 +66,26 @@
 #define CP_DEFAULT_MAILBOX_LIMIT 10000    /* queued messages per recipient */
 #define CP_DEFAULT_MAP_SIZE_MIB 1024      /* LMDB map: address space, not disk */
 
+/* PostgreSQL store (src/store/pg*.c). A handler must fail fast and cleanly
+ * (540/550, one log line) rather than hang when the database is away: a
+ * connection attempt gives up after 5 s (libpq's connect_timeout, per host
+ * of a multi-host URI), a statement after 10 s (statement_timeout and
+ * lock_timeout, set per transaction with SET LOCAL so that PgBouncer's
+ * transaction pooling carries no session state), and a dead peer is noticed
+ * by TCP after 10 s without an acknowledgement (tcp_user_timeout). */
+#define CP_PG_CONNECT_TIMEOUT 5
+#define CP_PG_STATEMENT_TIMEOUT_MS 10000
+#define CP_PG_TCP_USER_TIMEOUT_MS 10000
+/* A transaction that failed with a serialization failure or a deadlock is
+ * run again at most this many times: both are transient by definition, but
+ * a livelock must end in a 540, not a loop. */
+#define CP_PG_RETRIES 3
+/* The download lease in the user's row: how long a download holds the
+ * mailbox after its last claim. Longer than the default ack timeout (30 s)
+ * with room to spare, so a live download never loses it; short enough that
+ * the user's next session downloads soon after its handler was killed. */
+#define CP_PG_LEASE_SECONDS 120
+
 /* cpchat: give up connecting, or waiting for any one reply, after this many
  * seconds (a server that hashes a password or commits a batch answers in
  * well under a second; 30 s rides out a loaded machine). */

@@ -3,6 +3,7 @@
  * identity, no_new_privs, rlimits, Landlock, then the seccomp table that
  * tools/seccomp-gen.c compiled at build time. No libseccomp at run time. */
 #include <errno.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
@@ -210,7 +211,7 @@ static int apply_landlock(int storefd, struct report *r)
 	rs = (int)syscall(SYS_landlock_create_ruleset, &attr, attr_size, 0);
 	if (rs < 0)
 		goto fail;
-	if (landlock_allow(rs, storefd, store_rights) < 0)
+	if (storefd >= 0 && landlock_allow(rs, storefd, store_rights) < 0)
 		goto fail_rs;
 	if (SANITIZERS) {
 		/* LeakSanitizer reads its own /proc/self/{maps,task} at exit */
@@ -248,13 +249,13 @@ static int apply_seccomp(const struct sandbox_config *cfg, struct report *r)
 			SANDBOX_FILTER_ARCH_NAME);
 		return 0;
 	}
-	if (cfg->profile == SANDBOX_PROFILE_TLS) {
-		prog.filter = (struct sock_filter *)sandbox_filter_tls;
-		prog.len = sizeof sandbox_filter_tls / sizeof sandbox_filter_tls[0];
-	} else {
-		prog.filter = (struct sock_filter *)sandbox_filter_cpd;
-		prog.len = sizeof sandbox_filter_cpd / sizeof sandbox_filter_cpd[0];
-	}
+#define USE(f) (prog.filter = (struct sock_filter *)(f), \
+	prog.len = sizeof(f) / sizeof(f)[0])
+	if (cfg->profile == SANDBOX_PROFILE_TLS)
+		cfg->database ? USE(sandbox_filter_tls_db) : USE(sandbox_filter_tls);
+	else
+		cfg->database ? USE(sandbox_filter_cpd_db) : USE(sandbox_filter_cpd);
+#undef USE
 	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) {
 		say(r, ", seccomp failed: %s", strerror(errno));
 		return -1;
@@ -272,8 +273,16 @@ int sandbox_apply(const struct sandbox_config *cfg, char *report, size_t cap)
 
 	if (cap > 0)
 		report[0] = '\0';
-	storefd = open(cfg->store_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (storefd < 0 || fstat(storefd, &st) < 0) {
+	if (cfg->store_dir == NULL) {
+		/* A database store: no file to keep; as root, become the
+		 * service user (as under cp@.service), else stay who we are. */
+		struct passwd *pw = geteuid() == 0 ? getpwnam(CP_SERVICE_USER) : NULL;
+		memset(&st, 0, sizeof st);
+		st.st_uid = pw ? pw->pw_uid : geteuid();
+		st.st_gid = pw ? pw->pw_gid : getegid();
+		storefd = -1;
+	} else if ((storefd = open(cfg->store_dir, O_PATH | O_DIRECTORY |
+	    O_CLOEXEC)) < 0 || fstat(storefd, &st) < 0) {
 		say(&r, "cannot open the store directory %s: %s", cfg->store_dir,
 			strerror(errno));
 		goto out;

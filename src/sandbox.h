@@ -5,6 +5,7 @@
 #ifndef CP_SANDBOX_H
 #define CP_SANDBOX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,9 +18,15 @@ enum sandbox_profile {
 };
 
 struct sandbox_config {
-	const char *store_dir;  /* the only files left reachable (read-write) */
+	const char *store_dir;  /* the only files left reachable (read-write);
+				   NULL: a database store, no file at all */
 	uint64_t map_bytes;     /* LMDB map size: the largest file written */
 	enum sandbox_profile profile;
+	/* The store is a database (PostgreSQL) reached through a socket opened
+	 * before confinement: the filter also allows what reconnecting over a
+	 * Unix socket takes (socket, connect, ...), so a session survives a
+	 * failover; Landlock still leaves no file and (ABI 4) no TCP connect. */
+	bool database;
 };
 
 /* Confine the calling process for good: everything the config leaves

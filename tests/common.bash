@@ -39,10 +39,41 @@ E565='565 error authenticating user'
 A='USER alice\r\nPASS alicepw\r\n'
 B='USER bob\r\nPASS bobpw\r\n'
 
+# The store backend the behaviour tests run against: lmdb (a directory) or
+# pg (a database in a PostgreSQL started once per bats file, tests/pg.bash).
+# make check runs session, tools and store tests once with each
+# (tests/pg-*.sh set CP_STORE_BACKEND=pg).
+: "${CP_STORE_BACKEND:=lmdb}"
+source "$BATS_TEST_DIRNAME/pg.bash"
+
+# The default setup_file/teardown_file (a file defining its own replaces
+# them): with the pg backend, the PostgreSQL of this file.
+setup_file() {
+	[[ $CP_STORE_BACKEND = pg ]] || return 0
+	pg_start || true
+	export PG_DIR PG_PORT PG_SKIP
+}
+teardown_file() {
+	[[ $CP_STORE_BACKEND != pg ]] || pg_stop
+}
+
+# cp_lmdb_only REASON: skip this test on the pg backend; it is about LMDB's
+# files, not about behaviour both stores share.
+cp_lmdb_only() {
+	[[ $CP_STORE_BACKEND != pg ]] || skip "LMDB only: $1"
+}
+
 # cp_store [DIR]: a fresh store in $CP_DB (DIR, or db in the test's scratch
-# directory) with users alice/alicepw and bob/bobpw.
+# directory; with the pg backend a new database, DIR unused) with users
+# alice/alicepw and bob/bobpw.
 cp_store() {
-	export CP_DB="${1:-$BATS_TEST_TMPDIR/db}"
+	if [[ $CP_STORE_BACKEND = pg ]]; then
+		[[ -z ${PG_SKIP:-} ]] || skip "PostgreSQL cannot run here: $PG_SKIP"
+		CP_DB=$(pg_newdb) || fail "cannot create a test database"
+		export CP_DB
+	else
+		export CP_DB="${1:-$BATS_TEST_TMPDIR/db}"
+	fi
 	printf 'alicepw\n' | "$CP_USERADD" alice >/dev/null
 	printf 'bobpw\n' | "$CP_USERADD" bob >/dev/null
 }

@@ -127,6 +127,7 @@ live_closed() {
 # ------------------------------------------------------------ download lock
 
 @test "mailbox.lock cannot be opened: RMSG refused (550), logged, nothing delivered; delivered once when it can" {
+	cp_lmdb_only "mailbox.lock (pg.bats: the download lease)"
 	run cp_session <<<$'USER alice\r\nPASS alicepw\r\nSMSG bob:only once'
 	assert_output "$R220"$'\n'"$R230"$'\n'"$R240"
 	rm -f "$CP_DB/mailbox.lock" # the tools make it; a directory instead:
@@ -141,6 +142,7 @@ live_closed() {
 }
 
 @test "mailbox.lock left by root, handler run as another user: two sessions, no download, no message twice" {
+	cp_lmdb_only "mailbox.lock (pg.bats: the download lease)"
 	[[ $(id -u) -eq 0 ]] || skip "needs root to run cpd as another user"
 	# A store the handler's user can reach (bats' own directories are 0700).
 	SHARED=$(mktemp -d /tmp/cp-store-bats.XXXXXX)
@@ -172,6 +174,7 @@ live_closed() {
 # ------------------------------------------------------------ format 1
 
 @test "a format 1 store is upgraded in place when first opened for writing: users, passwords and mail kept" {
+	cp_lmdb_only "LMDB's format 1"
 	local db=$T/old
 	mkdir -m 0700 "$db"
 	mdb_load -f "$CP_SRCDIR/tests/data/store-format1.dump" "$db"

@@ -57,6 +57,15 @@ static const char *const tls_calls[] = {
 	NULL,
 };
 
+/* A database store (PostgreSQL): libpq reads and writes its connection with
+ * send/recv, and reconnects (a new socket, a SCRAM nonce) after the server
+ * went away; the connection string was resolved before confinement. */
+static const char *const db_calls[] = {
+	"socket", "connect", "getsockopt", "setsockopt", "getsockname",
+	"getpeername", "recvfrom", "recvmsg", "getrandom",
+	NULL,
+};
+
 /* Sanitizer builds only (--enable-sanitizers): what ASan/UBSan/LeakSanitizer
  * do at exit and when they report. LeakSanitizer stops the world from a
  * tracer thread (clone with CLONE_VM|CLONE_UNTRACED, below: never a fork),
@@ -114,7 +123,8 @@ static int add_rule(scmp_filter_ctx ctx, const char *name, unsigned n,
 
 /* Build one profile's filter and print it as `static const struct
  * sock_filter NAME[]`. 0 ok, -1 error (message on stderr). */
-static int emit(const char *name, const char *const *extra, int sanitizers)
+static int emit(const char *name, const char *const *extra,
+	const char *const *extra2, int sanitizers)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
 	unsigned char *bpf = NULL;
@@ -130,6 +140,7 @@ static int emit(const char *name, const char *const *extra, int sanitizers)
 	    seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) < 0 ||
 	    add_calls(ctx, cpd_calls) < 0 ||
 	    (extra != NULL && add_calls(ctx, extra) < 0) ||
+	    (extra2 != NULL && add_calls(ctx, extra2) < 0) ||
 	    (sanitizers && add_calls(ctx, sanitizer_calls) < 0))
 		goto out;
 	/* No executable memory: mmap and mprotect only without PROT_EXEC
@@ -188,8 +199,10 @@ int main(void)
 		"#define SANDBOX_FILTER_ARCH_NAME \"%s\"\n"
 		"#define SANDBOX_FILTER_SANITIZERS %d\n",
 		seccomp_arch_native(), u.machine, sanitizers);
-	if (emit("sandbox_filter_cpd", NULL, sanitizers) < 0 ||
-	    emit("sandbox_filter_tls", tls_calls, sanitizers) < 0)
+	if (emit("sandbox_filter_cpd", NULL, NULL, sanitizers) < 0 ||
+	    emit("sandbox_filter_tls", tls_calls, NULL, sanitizers) < 0 ||
+	    emit("sandbox_filter_cpd_db", db_calls, NULL, sanitizers) < 0 ||
+	    emit("sandbox_filter_tls_db", tls_calls, db_calls, sanitizers) < 0)
 		return 1;
 	return fflush(stdout) == 0 ? 0 : 1;
 }

@@ -21,8 +21,8 @@ shift 2
 
 : "${FUZZ_SECONDS:=60}"
 : "${FUZZ_CC:=clang}"
-: "${CP_FUZZ_CFLAGS:=$(pkg-config --cflags lmdb libsystemd libxcrypt)}"
-: "${CP_FUZZ_LIBS:=$(pkg-config --libs lmdb libsystemd libxcrypt)}"
+: "${CP_FUZZ_CFLAGS:=$(pkg-config --cflags lmdb libpq libsystemd libxcrypt)}"
+: "${CP_FUZZ_LIBS:=$(pkg-config --libs lmdb libpq libsystemd libxcrypt)}"
 
 if ! command -v "$FUZZ_CC" >/dev/null 2>&1; then
 	echo "run.sh: $FUZZ_CC not found; install clang to fuzz" >&2
@@ -32,7 +32,7 @@ fi
 mkdir -p "$out"
 cflags="-g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-	-fno-omit-frame-pointer -I$srcdir/src"
+	-fno-omit-frame-pointer -I$srcdir/src -I$srcdir/src/store"
 src="$srcdir/src"
 
 # build NAME HARNESS.c [extra flags and sources...]
@@ -46,7 +46,7 @@ build() {
 		"$srcdir/tests/fuzz/$main" "$@" $CP_FUZZ_LIBS
 }
 
-core="$src/proto.c $src/session.c $src/store.c $src/storemail.c $src/storerec.c $src/storeops.c $src/mboxlock.c $src/auth.c $src/lineio.c $src/log.c"
+core="$src/proto.c $src/session.c $src/store/store.c $src/store/lmdb.c $src/store/lmdbmail.c $src/store/lmdbops.c $src/store/storerec.c $src/store/storeops.c $src/store/mboxlock.c $src/store/pg.c $src/store/pgmail.c $src/auth.c $src/lineio.c $src/log.c"
 for h in "$@"; do
 	case $h in
 	proto) build proto fuzz_proto.c "$src/proto.c" ;;

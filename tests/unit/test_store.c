@@ -1,5 +1,6 @@
-/* test_store.c - unit tests of the LMDB store itself (store.h) in a scratch
- * directory: account generations never repeat and every mailbox call checks
+/* test_store.c - unit tests of the store itself (store.h) in a scratch
+ * LMDB directory, or in the PostgreSQL database named by argv[1]
+ * (tests/pg-unit-store.sh): account generations never repeat and every mailbox call checks
  * them; the user list reaches every user once across its pages and holds no
  * read transaction while its callback runs (a slow reader must not stop the
  * reuse of freed pages). */
@@ -116,11 +117,21 @@ static void test_list(void)
 		"and removals of 1000 bytes in a 1 MiB map", ROUNDS);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	char err[256];
 	const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 
+	if (argc > 1) {
+		if (!(st = store_open(argv[1], STORE_CREATE, 0, err, sizeof err))) {
+			fprintf(stderr, "cannot open %s\n", err);
+			return 1;
+		}
+		test_generations();
+		test_list();
+		store_close(st);
+		return tap_done();
+	}
 	snprintf(dir, sizeof dir, "%s/cp-test-store-XXXXXX", base);
 	if (!mkdtemp(dir) || !(st = store_open(dir, STORE_CREATE, 1, err,
 	    sizeof err))) {

@@ -1,4 +1,4 @@
-/* storeadmin.c - the store's operator functions (store.h, for cp-admin): a
+/* lmdbadmin.c - the LMDB store's operator functions (store.h, for cp-admin): a
  * compacted snapshot backup (mdb_env_copyfd2 with MDB_CP_COMPACT), loading a
  * backup back in one write transaction, and purging a mailbox. LMDB-specific
  * like store.c, behind store.h, so another backend can offer the same.
@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "storeint.h"
+#include "lmdbint.h"
 #include "storerec.h"
 
 #define BACKUP_FILE "data.mdb"
@@ -20,7 +20,7 @@
 /* ---------------------------------------------------------------- backup */
 
 /* The store directory's owner, to give the copy to when run as root. */
-static int store_owner(struct store *st, uid_t *uid, gid_t *gid)
+static int store_owner(struct lmdb_store *st, uid_t *uid, gid_t *gid)
 {
 	const char *dir;
 	struct stat sb;
@@ -56,7 +56,7 @@ static int make_parents(const char *dst)
 }
 
 /* The snapshot into fd, then synced. 0, or -1 with err. */
-static int backup_write(struct store *st, int fd, const char *dst, char *err,
+static int backup_write(struct lmdb_store *st, int fd, const char *dst, char *err,
 	size_t errcap)
 {
 	int rc = mdb_env_copyfd2(st->env, fd, MDB_CP_COMPACT);
@@ -74,7 +74,7 @@ static int backup_write(struct store *st, int fd, const char *dst, char *err,
 	return 0;
 }
 
-enum store_copy_result store_backup(struct store *st, const char *dst,
+enum store_copy_result lmdb_backup(struct lmdb_store *st, const char *dst,
 	char *err, size_t errcap)
 {
 	enum store_copy_result res = STORE_COPY_ERROR;
@@ -215,7 +215,7 @@ static int backup_open(struct backup *b, const char *src, char *err,
 
 /* Empty the store for a replacing restore: no user, no message, every
  * mailbox record kept with count 0 so its ids never repeat. */
-static int restore_clear(struct store *st, MDB_txn *txn)
+static int restore_clear(struct lmdb_store *st, MDB_txn *txn)
 {
 	unsigned char box[STOREREC_BOX_SIZE];
 	uint64_t next_id, count;
@@ -252,9 +252,9 @@ static int bad_record(const char *what, char *err, size_t errcap)
 
 /* Copy one database of the backup into the store's `to` in txn, checking
  * (and maybe adjusting) every record with check (0 good). *n counts them. */
-static int restore_db(struct store *st, MDB_txn *txn, MDB_dbi to,
+static int restore_db(struct lmdb_store *st, MDB_txn *txn, MDB_dbi to,
 	struct backup *b, MDB_dbi from,
-	int (*check)(struct store *, MDB_txn *, const MDB_val *, MDB_val *),
+	int (*check)(struct lmdb_store *, MDB_txn *, const MDB_val *, MDB_val *),
 	const char *what, uint64_t *n, char *err, size_t errcap)
 {
 	MDB_cursor *cur;
@@ -280,7 +280,7 @@ static int restore_db(struct store *st, MDB_txn *txn, MDB_dbi to,
 /* A user record (format 1 or 2) is stored anew with a fresh generation:
  * no session logged in before the restore outlives it, whatever account
  * the backup holds under that name. */
-static int check_user(struct store *st, MDB_txn *txn, const MDB_val *k,
+static int check_user(struct lmdb_store *st, MDB_txn *txn, const MDB_val *k,
 	MDB_val *v)
 {
 	static unsigned char rec[STOREREC_USER_MAX];
@@ -292,7 +292,7 @@ static int check_user(struct store *st, MDB_txn *txn, const MDB_val *k,
 	ok = storerec_name_ok(k->mv_data, k->mv_size) &&
 		storerec_user_hash(v->mv_data, v->mv_size, hash, sizeof hash) == 0 &&
 		storerec_user_created(v->mv_data, v->mv_size, &created) == 0 &&
-		store_gen_take(st, txn, &gen) == 0;
+		lmdb_gen_take(st, txn, &gen) == 0;
 	if (ok) {
 		v->mv_size = storerec_user_encode(rec, created, gen, hash,
 			strlen(hash));
@@ -304,7 +304,7 @@ static int check_user(struct store *st, MDB_txn *txn, const MDB_val *k,
 
 /* A mailbox record; its next id becomes the larger of the two, so that ids
  * the store has handed out are never handed out again. */
-static int check_box(struct store *st, MDB_txn *txn, const MDB_val *k,
+static int check_box(struct lmdb_store *st, MDB_txn *txn, const MDB_val *k,
 	MDB_val *v)
 {
 	static unsigned char box[STOREREC_BOX_SIZE];
@@ -326,7 +326,7 @@ static int check_box(struct store *st, MDB_txn *txn, const MDB_val *k,
 
 /* A message; its mailbox (restored before the mail) must exist and hand
  * out ids above it, or the next message stored there would collide. */
-static int check_mail(struct store *st, MDB_txn *txn, const MDB_val *k,
+static int check_mail(struct lmdb_store *st, MDB_txn *txn, const MDB_val *k,
 	MDB_val *v)
 {
 	const char *key = k->mv_data, *nul = memchr(key, '\0', k->mv_size);
@@ -351,7 +351,7 @@ static int check_mail(struct store *st, MDB_txn *txn, const MDB_val *k,
 }
 
 /* Users and messages in the store, counted in txn. */
-static int store_counts(struct store *st, MDB_txn *txn, uint64_t *users,
+static int store_counts(struct lmdb_store *st, MDB_txn *txn, uint64_t *users,
 	uint64_t *msgs)
 {
 	MDB_stat su, sm;
@@ -365,7 +365,7 @@ static int store_counts(struct store *st, MDB_txn *txn, uint64_t *users,
 	return 0;
 }
 
-enum store_copy_result store_restore(struct store *st, const char *src,
+enum store_copy_result lmdb_restore(struct lmdb_store *st, const char *src,
 	bool replace, uint64_t *users, uint64_t *msgs, char *err, size_t errcap)
 {
 	struct backup b = { 0 };
@@ -379,7 +379,7 @@ enum store_copy_result store_restore(struct store *st, const char *src,
 		backup_close(&b);
 		return STORE_COPY_ERROR;
 	}
-	if (store_write_begin(st, &txn) != 0) {
+	if (lmdb_write_begin(st, &txn) != 0) {
 		snprintf(err, errcap, "cannot write the store: %s", st->err);
 		backup_close(&b);
 		return STORE_COPY_ERROR;
@@ -412,7 +412,7 @@ enum store_copy_result store_restore(struct store *st, const char *src,
 		mdb_txn_abort(txn);
 		return STORE_COPY_ERROR;
 	}
-	if (store_commit(st, txn) != 0) {
+	if (lmdb_commit(st, txn) != 0) {
 		snprintf(err, errcap, "cannot restore: %s", st->err);
 		return STORE_COPY_ERROR;
 	}
@@ -423,7 +423,7 @@ enum store_copy_result store_restore(struct store *st, const char *src,
 
 /* ---------------------------------------------------------------- purge */
 
-enum store_admin_result store_mailbox_purge(struct store *st,
+enum store_admin_result lmdb_mailbox_purge(struct lmdb_store *st,
 	const char *user, size_t len, uint64_t *n)
 {
 	unsigned char kb[STOREREC_KEY_MAX], box[STOREREC_BOX_SIZE];
@@ -436,7 +436,7 @@ enum store_admin_result store_mailbox_purge(struct store *st,
 	*n = 0;
 	if (!storerec_name_ok(user, len))
 		return STORE_ADMIN_NO_USER;
-	if (store_write_begin(st, &txn) != 0)
+	if (lmdb_write_begin(st, &txn) != 0)
 		return STORE_ADMIN_ERROR;
 	rc = mdb_get(txn, st->users, &uk, &v);
 	if (rc == MDB_NOTFOUND) {
@@ -446,7 +446,7 @@ enum store_admin_result store_mailbox_purge(struct store *st,
 	if (rc == 0)
 		rc = mdb_cursor_open(txn, st->mail, &cur);
 	if (rc != 0) {
-		store_fail(st, "purge mailbox", rc);
+		lmdb_fail(st, "purge mailbox", rc);
 		mdb_txn_abort(txn);
 		return STORE_ADMIN_ERROR;
 	}
@@ -477,12 +477,12 @@ enum store_admin_result store_mailbox_purge(struct store *st,
 		}
 	}
 	if (rc != 0) {
-		store_fail(st, "purge mailbox", rc);
+		lmdb_fail(st, "purge mailbox", rc);
 		mdb_txn_abort(txn);
 		*n = 0;
 		return STORE_ADMIN_ERROR;
 	}
-	if (store_commit(st, txn) != 0) {
+	if (lmdb_commit(st, txn) != 0) {
 		*n = 0;
 		return STORE_ADMIN_ERROR;
 	}

@@ -1,6 +1,7 @@
-/* store.h - the LMDB store: users (name -> yescrypt hash) and per-recipient
+/* store.h - the store: users (name -> yescrypt hash) and per-recipient
  * ordered mailboxes, shared by many short-lived handlers and the admin tools.
- * store.c is the only file that includes <lmdb.h>; layout in doc/store.md. */
+ * One interface, two backends (src/store/): LMDB in a directory (lmdb*.c)
+ * and PostgreSQL (pg*.c); store.c chooses by the --db string. doc/store.md. */
 #ifndef CP_STORE_H
 #define CP_STORE_H
 
@@ -11,7 +12,16 @@
 
 struct store; /* opaque */
 
-/* Bumped when the on-disk layout changes; kept under meta "format". Format
+/* Which backend a --db string names: a "postgresql://" or "postgres://"
+ * URI, or a libpq key=value string after "postgresql:", is PostgreSQL;
+ * anything else is the path of an LMDB store directory. */
+enum store_kind {
+	STORE_KIND_LMDB,
+	STORE_KIND_PG,
+};
+enum store_kind store_kind(const char *where);
+
+/* LMDB: bumped when the on-disk layout changes; kept under meta "format". Format
  * 2 added account generations; a format 1 store is upgraded in place when
  * first opened for writing (doc/store.md). */
 #define STORE_FORMAT_VERSION 2
@@ -26,10 +36,12 @@ enum store_open_flags {
 	STORE_READONLY = 2,
 };
 
-/* Open (or with STORE_CREATE make) the store in dir; map_mib 0 = default.
- * Runs mdb_reader_check() so readers left by killed processes are cleared.
- * Returns NULL and fills err (one line, no newline) on failure. */
-struct store *store_open(const char *dir, int flags, size_t map_mib,
+/* Open (or with STORE_CREATE make) the store where names (store_kind).
+ * LMDB: the directory, map_mib 0 = default; runs mdb_reader_check() so
+ * readers left by killed processes are cleared. PostgreSQL: connects (map_mib
+ * unused); STORE_CREATE makes or upgrades the schema. Returns NULL and fills
+ * err (one line, no newline, never a password) on failure. */
+struct store *store_open(const char *where, int flags, size_t map_mib,
 	char *err, size_t errcap);
 void store_close(struct store *st);
 
@@ -96,7 +108,9 @@ int store_msg_remove(struct store *st, const char *user, size_t len,
 
 /* Claim user's mailbox for one download, so that two sessions of the same
  * user never deliver the same messages: 1 claimed, 0 another process holds
- * it, -1 error. Released by store_mailbox_unlock or when the process ends. */
+ * it, -1 error. Released by store_mailbox_unlock, or when the process ends
+ * (LMDB: an OFD lock on mailbox.lock) or its lease expires (PostgreSQL: a
+ * lease in the user's row, renewed by each removal, CP_PG_LEASE_SECONDS). */
 int store_mailbox_lock(struct store *st, const char *user, size_t len);
 void store_mailbox_unlock(struct store *st);
 

@@ -1,8 +1,8 @@
-/* store.c - the LMDB store: one environment with the named databases meta,
+/* lmdb.c - the LMDB backend: one environment with the named databases meta,
  * users, boxes and mail (layout in doc/store.md, bytes in storerec.c), shared
  * by many handler and admin processes. This file opens (and upgrades) it and
- * keeps the users; storemail.c the mailboxes. Only these two include
- * <lmdb.h> (through storeint.h). Never prints or exits: failures are codes,
+ * keeps the users; lmdbmail.c the mailboxes. Only the LMDB files include
+ * <lmdb.h> (through lmdbint.h). Never prints or exits: failures are codes,
  * with a one-line reason to log. */
 #include <errno.h>
 #include <stdbool.h>
@@ -12,24 +12,24 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "storeint.h"
+#include "lmdbint.h"
 #include "storerec.h"
 
 #define BEGIN_RETRIES 4           /* MDB_MAP_RESIZED rounds before giving up */
 #define USER_PAGE 256             /* users read per transaction by the list */
 
-void store_fail(struct store *st, const char *what, int rc)
+void lmdb_fail(struct lmdb_store *st, const char *what, int rc)
 {
 	snprintf(st->err, sizeof st->err, "%s: %s", what, mdb_strerror(rc));
 }
 
-const char *store_last_error(const struct store *st)
+const char *lmdb_last_error(const struct lmdb_store *st)
 {
 	return st ? st->err : "";
 }
 
 /* mdb_txn_begin, adopting a map another process has grown meanwhile. */
-int store_txn_begin(struct store *st, unsigned flags, MDB_txn **txn)
+int lmdb_txn_begin(struct lmdb_store *st, unsigned flags, MDB_txn **txn)
 {
 	int rc = MDB_MAP_RESIZED;
 	for (int i = 0; i < BEGIN_RETRIES && rc == MDB_MAP_RESIZED; i++) {
@@ -42,26 +42,26 @@ int store_txn_begin(struct store *st, unsigned flags, MDB_txn **txn)
 	}
 	if (rc != 0) {
 		*txn = NULL;
-		store_fail(st, flags & MDB_RDONLY ? "begin read" : "begin write", rc);
+		lmdb_fail(st, flags & MDB_RDONLY ? "begin read" : "begin write", rc);
 	}
 	return rc;
 }
 
-int store_write_begin(struct store *st, MDB_txn **txn)
+int lmdb_write_begin(struct lmdb_store *st, MDB_txn **txn)
 {
 	if (st->batch) {
 		snprintf(st->err, sizeof st->err, "a message batch is open");
 		*txn = NULL;
 		return -1;
 	}
-	return store_txn_begin(st, 0, txn);
+	return lmdb_txn_begin(st, 0, txn);
 }
 
-int store_commit(struct store *st, MDB_txn *txn)
+int lmdb_commit(struct lmdb_store *st, MDB_txn *txn)
 {
 	int rc = mdb_txn_commit(txn);
 	if (rc != 0)
-		store_fail(st, "commit", rc);
+		lmdb_fail(st, "commit", rc);
 	return rc;
 }
 
@@ -73,7 +73,7 @@ static const MDB_val meta_gen = { 10, "generation" };
 /* Format 1 to 2, in the write transaction txn: every user record gets the
  * version 2 layout with a generation of its own, meta "generation" the next
  * one, meta "format" 2. One transaction, so a crash leaves format 1 or 2. */
-static int upgrade_v1(struct store *st, MDB_txn *txn)
+static int upgrade_v1(struct lmdb_store *st, MDB_txn *txn)
 {
 	unsigned char rec[STOREREC_USER_MAX], gb[STOREREC_GEN_SIZE];
 	char hash[CP_HASH_MAX], ver[STOREREC_FORMAT_MAX], name[CP_USER_MAX];
@@ -121,7 +121,7 @@ static int upgrade_v1(struct store *st, MDB_txn *txn)
  * format and, in a write transaction, record it in a new store (with the
  * first generation) or upgrade a format 1 store. A format 1 store in a read
  * transaction: *upgrade is set (the caller writes, or reads as it is). */
-static int open_dbs(struct store *st, MDB_txn *txn, bool write,
+static int open_dbs(struct lmdb_store *st, MDB_txn *txn, bool write,
 	bool *upgrade, const char *dir, char *err, size_t errcap)
 {
 	unsigned f = write ? MDB_CREATE : 0;
@@ -160,7 +160,7 @@ static int open_dbs(struct store *st, MDB_txn *txn, bool write,
  * made store, or one of format 1, needs the (fsyncing) write transaction
  * that creates or upgrades them. Read-only, a format 1 store is read as it
  * is (version 1 user records have generation 0, never handed out). */
-static int store_init(struct store *st, const char *dir, bool readonly,
+static int lmdb_init(struct lmdb_store *st, const char *dir, bool readonly,
 	char *err, size_t errcap)
 {
 	MDB_txn *txn;
@@ -168,12 +168,12 @@ static int store_init(struct store *st, const char *dir, bool readonly,
 	int rc;
 
 	err[0] = '\0';
-	if (store_txn_begin(st, MDB_RDONLY, &txn) != 0)
+	if (lmdb_txn_begin(st, MDB_RDONLY, &txn) != 0)
 		goto mdb_fail;
 	rc = open_dbs(st, txn, false, &upgrade, dir, err, errcap);
 	if (rc == 0 && (!upgrade || readonly)) {
 		/* commit keeps the handles open in the environment */
-		if (store_commit(st, txn) != 0)
+		if (lmdb_commit(st, txn) != 0)
 			goto mdb_fail;
 		return 0;
 	}
@@ -184,14 +184,14 @@ static int store_init(struct store *st, const char *dir, bool readonly,
 		snprintf(err, errcap, "store %s is not initialised", dir);
 		return -1;
 	}
-	if (store_txn_begin(st, 0, &txn) != 0)
+	if (lmdb_txn_begin(st, 0, &txn) != 0)
 		goto mdb_fail;
 	rc = open_dbs(st, txn, true, &upgrade, dir, err, errcap);
 	if (rc != 0) {
 		mdb_txn_abort(txn);
 		goto fail;
 	}
-	if (store_commit(st, txn) != 0)
+	if (lmdb_commit(st, txn) != 0)
 		goto mdb_fail;
 	return 0;
 fail:
@@ -203,11 +203,11 @@ mdb_fail:
 	return -1;
 }
 
-struct store *store_open(const char *dir, int flags, size_t map_mib,
+struct lmdb_store *lmdb_open(const char *dir, int flags, size_t map_mib,
 	char *err, size_t errcap)
 {
 	bool readonly = flags & STORE_READONLY;
-	struct store *st;
+	struct lmdb_store *st;
 	mode_t old_mask;
 	MDB_stat ms;
 	int rc;
@@ -223,6 +223,7 @@ struct store *store_open(const char *dir, int flags, size_t map_mib,
 		snprintf(err, errcap, "cannot open store %s: %s", dir, strerror(errno));
 		return NULL;
 	}
+	st->base.be = &store_backend_lmdb;
 	mboxlock_init(&st->dl);
 	/* Files and directory private to the owner, whatever the caller's umask. */
 	old_mask = umask(077);
@@ -252,7 +253,7 @@ struct store *store_open(const char *dir, int flags, size_t map_mib,
 		goto fail;
 	}
 	st->psize = ms.ms_psize;
-	if (store_init(st, dir, readonly, err, errcap) != 0)
+	if (lmdb_init(st, dir, readonly, err, errcap) != 0)
 		goto fail;
 	umask(old_mask);
 	return st;
@@ -264,11 +265,11 @@ fail:
 	return NULL;
 }
 
-void store_close(struct store *st)
+void lmdb_close(struct lmdb_store *st)
 {
 	if (!st)
 		return;
-	store_msg_abort(st);
+	lmdb_msg_abort(st);
 	mboxlock_close(&st->dl);
 	mdb_env_close(st->env);
 	free(st);
@@ -276,7 +277,7 @@ void store_close(struct store *st)
 
 /* ---------------------------------------------------------------- users */
 
-int store_account_check(struct store *st, MDB_txn *txn, const char *name,
+int lmdb_account_check(struct lmdb_store *st, MDB_txn *txn, const char *name,
 	size_t len, uint64_t gen)
 {
 	MDB_val k = { len, (void *)name }, v;
@@ -288,7 +289,7 @@ int store_account_check(struct store *st, MDB_txn *txn, const char *name,
 		return STORE_ACCOUNT_CHANGED;
 	}
 	if (rc != 0) {
-		store_fail(st, "read user", rc);
+		lmdb_fail(st, "read user", rc);
 		return -1;
 	}
 	if (storerec_user_gen(v.mv_data, v.mv_size, &now) != 0) {
@@ -303,7 +304,7 @@ int store_account_check(struct store *st, MDB_txn *txn, const char *name,
 	return 0;
 }
 
-int store_user_account(struct store *st, const char *name, size_t len,
+int lmdb_user_account(struct lmdb_store *st, const char *name, size_t len,
 	char *hash, size_t cap, uint64_t *gen)
 {
 	uint64_t g;
@@ -314,13 +315,13 @@ int store_user_account(struct store *st, const char *name, size_t len,
 
 	if (!storerec_name_ok(name, len))
 		return 0;
-	if (store_txn_begin(st, MDB_RDONLY, &txn) != 0)
+	if (lmdb_txn_begin(st, MDB_RDONLY, &txn) != 0)
 		return -1;
 	rc = mdb_get(txn, st->users, &k, &v);
 	if (rc == MDB_NOTFOUND) {
 		ret = 0;
 	} else if (rc != 0) {
-		store_fail(st, "read user", rc);
+		lmdb_fail(st, "read user", rc);
 		ret = -1;
 	} else if (storerec_user_hash(v.mv_data, v.mv_size, hash, cap) != 0 ||
 		   storerec_user_gen(v.mv_data, v.mv_size, gen ? gen : &g) != 0) {
@@ -333,13 +334,7 @@ int store_user_account(struct store *st, const char *name, size_t len,
 	return ret;
 }
 
-int store_user_hash(struct store *st, const char *name, size_t len,
-	char *hash, size_t cap)
-{
-	return store_user_account(st, name, len, hash, cap, NULL);
-}
-
-int store_gen_take(struct store *st, MDB_txn *txn, uint64_t *gen)
+int lmdb_gen_take(struct lmdb_store *st, MDB_txn *txn, uint64_t *gen)
 {
 	unsigned char gb[STOREREC_GEN_SIZE];
 	MDB_val k = { 10, "generation" }, v;
@@ -357,8 +352,8 @@ int store_gen_take(struct store *st, MDB_txn *txn, uint64_t *gen)
 
 /* Add a user (add) or replace the hash of an existing one (!add); either
  * way the account gets a new generation, which ends the sessions of the
- * old one (store_account_check). */
-static enum store_admin_result user_write(struct store *st, const char *name,
+ * old one (lmdb_account_check). */
+static enum store_admin_result user_write(struct lmdb_store *st, const char *name,
 	size_t len, const char *hash, bool add)
 {
 	unsigned char rec[STOREREC_USER_MAX];
@@ -373,7 +368,7 @@ static enum store_admin_result user_write(struct store *st, const char *name,
 		snprintf(st->err, sizeof st->err, "bad user name or hash");
 		return STORE_ADMIN_ERROR;
 	}
-	if (store_write_begin(st, &txn) != 0)
+	if (lmdb_write_begin(st, &txn) != 0)
 		return STORE_ADMIN_ERROR;
 	rc = mdb_get(txn, st->users, &k, &v);
 	if (rc == 0 && add) {
@@ -385,7 +380,7 @@ static enum store_admin_result user_write(struct store *st, const char *name,
 		return STORE_ADMIN_NO_USER;
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND) {
-		store_fail(st, "read user", rc);
+		lmdb_fail(st, "read user", rc);
 		mdb_txn_abort(txn);
 		return STORE_ADMIN_ERROR;
 	}
@@ -395,8 +390,8 @@ static enum store_admin_result user_write(struct store *st, const char *name,
 		mdb_txn_abort(txn);
 		return STORE_ADMIN_ERROR;
 	}
-	if ((rc = store_gen_take(st, txn, &gen)) != 0) {
-		store_fail(st, "account generation", rc);
+	if ((rc = lmdb_gen_take(st, txn, &gen)) != 0) {
+		lmdb_fail(st, "account generation", rc);
 		mdb_txn_abort(txn);
 		return STORE_ADMIN_ERROR;
 	}
@@ -405,26 +400,26 @@ static enum store_admin_result user_write(struct store *st, const char *name,
 	rc = mdb_put(txn, st->users, &k, &v, 0);
 	explicit_bzero(rec, sizeof rec);
 	if (rc != 0) {
-		store_fail(st, "write user", rc);
+		lmdb_fail(st, "write user", rc);
 		mdb_txn_abort(txn);
 		return STORE_ADMIN_ERROR;
 	}
-	return store_commit(st, txn) == 0 ? STORE_ADMIN_OK : STORE_ADMIN_ERROR;
+	return lmdb_commit(st, txn) == 0 ? STORE_ADMIN_OK : STORE_ADMIN_ERROR;
 }
 
-enum store_admin_result store_user_add(struct store *st, const char *name,
+enum store_admin_result lmdb_user_add(struct lmdb_store *st, const char *name,
 	size_t len, const char *hash)
 {
 	return user_write(st, name, len, hash, true);
 }
 
-enum store_admin_result store_user_set_hash(struct store *st, const char *name,
+enum store_admin_result lmdb_user_set_hash(struct lmdb_store *st, const char *name,
 	size_t len, const char *hash)
 {
 	return user_write(st, name, len, hash, false);
 }
 
-enum store_admin_result store_user_del(struct store *st, const char *name,
+enum store_admin_result lmdb_user_del(struct lmdb_store *st, const char *name,
 	size_t len)
 {
 	unsigned char kb[STOREREC_KEY_MAX];
@@ -435,7 +430,7 @@ enum store_admin_result store_user_del(struct store *st, const char *name,
 
 	if (!storerec_name_ok(name, len))
 		return STORE_ADMIN_NO_USER;
-	if (store_write_begin(st, &txn) != 0)
+	if (lmdb_write_begin(st, &txn) != 0)
 		return STORE_ADMIN_ERROR;
 	rc = mdb_del(txn, st->users, &k, NULL);
 	if (rc == MDB_NOTFOUND) {
@@ -465,7 +460,7 @@ enum store_admin_result store_user_del(struct store *st, const char *name,
 	if (rc == 0)
 		rc = mdb_cursor_open(txn, st->mail, &cur);
 	if (rc != 0) {
-		store_fail(st, "delete user", rc);
+		lmdb_fail(st, "delete user", rc);
 		mdb_txn_abort(txn);
 		return STORE_ADMIN_ERROR;
 	}
@@ -483,11 +478,11 @@ enum store_admin_result store_user_del(struct store *st, const char *name,
 	}
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND) {
-		store_fail(st, "delete mailbox", rc);
+		lmdb_fail(st, "delete mailbox", rc);
 		mdb_txn_abort(txn);
 		return STORE_ADMIN_ERROR;
 	}
-	return store_commit(st, txn) == 0 ? STORE_ADMIN_OK : STORE_ADMIN_ERROR;
+	return lmdb_commit(st, txn) == 0 ? STORE_ADMIN_OK : STORE_ADMIN_ERROR;
 }
 
 /* One page of the user list: up to USER_PAGE users after `after` (all from
@@ -497,7 +492,7 @@ struct user_page {
 	struct { char name[CP_USER_MAX]; size_t len; uint64_t queued; } u[USER_PAGE];
 };
 
-static int user_page_read(struct store *st, const char *after,
+static int user_page_read(struct lmdb_store *st, const char *after,
 	size_t after_len, struct user_page *pg)
 {
 	MDB_val k = { after_len, (void *)after }, v, bv;
@@ -506,10 +501,10 @@ static int user_page_read(struct store *st, const char *after,
 	int rc;
 
 	pg->n = 0;
-	if (store_txn_begin(st, MDB_RDONLY, &txn) != 0)
+	if (lmdb_txn_begin(st, MDB_RDONLY, &txn) != 0)
 		return -1;
 	if ((rc = mdb_cursor_open(txn, st->users, &cur)) != 0) {
-		store_fail(st, "list users", rc);
+		lmdb_fail(st, "list users", rc);
 		mdb_txn_abort(txn);
 		return -1;
 	}
@@ -538,7 +533,7 @@ static int user_page_read(struct store *st, const char *after,
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
 	if (rc != 0 && rc != MDB_NOTFOUND) {
-		store_fail(st, "list users", rc);
+		lmdb_fail(st, "list users", rc);
 		return -1;
 	}
 	return 0;
@@ -548,7 +543,7 @@ static int user_page_read(struct store *st, const char *after,
  * reader holds every page freed since its snapshot: a cp-users blocked on
  * a full pipe would otherwise fill the map). Each page is one snapshot; a
  * user added or deleted meanwhile may or may not be listed. */
-int store_user_list(struct store *st,
+int lmdb_user_list(struct lmdb_store *st,
 	void (*fn)(void *arg, const char *name, size_t len, uint64_t queued),
 	void *arg)
 {

@@ -1,15 +1,15 @@
-/* storemail.c - the store's mailboxes: pipelined puts in one write batch,
+/* lmdbmail.c - the LMDB backend's mailboxes: pipelined puts in one write batch,
  * reads and removals, each checked against the account generation the
  * session logged in with, in the same transaction; the room checks that
- * keep removals possible; the per-user download lock. With store.c the only
- * code that touches LMDB (through storeint.h); layout in doc/store.md. */
+ * keep removals possible; the per-user download lock. With lmdb.c the only
+ * code that touches LMDB (through lmdbint.h); layout in doc/store.md. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
 #include <time.h>
 
-#include "storeint.h"
+#include "lmdbint.h"
 #include "storerec.h"
 
 /* ---------------------------------------------------------------- room */
@@ -33,8 +33,8 @@ static int reader_line(const char *msg, void *ctx)
  * than every snapshot still read, which is how LMDB picks them), *pinned
  * the rest (freed by the last commit, or after a reader's snapshot). With
  * all false only the pinned ones are counted, a short walk from the oldest
- * snapshot on; the free list's own pages are in its tree (store_room). */
-static int free_pages(struct store *st, MDB_txn *txn, bool all,
+ * snapshot on; the free list's own pages are in its tree (lmdb_room). */
+static int free_pages(struct lmdb_store *st, MDB_txn *txn, bool all,
 	uint64_t *reusable, uint64_t *pinned)
 {
 	uint64_t oldest = mdb_txn_id(txn) - 1;
@@ -50,7 +50,7 @@ static int free_pages(struct store *st, MDB_txn *txn, bool all,
 	/* LMDB lets no cursor walk the free list in a write transaction; a
 	 * read transaction now sees what txn started from (txn holds the
 	 * writer lock), and its own snapshot is no older than oldest. */
-	if ((rc = store_txn_begin(st, MDB_RDONLY, &rtxn)) != 0)
+	if ((rc = lmdb_txn_begin(st, MDB_RDONLY, &rtxn)) != 0)
 		return rc;
 	if ((rc = mdb_cursor_open(rtxn, 0 /* FREE_DBI */, &cur)) != 0) {
 		mdb_txn_abort(rtxn);
@@ -87,7 +87,7 @@ static int free_pages(struct store *st, MDB_txn *txn, bool all,
  * it commits): each recipient's path in mail and boxes, once, plus the main
  * tree and the free list's update at commit. Freed pages that can be taken
  * are room: the map is not the file's high-water mark. */
-static bool store_room(struct store *st, MDB_txn *txn, const char *rcpt,
+static bool lmdb_room(struct lmdb_store *st, MDB_txn *txn, const char *rcpt,
 	size_t rcpt_len, size_t extra)
 {
 	MDB_dbi dbis[] = { 0 /* free */, 1 /* main */, st->meta, st->users,
@@ -129,7 +129,7 @@ static bool store_room(struct store *st, MDB_txn *txn, const char *rcpt,
  * messages early so that acknowledgements (removals) can still be written.
  * Free pages inside data.mdb that an allocation may take are room too: a
  * drained store reuses them without growing the file. */
-static bool disk_room(struct store *st, MDB_txn *txn)
+static bool disk_room(struct lmdb_store *st, MDB_txn *txn)
 {
 	const uint64_t reserve = (uint64_t)CP_STORE_DISK_RESERVE_KIB * 1024;
 	uint64_t avail, reusable, pinned;
@@ -146,28 +146,28 @@ static bool disk_room(struct store *st, MDB_txn *txn)
 	return avail + reusable * st->psize >= reserve;
 }
 
-static enum store_put_result put_fail(struct store *st, const char *what,
+static enum store_put_result put_fail(struct lmdb_store *st, const char *what,
 	int rc)
 {
-	store_fail(st, what, rc);
-	store_msg_abort(st);
+	lmdb_fail(st, what, rc);
+	lmdb_msg_abort(st);
 	return STORE_PUT_ERROR;
 }
 
 /* A refused message leaves the batch as it was; but a batch holding nothing
  * is dropped at once, or its writer lock would stall every other process
  * until this session's next line. */
-static enum store_put_result put_refuse(struct store *st,
+static enum store_put_result put_refuse(struct lmdb_store *st,
 	enum store_put_result r)
 {
 	if (st->batch_n == 0)
-		store_msg_abort(st);
+		lmdb_msg_abort(st);
 	return r;
 }
 
 /* ---------------------------------------------------------------- mail */
 
-enum store_put_result store_msg_put(struct store *st, const char *rcpt,
+enum store_put_result lmdb_msg_put(struct lmdb_store *st, const char *rcpt,
 	size_t rcpt_len, const char *sender, size_t sender_len,
 	uint64_t sender_gen, const char *text, size_t text_len,
 	uint64_t mailbox_limit)
@@ -183,27 +183,27 @@ enum store_put_result store_msg_put(struct store *st, const char *rcpt,
 	if (sender_len == 0 || sender_len > CP_USER_MAX || text_len == 0 ||
 	    text_len > CP_TEXT_MAX) {
 		snprintf(st->err, sizeof st->err, "store message: bad sender or text size");
-		store_msg_abort(st);
+		lmdb_msg_abort(st);
 		return STORE_PUT_ERROR;
 	}
 	if (!st->batch) {
-		if (store_txn_begin(st, 0, &st->batch) != 0)
+		if (lmdb_txn_begin(st, 0, &st->batch) != 0)
 			return STORE_PUT_ERROR;
 		if (!disk_room(st, st->batch)) {
 			snprintf(st->err, sizeof st->err, "file system nearly full");
-			store_msg_abort(st);
+			lmdb_msg_abort(st);
 			return STORE_PUT_STORE_FULL;
 		}
 	}
 	/* First the sender: a session whose account is gone learns nothing,
 	 * not even whether the recipient exists. */
-	rc = store_account_check(st, st->batch, sender, sender_len, sender_gen);
+	rc = lmdb_account_check(st, st->batch, sender, sender_len, sender_gen);
 	if (rc == STORE_ACCOUNT_CHANGED) {
-		store_msg_abort(st);
+		lmdb_msg_abort(st);
 		return STORE_PUT_ACCOUNT_CHANGED;
 	}
 	if (rc != 0) {
-		store_msg_abort(st);
+		lmdb_msg_abort(st);
 		return STORE_PUT_ERROR;
 	}
 	rc = mdb_get(st->batch, st->users, &uk, &v);
@@ -219,7 +219,7 @@ enum store_put_result store_msg_put(struct store *st, const char *rcpt,
 		return put_fail(st, "read mailbox", rc);
 	if (mailbox_limit && count >= mailbox_limit)
 		return put_refuse(st, STORE_PUT_MAILBOX_FULL);
-	if (!store_room(st, st->batch, rcpt, rcpt_len, STOREREC_KEY_MAX +
+	if (!lmdb_room(st, st->batch, rcpt, rcpt_len, STOREREC_KEY_MAX +
 			STOREREC_MAIL_HEAD + sender_len + text_len)) {
 		snprintf(st->err, sizeof st->err, "store map above %d%% full",
 			CP_STORE_FULL_PERCENT);
@@ -241,7 +241,7 @@ enum store_put_result store_msg_put(struct store *st, const char *rcpt,
 	return STORE_PUT_OK;
 }
 
-int store_msg_commit(struct store *st)
+int lmdb_msg_commit(struct lmdb_store *st)
 {
 	MDB_txn *txn = st->batch;
 
@@ -250,10 +250,10 @@ int store_msg_commit(struct store *st)
 	st->batch = NULL;
 	st->batch_n = 0;
 	st->batch_nrcpt = 0;
-	return store_commit(st, txn) == 0 ? 0 : -1;
+	return lmdb_commit(st, txn) == 0 ? 0 : -1;
 }
 
-void store_msg_abort(struct store *st)
+void lmdb_msg_abort(struct lmdb_store *st)
 {
 	if (st->batch) {
 		mdb_txn_abort(st->batch);
@@ -263,7 +263,7 @@ void store_msg_abort(struct store *st)
 	st->batch_nrcpt = 0;
 }
 
-int store_msg_next(struct store *st, const char *user, size_t len,
+int lmdb_msg_next(struct lmdb_store *st, const char *user, size_t len,
 	uint64_t gen, uint64_t after, struct store_msg *msg)
 {
 	unsigned char kb[STOREREC_KEY_MAX];
@@ -275,16 +275,16 @@ int store_msg_next(struct store *st, const char *user, size_t len,
 
 	if (!storerec_name_ok(user, len) || after == UINT64_MAX)
 		return 0;
-	if (store_txn_begin(st, MDB_RDONLY, &txn) != 0)
+	if (lmdb_txn_begin(st, MDB_RDONLY, &txn) != 0)
 		return -1;
 	/* The mailbox is read in the snapshot whose account was checked: never
 	 * the mail of an account made anew under the same name. */
-	if ((ret = store_account_check(st, txn, user, len, gen)) != 0) {
+	if ((ret = lmdb_account_check(st, txn, user, len, gen)) != 0) {
 		mdb_txn_abort(txn);
 		return ret;
 	}
 	if ((rc = mdb_cursor_open(txn, st->mail, &cur)) != 0) {
-		store_fail(st, "read mailbox", rc);
+		lmdb_fail(st, "read mailbox", rc);
 		mdb_txn_abort(txn);
 		return -1;
 	}
@@ -295,7 +295,7 @@ int store_msg_next(struct store *st, const char *user, size_t len,
 	    !storerec_mail_key_of(k.mv_data, k.mv_size, user, len, &id))) {
 		ret = 0;
 	} else if (rc != 0) {
-		store_fail(st, "read message", rc);
+		lmdb_fail(st, "read message", rc);
 		ret = -1;
 	} else if (storerec_mail_decode(v.mv_data, v.mv_size, msg) != 0) {
 		snprintf(st->err, sizeof st->err, "read message: bad record");
@@ -309,7 +309,7 @@ int store_msg_next(struct store *st, const char *user, size_t len,
 	return ret;
 }
 
-int store_msg_remove(struct store *st, const char *user, size_t len,
+int lmdb_msg_remove(struct lmdb_store *st, const char *user, size_t len,
 	uint64_t gen, const uint64_t *ids, size_t n)
 {
 	unsigned char kb[STOREREC_KEY_MAX], box[STOREREC_BOX_SIZE];
@@ -320,9 +320,9 @@ int store_msg_remove(struct store *st, const char *user, size_t len,
 
 	if (n == 0 || !storerec_name_ok(user, len))
 		return 0;
-	if (store_write_begin(st, &txn) != 0)
+	if (lmdb_write_begin(st, &txn) != 0)
 		return -1;
-	if ((r = store_account_check(st, txn, user, len, gen)) != 0) {
+	if ((r = lmdb_account_check(st, txn, user, len, gen)) != 0) {
 		mdb_txn_abort(txn);
 		return r;
 	}
@@ -351,7 +351,7 @@ int store_msg_remove(struct store *st, const char *user, size_t len,
 		}
 	}
 	if (rc != 0) {
-		store_fail(st, "remove messages", rc);
+		lmdb_fail(st, "remove messages", rc);
 		mdb_txn_abort(txn);
 		return -1;
 	}
@@ -359,20 +359,20 @@ int store_msg_remove(struct store *st, const char *user, size_t len,
 		mdb_txn_abort(txn);
 		return 0;
 	}
-	return store_commit(st, txn) == 0 ? 0 : -1;
+	return lmdb_commit(st, txn) == 0 ? 0 : -1;
 }
 
 /* ---------------------------------------------------------------- downloads */
 
 /* One download per user at a time across all handlers (mboxlock.c), on
  * mailbox.lock beside the LMDB files. */
-int store_mailbox_lock(struct store *st, const char *user, size_t len)
+int lmdb_mailbox_lock(struct lmdb_store *st, const char *user, size_t len)
 {
 	const char *dir;
 	int rc = mdb_env_get_path(st->env, &dir);
 
 	if (rc != 0) {
-		store_fail(st, "lock mailbox", rc);
+		lmdb_fail(st, "lock mailbox", rc);
 		return -1;
 	}
 	if (mboxlock_open(&st->dl, dir, st->err, sizeof st->err) != 0)
@@ -380,7 +380,7 @@ int store_mailbox_lock(struct store *st, const char *user, size_t len)
 	return mboxlock_take(&st->dl, user, len, st->err, sizeof st->err);
 }
 
-void store_mailbox_unlock(struct store *st)
+void lmdb_mailbox_unlock(struct lmdb_store *st)
 {
 	mboxlock_release(&st->dl);
 }

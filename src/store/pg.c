@@ -1,0 +1,606 @@
+/* pg.c - the PostgreSQL backend (libpq): connecting with bounded timeouts,
+ * the statement and transaction helpers, the versioned schema (made or
+ * upgraded under a transaction-scoped advisory lock), users and the admin
+ * operations; pgmail.c the mailboxes. Only PQexecParams with unnamed
+ * statements and SET LOCAL, so PgBouncer's transaction pooling works.
+ * Never logs the connection string (it may hold a password). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "pgint.h"
+
+#define USER_PAGE 256             /* users read per statement by the list */
+/* pg_advisory_xact_lock key of schema changes: "cp schema" in ASCII. */
+#define SCHEMA_LOCK_KEY "7161394189603694949"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* ---------------------------------------------------------------- errors */
+
+/* Copy s into dst as one line: newlines and tabs become spaces, trailing
+ * blanks dropped. */
+static void one_line(char *dst, size_t cap, const char *s)
+{
+	size_t n = 0;
+	for (; *s && n + 1 < cap; s++)
+		dst[n++] = (*s == '\n' || *s == '\r' || *s == '\t') ? ' ' : *s;
+	while (n > 0 && dst[n - 1] == ' ')
+		n--;
+	dst[n] = '\0';
+}
+
+void pg_fail(struct pg_store *st, const char *what, const PGresult *res)
+{
+	const char *msg = NULL, *state = NULL;
+	char line[160];
+
+	if (res) {
+		msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	}
+	if (!msg || !*msg)
+		msg = PQerrorMessage(st->conn);
+	if (!msg || !*msg)
+		msg = "unknown error";
+	one_line(line, sizeof line, msg);
+	/* 40001 serialization_failure, 40P01 deadlock_detected. */
+	st->retry = state && (strcmp(state, "40001") == 0 ||
+		strcmp(state, "40P01") == 0);
+	if (PQstatus(st->conn) == CONNECTION_BAD)
+		snprintf(st->err, sizeof st->err, "%s: connection lost: %s",
+			what, line);
+	else
+		snprintf(st->err, sizeof st->err, "%s: %s%s%s%s", what, line,
+			state ? " (SQLSTATE " : "", state ? state : "",
+			state ? ")" : "");
+}
+
+static const char *pg_last_error(const struct store *s)
+{
+	return ((const struct pg_store *)s)->err;
+}
+
+/* ---------------------------------------------------------------- statements */
+
+/* A connection lost since the last call (a restarted server, a failover)
+ * is made again once, within connect_timeout, before the next statement. */
+int pg_ready(struct pg_store *st)
+{
+	if (PQstatus(st->conn) == CONNECTION_OK)
+		return 0;
+	PQreset(st->conn);
+	if (PQstatus(st->conn) == CONNECTION_OK)
+		return 0;
+	pg_fail(st, "reconnect", NULL);
+	st->retry = false;
+	return -1;
+}
+
+PGresult *pg_exec(struct pg_store *st, const char *what, const char *sql,
+	int n, const char *const *vals, const int *lens, const int *fmts,
+	int result_format, ExecStatusType want)
+{
+	PGresult *res = PQexecParams(st->conn, sql, n, NULL, vals, lens, fmts,
+		result_format);
+
+	if (res && PQresultStatus(res) == want)
+		return res;
+	pg_fail(st, what, res);
+	PQclear(res);
+	return NULL;
+}
+
+static int exec_simple(struct pg_store *st, const char *what, const char *sql)
+{
+	PGresult *res = PQexec(st->conn, sql);
+	int ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+
+	if (!ok)
+		pg_fail(st, what, res);
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
+int pg_begin(struct pg_store *st)
+{
+	if (pg_ready(st) != 0)
+		return -1;
+	/* One round trip; every setting ends with the transaction. */
+	return exec_simple(st, "begin", "BEGIN ISOLATION LEVEL READ COMMITTED;"
+		" SET LOCAL synchronous_commit = on;"
+		" SET LOCAL statement_timeout = " STR(CP_PG_STATEMENT_TIMEOUT_MS) ";"
+		" SET LOCAL lock_timeout = " STR(CP_PG_STATEMENT_TIMEOUT_MS) ";"
+		" SET LOCAL idle_in_transaction_session_timeout = "
+		STR(CP_PG_STATEMENT_TIMEOUT_MS));
+}
+
+int pg_commit(struct pg_store *st)
+{
+	PGresult *res = PQexec(st->conn, "COMMIT");
+	/* COMMIT of a failed transaction answers ROLLBACK, not an error. */
+	int ok = res && PQresultStatus(res) == PGRES_COMMAND_OK &&
+		strcmp(PQcmdStatus(res), "COMMIT") == 0;
+
+	if (!ok) {
+		pg_fail(st, "commit", res);
+		if (res && PQresultStatus(res) == PGRES_COMMAND_OK)
+			snprintf(st->err, sizeof st->err,
+				"commit: the transaction was rolled back");
+	}
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
+void pg_rollback(struct pg_store *st)
+{
+	if (PQstatus(st->conn) == CONNECTION_OK &&
+	    PQtransactionStatus(st->conn) != PQTRANS_IDLE)
+		PQclear(PQexec(st->conn, "ROLLBACK"));
+}
+
+int pg_tx(struct pg_store *st, int (*fn)(struct pg_store *st, void *arg),
+	void *arg)
+{
+	for (int i = 0;; i++) {
+		int r;
+		st->retry = false;
+		if (pg_begin(st) != 0)
+			return -1;
+		r = fn(st, arg);
+		if (r >= 0 && pg_commit(st) == 0)
+			return r;
+		pg_rollback(st);
+		if (!st->retry || i == CP_PG_RETRIES)
+			return -1;
+	}
+}
+
+/* ---------------------------------------------------------------- schema */
+
+/* Version 1. The recipient is the first column of the messages' key: every
+ * statement of a session names one user, so a distributed engine keeps a
+ * user's row and mailbox together (doc/store.md). Names compare as bytes
+ * (COLLATE "C"), as in the LMDB store. */
+static const char schema_v1[] =
+	"CREATE TABLE cp_schema_version (version integer NOT NULL);"
+	"CREATE SEQUENCE cp_account_generation;"
+	"CREATE TABLE cp_users ("
+	" name text COLLATE \"C\" PRIMARY KEY,"
+	" hash text NOT NULL,"
+	" generation bigint NOT NULL,"
+	" created bigint NOT NULL,"
+	" lease_holder bigint,"
+	" lease_until timestamptz);"
+	"CREATE TABLE cp_messages ("
+	" rcpt text COLLATE \"C\" NOT NULL,"
+	" id bigint GENERATED ALWAYS AS IDENTITY,"
+	" sent bigint NOT NULL,"
+	" sender text COLLATE \"C\" NOT NULL,"
+	" body bytea NOT NULL,"
+	" PRIMARY KEY (rcpt, id));"
+	"INSERT INTO cp_schema_version VALUES (1)";
+
+/* The version of the schema in the database, 0 if there is none. */
+static int schema_version(struct pg_store *st)
+{
+	PGresult *res = pg_exec(st, "read schema version",
+		"SELECT CASE WHEN to_regclass('cp_schema_version') IS NULL THEN 0"
+		" ELSE -1 END", 0, NULL, NULL, NULL, 0, PGRES_TUPLES_OK);
+	int v;
+
+	if (!res)
+		return -1;
+	v = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (v == 0)
+		return 0;
+	res = pg_exec(st, "read schema version",
+		"SELECT max(version) FROM cp_schema_version", 0, NULL, NULL, NULL,
+		0, PGRES_TUPLES_OK);
+	if (!res)
+		return -1;
+	v = PQgetisnull(res, 0, 0) ? 0 : atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return v;
+}
+
+static int migrate_tx(struct pg_store *st, void *arg)
+{
+	PGresult *res;
+	int v;
+
+	(void)arg;
+	/* Two tools racing: the second waits here, then finds version 1. */
+	res = pg_exec(st, "lock schema",
+		"SELECT pg_advisory_xact_lock(" SCHEMA_LOCK_KEY ")", 0, NULL, NULL,
+		NULL, 0, PGRES_TUPLES_OK);
+	if (!res)
+		return -1;
+	PQclear(res);
+	if ((v = schema_version(st)) < 0)
+		return -1;
+	if (v == 0 && exec_simple(st, "create schema", schema_v1) != 0)
+		return -1;
+	return v == 0 ? PG_SCHEMA_VERSION : v;
+}
+
+static int schema_check(struct pg_store *st, bool create)
+{
+	int v = create ? pg_tx(st, migrate_tx, NULL) : schema_version(st);
+
+	if (v < 0)
+		return -1;
+	if (v == 0) {
+		snprintf(st->err, sizeof st->err, "the database holds no cp "
+			"schema yet (cp-useradd makes it with the first user)");
+		return -1;
+	}
+	if (v != PG_SCHEMA_VERSION) {
+		snprintf(st->err, sizeof st->err, "the database's cp schema is "
+			"version %d; this cp knows version %d", v,
+			PG_SCHEMA_VERSION);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- open */
+
+static void pg_close(struct store *s)
+{
+	struct pg_store *st = (struct pg_store *)s;
+
+	if (!st)
+		return;
+	pg_msg_abort(s);
+	pg_mailbox_unlock(s);
+	PQfinish(st->conn);
+	free(st->log);
+	free(st);
+}
+
+/* The libpq connection string of a --db string: a URI as it is, else what
+ * follows "postgresql:". */
+static const char *conninfo_of(const char *where)
+{
+	if (strncmp(where, "postgresql://", 13) == 0 ||
+	    strncmp(where, "postgres://", 11) == 0)
+		return where;
+	return where + strlen("postgresql:");
+}
+
+static struct store *pg_open(const char *where, int flags, size_t map_mib,
+	char *err, size_t errcap)
+{
+	/* Ours first: what the connection string sets itself wins. */
+	static const char *const keys[] = { "connect_timeout",
+		"tcp_user_timeout", "keepalives", "keepalives_idle",
+		"keepalives_interval", "keepalives_count", "application_name",
+		"dbname", NULL };
+	const char *vals[] = { STR(CP_PG_CONNECT_TIMEOUT),
+		STR(CP_PG_TCP_USER_TIMEOUT_MS), "1", "10", "5", "3", "cp",
+		conninfo_of(where), NULL };
+	struct pg_store *st;
+	PQconninfoOption *opts;
+	char *perr = NULL;
+	uint64_t tok = 0;
+
+	(void)map_mib;
+	if (*vals[7] == '\0') {
+		snprintf(err, errcap, "the PostgreSQL connection string after "
+			"'postgresql:' is empty");
+		return NULL;
+	}
+	/* libpq's own parse errors quote the bad part, which may be the
+	 * password: say only that it is malformed. */
+	if ((opts = PQconninfoParse(vals[7], &perr)) == NULL) {
+		snprintf(err, errcap, "the PostgreSQL connection string is "
+			"malformed (not shown: it may hold a password)");
+		PQfreemem(perr);
+		return NULL;
+	}
+	PQconninfoFree(opts);
+	st = calloc(1, sizeof *st);
+	if (!st || getrandom(&tok, sizeof tok, 0) != (ssize_t)sizeof tok) {
+		snprintf(err, errcap, "cannot open the PostgreSQL store: out of "
+			"memory or randomness");
+		free(st);
+		return NULL;
+	}
+	st->base.be = &store_backend_pg;
+	st->token = (int64_t)(tok >> 1);
+	st->conn = PQconnectdbParams(keys, vals, 1);
+	if (PQstatus(st->conn) != CONNECTION_OK) {
+		one_line(st->err, sizeof st->err, PQerrorMessage(st->conn));
+		snprintf(err, errcap, "cannot connect to the PostgreSQL store: %s",
+			st->err);
+		goto fail;
+	}
+	if (schema_check(st, flags & STORE_CREATE) != 0) {
+		snprintf(err, errcap, "cannot open the PostgreSQL store: %s",
+			st->err);
+		goto fail;
+	}
+	return &st->base;
+fail:
+	PQfinish(st->conn);
+	free(st);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- users */
+
+/* name as a NUL-terminated parameter; false (error set) if too long. */
+static bool name_param(struct pg_store *st, char *buf, const char *name,
+	size_t len)
+{
+	if (len == 0 || len > CP_USER_MAX) {
+		snprintf(st->err, sizeof st->err, "invalid user name");
+		return false;
+	}
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+	return true;
+}
+
+static int pg_user_account(struct store *s, const char *name, size_t len,
+	char *hash, size_t cap, uint64_t *gen)
+{
+	struct pg_store *st = (struct pg_store *)s;
+	char nm[CP_USER_MAX + 1];
+	const char *v[1] = { nm };
+	PGresult *res;
+	int found;
+
+	if (!name_param(st, nm, name, len) || pg_ready(st) != 0)
+		return -1;
+	res = pg_exec(st, "look up user", "SELECT hash, generation FROM "
+		"cp_users WHERE name = $1", 1, v, NULL, NULL, 0, PGRES_TUPLES_OK);
+	if (!res)
+		return -1;
+	found = PQntuples(res) == 1;
+	if (found) {
+		size_t hl = (size_t)PQgetlength(res, 0, 0);
+		if (hl >= cap) {
+			snprintf(st->err, sizeof st->err, "stored hash too long");
+			PQclear(res);
+			return -1;
+		}
+		memcpy(hash, PQgetvalue(res, 0, 0), hl + 1);
+		if (gen)
+			*gen = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+	}
+	PQclear(res);
+	return found;
+}
+
+struct user_arg {
+	const char *sql;
+	int n;
+	const char *v[3];
+};
+
+/* One statement; returns the rows it touched (or returned). */
+static int rows_tx(struct pg_store *st, void *arg)
+{
+	struct user_arg *a = arg;
+	PGresult *res = pg_exec(st, "update users", a->sql, a->n, a->v, NULL,
+		NULL, 0, PGRES_TUPLES_OK);
+	int n;
+
+	if (!res)
+		return -1;
+	n = PQntuples(res);
+	PQclear(res);
+	return n;
+}
+
+static enum store_admin_result pg_user_add(struct store *s, const char *name,
+	size_t len, const char *hash)
+{
+	struct pg_store *st = (struct pg_store *)s;
+	char nm[CP_USER_MAX + 1], now[24];
+	struct user_arg a = { "INSERT INTO cp_users (name, hash, generation, "
+		"created) VALUES ($1, $2, nextval('cp_account_generation'), $3) "
+		"ON CONFLICT (name) DO NOTHING RETURNING 1", 3, { nm, hash, now } };
+	int r;
+
+	if (!name_param(st, nm, name, len))
+		return STORE_ADMIN_ERROR;
+	snprintf(now, sizeof now, "%lld", (long long)time(NULL));
+	r = pg_tx(st, rows_tx, &a);
+	return r < 0 ? STORE_ADMIN_ERROR : r == 0 ? STORE_ADMIN_EXISTS :
+		STORE_ADMIN_OK;
+}
+
+static enum store_admin_result pg_user_set_hash(struct store *s,
+	const char *name, size_t len, const char *hash)
+{
+	struct pg_store *st = (struct pg_store *)s;
+	char nm[CP_USER_MAX + 1];
+	/* A new generation: the sessions of the old password end. */
+	struct user_arg a = { "UPDATE cp_users SET hash = $2, generation = "
+		"nextval('cp_account_generation') WHERE name = $1 RETURNING 1",
+		2, { nm, hash } };
+	int r;
+
+	if (!name_param(st, nm, name, len))
+		return STORE_ADMIN_ERROR;
+	r = pg_tx(st, rows_tx, &a);
+	return r < 0 ? STORE_ADMIN_ERROR : r == 0 ? STORE_ADMIN_NO_USER :
+		STORE_ADMIN_OK;
+}
+
+/* The user and every message queued for them, in one transaction. */
+static int del_tx(struct pg_store *st, void *arg)
+{
+	const char *v[1] = { arg };
+	PGresult *res = pg_exec(st, "delete user", "DELETE FROM cp_users "
+		"WHERE name = $1 RETURNING 1", 1, v, NULL, NULL, 0,
+		PGRES_TUPLES_OK);
+	int n;
+
+	if (!res)
+		return -1;
+	n = PQntuples(res);
+	PQclear(res);
+	if (n == 0)
+		return 0;
+	res = pg_exec(st, "delete mailbox", "DELETE FROM cp_messages WHERE "
+		"rcpt = $1", 1, v, NULL, NULL, 0, PGRES_COMMAND_OK);
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 1;
+}
+
+static enum store_admin_result pg_user_del(struct store *s, const char *name,
+	size_t len)
+{
+	struct pg_store *st = (struct pg_store *)s;
+	char nm[CP_USER_MAX + 1];
+	int r;
+
+	if (!name_param(st, nm, name, len))
+		return STORE_ADMIN_ERROR;
+	r = pg_tx(st, del_tx, nm);
+	return r < 0 ? STORE_ADMIN_ERROR : r == 0 ? STORE_ADMIN_NO_USER :
+		STORE_ADMIN_OK;
+}
+
+/* Pages of USER_PAGE users in name order, each one statement of its own;
+ * fn runs with no transaction open. */
+static int pg_user_list(struct store *s, void (*fn)(void *arg,
+	const char *name, size_t len, uint64_t queued), void *arg)
+{
+	struct pg_store *st = (struct pg_store *)s;
+	char after[CP_USER_MAX + 1] = "";
+	const char *v[1] = { after };
+	PGresult *res;
+	int n;
+
+	if (pg_ready(st) != 0)
+		return -1;
+	do {
+		res = pg_exec(st, "list users", "SELECT u.name, (SELECT count(*) "
+			"FROM cp_messages m WHERE m.rcpt = u.name) FROM cp_users u "
+			"WHERE u.name > $1 ORDER BY u.name LIMIT "
+			STR(USER_PAGE), 1, v, NULL, NULL, 0, PGRES_TUPLES_OK);
+		if (!res)
+			return -1;
+		n = PQntuples(res);
+		for (int i = 0; i < n; i++) {
+			const char *nm = PQgetvalue(res, i, 0);
+			size_t l = (size_t)PQgetlength(res, i, 0);
+			if (l == 0 || l > CP_USER_MAX) {
+				snprintf(st->err, sizeof st->err, "list users: "
+					"an invalid user name in the database");
+				PQclear(res);
+				return -1;
+			}
+			fn(arg, nm, l, strtoull(PQgetvalue(res, i, 1), NULL, 10));
+			if (i == n - 1)
+				memcpy(after, nm, l + 1);
+		}
+		PQclear(res);
+	} while (n == USER_PAGE);
+	return 0;
+}
+
+/* Backup and restore are files of the LMDB store; a database has its own
+ * tools, which also see what the database holds besides cp's tables. */
+static enum store_copy_result pg_backup(struct store *s, const char *dst,
+	char *err, size_t errcap)
+{
+	(void)s;
+	(void)dst;
+	snprintf(err, errcap, "backup is not supported by the PostgreSQL "
+		"store: use pg_dump (and pg_restore), or the server's own backups");
+	return STORE_COPY_ERROR;
+}
+
+static enum store_copy_result pg_restore(struct store *s, const char *src,
+	bool replace, uint64_t *users, uint64_t *msgs, char *err, size_t errcap)
+{
+	(void)s;
+	(void)src;
+	(void)replace;
+	*users = *msgs = 0;
+	snprintf(err, errcap, "restore is not supported by the PostgreSQL "
+		"store: use pg_restore (or psql) on a pg_dump");
+	return STORE_COPY_ERROR;
+}
+
+struct purge_arg {
+	const char *name;
+	uint64_t n;
+};
+
+/* 1 and a->n messages deleted, 0 no such user, -1 error. */
+static int purge_tx(struct pg_store *st, void *arg)
+{
+	struct purge_arg *a = arg;
+	const char *v[1] = { a->name };
+	PGresult *res = pg_exec(st, "purge mailbox", "SELECT 1 FROM cp_users "
+		"WHERE name = $1 FOR NO KEY UPDATE", 1, v, NULL, NULL, 0,
+		PGRES_TUPLES_OK);
+	int found;
+
+	if (!res)
+		return -1;
+	found = PQntuples(res) == 1;
+	PQclear(res);
+	if (!found)
+		return 0;
+	res = pg_exec(st, "purge mailbox", "DELETE FROM cp_messages WHERE "
+		"rcpt = $1", 1, v, NULL, NULL, 0, PGRES_COMMAND_OK);
+	if (!res)
+		return -1;
+	a->n = strtoull(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	return 1;
+}
+
+static enum store_admin_result pg_mailbox_purge(struct store *s,
+	const char *user, size_t len, uint64_t *n)
+{
+	struct pg_store *st = (struct pg_store *)s;
+	char nm[CP_USER_MAX + 1];
+	struct purge_arg a = { nm, 0 };
+	int r;
+
+	*n = 0;
+	if (!name_param(st, nm, user, len))
+		return STORE_ADMIN_NO_USER;
+	r = pg_tx(st, purge_tx, &a);
+	if (r == 1)
+		*n = a.n;
+	return r < 0 ? STORE_ADMIN_ERROR : r == 0 ? STORE_ADMIN_NO_USER :
+		STORE_ADMIN_OK;
+}
+
+const struct store_backend store_backend_pg = {
+	.name = "postgresql",
+	.open = pg_open,
+	.close = pg_close,
+	.last_error = pg_last_error,
+	.user_account = pg_user_account,
+	.msg_put = pg_msg_put,
+	.msg_commit = pg_msg_commit,
+	.msg_abort = pg_msg_abort,
+	.msg_next = pg_msg_next,
+	.msg_remove = pg_msg_remove,
+	.mailbox_lock = pg_mailbox_lock,
+	.mailbox_unlock = pg_mailbox_unlock,
+	.user_add = pg_user_add,
+	.user_set_hash = pg_user_set_hash,
+	.user_del = pg_user_del,
+	.user_list = pg_user_list,
+	.backup = pg_backup,
+	.restore = pg_restore,
+	.mailbox_purge = pg_mailbox_purge,
+};

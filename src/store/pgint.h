@@ -1,0 +1,87 @@
+/* pgint.h - what the PostgreSQL backend's files share and nothing else
+ * sees: struct pg_store, its operations and the statement helpers. Included
+ * only by pg.c (connection, schema, users) and pgmail.c (mailboxes, the
+ * download lease); everything else uses store.h. Schema in doc/store.md. */
+#ifndef CP_PGINT_H
+#define CP_PGINT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "backend.h"
+#include "limits.h"
+
+#define PG_ERR_MAX 256
+#define PG_SCHEMA_VERSION 1
+
+/* One SMSG of the open batch, kept so that the batch can be run again
+ * whole after a deadlock or serialization failure. */
+struct pg_put {
+	char rcpt[CP_USER_MAX + 1];
+	char sender[CP_USER_MAX + 1];
+	uint64_t sender_gen, limit;
+	int64_t time;
+	size_t text_len;
+	char text[CP_TEXT_MAX];
+};
+
+struct pg_store {
+	struct store base;            /* first: store.c dispatches on it */
+	PGconn *conn;
+	int64_t token;                /* this handler's lease holder id */
+	bool lease_held;
+	int64_t lease_renewed;        /* CLOCK_MONOTONIC s of the last claim */
+	char lease_user[CP_USER_MAX + 1];
+	bool in_batch;                /* a transaction of puts is open */
+	bool sender_locked;           /* its sender's row is locked, checked */
+	unsigned log_n;               /* puts in the batch (log) */
+	struct pg_put *log;           /* CP_SMSG_BATCH_MAX, allocated once */
+	unsigned nrcpt;               /* recipients locked in the batch */
+	char rcpt[CP_SMSG_BATCH_MAX][CP_USER_MAX + 1];
+	uint64_t rcpt_count[CP_SMSG_BATCH_MAX]; /* their queued messages */
+	bool retry;                   /* the last failure is transient */
+	char err[PG_ERR_MAX];
+};
+
+/* Record "what: the server's or libpq's reason" (one line; res may be
+ * NULL) as the last error and whether it is worth retrying. */
+void pg_fail(struct pg_store *st, const char *what, const PGresult *res);
+
+/* Reconnect once (within connect_timeout) if the connection was lost
+ * since the last call: a restarted server, a failover. 0 / -1. */
+int pg_ready(struct pg_store *st);
+
+/* PQexecParams with text parameters (lens/fmts NULL) or given formats; the
+ * result's status must be `want`. The result, or NULL with the error set. */
+PGresult *pg_exec(struct pg_store *st, const char *what, const char *sql,
+	int n, const char *const *vals, const int *lens, const int *fmts,
+	int result_format, ExecStatusType want);
+
+/* BEGIN with this transaction's timeouts and synchronous_commit (SET
+ * LOCAL: nothing outlives it); COMMIT; ROLLBACK (errors ignored). 0 / -1. */
+int pg_begin(struct pg_store *st);
+int pg_commit(struct pg_store *st);
+void pg_rollback(struct pg_store *st);
+
+/* Run fn(st, arg) in a transaction, again after a transient failure up to
+ * CP_PG_RETRIES times. fn returns >= 0 (committed, returned) or -1. */
+int pg_tx(struct pg_store *st, int (*fn)(struct pg_store *st, void *arg),
+	void *arg);
+
+/* The mailbox operations (pgmail.c). */
+enum store_put_result pg_msg_put(struct store *st, const char *rcpt,
+	size_t rcpt_len, const char *sender, size_t sender_len,
+	uint64_t sender_gen, const char *text, size_t text_len,
+	uint64_t mailbox_limit);
+int pg_msg_commit(struct store *st);
+void pg_msg_abort(struct store *st);
+int pg_msg_next(struct store *st, const char *user, size_t len,
+	uint64_t gen, uint64_t after, struct store_msg *msg);
+int pg_msg_remove(struct store *st, const char *user, size_t len,
+	uint64_t gen, const uint64_t *ids, size_t n);
+int pg_mailbox_lock(struct store *st, const char *user, size_t len);
+void pg_mailbox_unlock(struct store *st);
+
+#endif

@@ -1,0 +1,480 @@
+/* pgmail.c - the PostgreSQL backend's mailboxes: pipelined puts as INSERTs
+ * in one open transaction (COMMIT is the group commit), run again whole
+ * after a deadlock; reads, removals of acknowledged ids and the download
+ * lease in the user's row, each checked against the account generation in
+ * the same transaction or statement. Schema and reasons in doc/store.md. */
+#include <endian.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pgint.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* ---------------------------------------------------------------- puts */
+
+/* Lock name's row for the rest of the batch and tell whether it exists;
+ * with count, also how many messages are queued for it (read after the
+ * lock, so no other batch adds to it before ours commits). */
+static int lock_user(struct pg_store *st, const char *name, uint64_t *gen,
+	uint64_t *count)
+{
+	const char *v[1] = { name };
+	PGresult *res = pg_exec(st, "lock user", "SELECT generation FROM "
+		"cp_users WHERE name = $1 FOR NO KEY UPDATE", 1, v, NULL, NULL, 0,
+		PGRES_TUPLES_OK);
+	int found;
+
+	if (!res)
+		return -1;
+	found = PQntuples(res) == 1;
+	if (found && gen)
+		*gen = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	if (!found || !count)
+		return found;
+	res = pg_exec(st, "count mailbox", "SELECT count(*) FROM cp_messages "
+		"WHERE rcpt = $1", 1, v, NULL, NULL, 0, PGRES_TUPLES_OK);
+	if (!res)
+		return -1;
+	*count = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return 1;
+}
+
+static int rcpt_index(struct pg_store *st, const char *rcpt)
+{
+	for (unsigned i = 0; i < st->nrcpt; i++)
+		if (strcmp(st->rcpt[i], rcpt) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* One put in the open transaction. */
+static enum store_put_result put_run(struct pg_store *st,
+	const struct pg_put *p)
+{
+	char now[24];
+	const char *v[4] = { p->rcpt, now, p->sender, p->text };
+	const int lens[4] = { 0, 0, 0, (int)p->text_len };
+	const int fmts[4] = { 0, 0, 0, 1 };
+	PGresult *res;
+	int i, r;
+
+	if (!st->sender_locked) {
+		uint64_t gen = 0;
+		/* Held to COMMIT: no password change or deletion of the
+		 * sender slips between this check and the messages. */
+		r = lock_user(st, p->sender, &gen, NULL);
+		if (r < 0)
+			return STORE_PUT_ERROR;
+		if (r == 0 || gen != p->sender_gen) {
+			snprintf(st->err, sizeof st->err, "the sender's account "
+				"changed since login");
+			return STORE_PUT_ACCOUNT_CHANGED;
+		}
+		st->sender_locked = true;
+	}
+	if ((i = rcpt_index(st, p->rcpt)) < 0) {
+		uint64_t count = 0;
+		r = lock_user(st, p->rcpt, NULL, p->limit ? &count : NULL);
+		if (r < 0)
+			return STORE_PUT_ERROR;
+		if (r == 0)
+			return STORE_PUT_NO_USER;
+		i = (int)st->nrcpt++;
+		memcpy(st->rcpt[i], p->rcpt, sizeof st->rcpt[i]);
+		st->rcpt_count[i] = count;
+	}
+	if (p->limit && st->rcpt_count[i] >= p->limit)
+		return STORE_PUT_MAILBOX_FULL;
+	snprintf(now, sizeof now, "%lld", (long long)p->time);
+	res = pg_exec(st, "store message", "INSERT INTO cp_messages (rcpt, sent, "
+		"sender, body) VALUES ($1, $2, $3, $4)", 4, v, lens, fmts, 0,
+		PGRES_COMMAND_OK);
+	if (!res)
+		return STORE_PUT_ERROR;
+	PQclear(res);
+	st->rcpt_count[i]++;
+	return STORE_PUT_OK;
+}
+
+static void batch_end(struct pg_store *st)
+{
+	pg_rollback(st);
+	st->in_batch = false;
+	st->sender_locked = false;
+	st->nrcpt = 0;
+	st->log_n = 0;
+}
+
+static int batch_begin(struct pg_store *st)
+{
+	st->sender_locked = false;
+	st->nrcpt = 0;
+	if (pg_begin(st) != 0)
+		return -1;
+	st->in_batch = true;
+	return 0;
+}
+
+/* After a deadlock or serialization failure: roll back, begin again and
+ * put the batch's messages again, each of which was accepted before. */
+static int batch_replay(struct pg_store *st)
+{
+	for (int t = 0; t < CP_PG_RETRIES; t++) {
+		unsigned i;
+		pg_rollback(st);
+		st->retry = false;
+		if (batch_begin(st) != 0)
+			return -1;
+		for (i = 0; i < st->log_n; i++)
+			if (put_run(st, &st->log[i]) != STORE_PUT_OK)
+				break;
+		if (i == st->log_n)
+			return 0;
+		if (!st->retry)
+			return -1;
+	}
+	return -1;
+}
+
+enum store_put_result pg_msg_put(struct store *s, const char *rcpt,
+	size_t rcpt_len, const char *sender, size_t sender_len,
+	uint64_t sender_gen, const char *text, size_t text_len,
+	uint64_t mailbox_limit)
+{
+	struct pg_store *st = (struct pg_store *)s;
+	enum store_put_result r;
+	struct pg_put *p;
+
+	if (rcpt_len == 0 || rcpt_len > CP_USER_MAX || sender_len == 0 ||
+	    sender_len > CP_USER_MAX || text_len > CP_TEXT_MAX) {
+		snprintf(st->err, sizeof st->err, "store message: bad length");
+		return STORE_PUT_ERROR;
+	}
+	if (!st->log && !(st->log = calloc(CP_SMSG_BATCH_MAX, sizeof *st->log))) {
+		snprintf(st->err, sizeof st->err, "store message: out of memory");
+		return STORE_PUT_ERROR;
+	}
+	if (st->in_batch && st->log_n == CP_SMSG_BATCH_MAX) {
+		snprintf(st->err, sizeof st->err, "store message: batch full");
+		batch_end(st);
+		return STORE_PUT_ERROR;
+	}
+	p = &st->log[st->log_n];
+	memcpy(p->rcpt, rcpt, rcpt_len);
+	p->rcpt[rcpt_len] = '\0';
+	memcpy(p->sender, sender, sender_len);
+	p->sender[sender_len] = '\0';
+	p->sender_gen = sender_gen;
+	p->limit = mailbox_limit;
+	p->time = (int64_t)time(NULL);
+	p->text_len = text_len;
+	memcpy(p->text, text, text_len);
+
+	if (!st->in_batch && batch_begin(st) != 0)
+		return STORE_PUT_ERROR;
+	st->retry = false;
+	r = put_run(st, p);
+	if (r == STORE_PUT_ERROR && st->retry && batch_replay(st) == 0)
+		r = put_run(st, p);
+	switch (r) {
+	case STORE_PUT_OK:
+		st->log_n++;
+		break;
+	case STORE_PUT_ERROR:
+	case STORE_PUT_ACCOUNT_CHANGED:
+		batch_end(st);
+		break;
+	default:
+		/* Refused; the batch goes on. With nothing in it yet, end the
+		 * transaction now: the session commits only batches with
+		 * puts, and the sender's row lock must not outlive the line. */
+		if (st->log_n == 0)
+			batch_end(st);
+		break;
+	}
+	return r;
+}
+
+int pg_msg_commit(struct store *s)
+{
+	struct pg_store *st = (struct pg_store *)s;
+
+	if (!st->in_batch)
+		return 0;
+	for (int t = 0;; t++) {
+		st->retry = false;
+		if (pg_commit(st) == 0) {
+			st->in_batch = false;
+			st->log_n = 0;
+			return 0;
+		}
+		if (!st->retry || t == CP_PG_RETRIES || batch_replay(st) != 0)
+			break;
+	}
+	batch_end(st);
+	return -1;
+}
+
+void pg_msg_abort(struct store *s)
+{
+	struct pg_store *st = (struct pg_store *)s;
+
+	if (st->in_batch)
+		batch_end(st);
+}
+
+static int64_t mono_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+static int lease_tx(struct pg_store *st, void *arg);
+
+/* ---------------------------------------------------------------- reads */
+
+static uint64_t be64_at(const char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, sizeof v);
+	return be64toh(v);
+}
+
+/* One statement: the account's generation, whether this handler still
+ * holds the lease, and the oldest message after `after`. */
+int pg_msg_next(struct store *s, const char *user, size_t len, uint64_t gen,
+	uint64_t after, struct store_msg *msg)
+{
+	struct pg_store *st = (struct pg_store *)s;
+	char nm[CP_USER_MAX + 1], af[24], tok[24];
+	const char *v[3] = { nm, af, tok };
+	PGresult *res;
+	size_t sl, tl;
+	int r = -1;
+
+	if (len == 0 || len > CP_USER_MAX) {
+		snprintf(st->err, sizeof st->err, "read mailbox: invalid name");
+		return -1;
+	}
+	if (pg_ready(st) != 0)
+		return -1;
+	/* A long download keeps its lease: claimed again once a third of it
+	 * has passed (removals renew it too). */
+	if (st->lease_held && mono_seconds() - st->lease_renewed >=
+	    CP_PG_LEASE_SECONDS / 3) {
+		snprintf(tok, sizeof tok, "%lld", (long long)st->token);
+		const char *lv[2] = { st->lease_user, tok };
+		int lr = pg_tx(st, lease_tx, (void *)lv);
+		if (lr < 0)
+			return -1;
+		if (lr == 1)
+			st->lease_renewed = mono_seconds();
+	}
+	memcpy(nm, user, len);
+	nm[len] = '\0';
+	snprintf(af, sizeof af, "%llu", (unsigned long long)after);
+	snprintf(tok, sizeof tok, "%lld", (long long)st->token);
+	res = pg_exec(st, "read mailbox", "SELECT u.generation, "
+		"u.lease_holder IS NOT DISTINCT FROM $3::bigint, m.id, m.sent, "
+		"m.sender, m.body FROM cp_users u LEFT JOIN LATERAL (SELECT id, "
+		"sent, sender, body FROM cp_messages WHERE rcpt = u.name AND "
+		"id > $2::bigint ORDER BY id LIMIT 1) m ON true WHERE u.name = $1",
+		3, v, NULL, NULL, 1, PGRES_TUPLES_OK);
+	if (!res)
+		return -1;
+	if (PQntuples(res) != 1 || be64_at(PQgetvalue(res, 0, 0)) != gen) {
+		snprintf(st->err, sizeof st->err, "the account changed since "
+			"login");
+		r = STORE_ACCOUNT_CHANGED;
+	} else if (st->lease_held && !*PQgetvalue(res, 0, 1)) {
+		snprintf(st->err, sizeof st->err, "read mailbox: the download "
+			"lease was taken over (held longer than %d s)",
+			CP_PG_LEASE_SECONDS);
+	} else if (PQgetisnull(res, 0, 2)) {
+		r = 0;
+	} else if ((sl = (size_t)PQgetlength(res, 0, 4)) == 0 ||
+		   sl > CP_USER_MAX ||
+		   (tl = (size_t)PQgetlength(res, 0, 5)) > CP_TEXT_MAX) {
+		snprintf(st->err, sizeof st->err, "read mailbox: a message of "
+			"bad size in the database");
+	} else {
+		msg->id = be64_at(PQgetvalue(res, 0, 2));
+		msg->time = (int64_t)be64_at(PQgetvalue(res, 0, 3));
+		msg->sender_len = sl;
+		memcpy(msg->sender, PQgetvalue(res, 0, 4), sl);
+		msg->sender[sl] = '\0';
+		msg->text_len = tl;
+		memcpy(msg->text, PQgetvalue(res, 0, 5), tl);
+		msg->text[tl] = '\0';
+		r = 1;
+	}
+	PQclear(res);
+	return r;
+}
+
+/* ---------------------------------------------------------------- removals */
+
+struct remove_arg {
+	const char *v[4];             /* name, ids, token, generation */
+};
+
+static int remove_tx(struct pg_store *st, void *arg)
+{
+	struct remove_arg *a = arg;
+	const char *uv[3] = { a->v[0], a->v[2], a->v[3] };
+	PGresult *res;
+	int r;
+
+	/* Locks the row (no password change or deletion until COMMIT) and
+	 * renews the lease if this handler holds it. */
+	res = pg_exec(st, "remove messages", "UPDATE cp_users SET lease_until "
+		"= CASE WHEN lease_holder = $2::bigint THEN clock_timestamp() + "
+		"interval '" STR(CP_PG_LEASE_SECONDS) " seconds' ELSE lease_until "
+		"END WHERE name = $1 RETURNING generation = $3::bigint", 3, uv,
+		NULL, NULL, 0, PGRES_TUPLES_OK);
+	if (!res)
+		return -1;
+	r = PQntuples(res) == 1 && *PQgetvalue(res, 0, 0) == 't';
+	PQclear(res);
+	if (!r)
+		return 0;
+	res = pg_exec(st, "remove messages", "DELETE FROM cp_messages WHERE "
+		"rcpt = $1 AND id = ANY ($2::bigint[])", 2, a->v, NULL, NULL, 0,
+		PGRES_COMMAND_OK);
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 1;
+}
+
+int pg_msg_remove(struct store *s, const char *user, size_t len, uint64_t gen,
+	const uint64_t *ids, size_t n)
+{
+	struct pg_store *st = (struct pg_store *)s;
+	char nm[CP_USER_MAX + 1], tok[24], g[24];
+	struct remove_arg a = { { nm, NULL, tok, g } };
+	size_t cap = 2 + n * 21, off = 0;
+	char *list;
+	int r;
+
+	if (len == 0 || len > CP_USER_MAX) {
+		snprintf(st->err, sizeof st->err, "remove messages: invalid "
+			"user name");
+		return -1;
+	}
+	if (n == 0)
+		return 0;
+	if (!(list = malloc(cap))) {
+		snprintf(st->err, sizeof st->err, "remove messages: out of memory");
+		return -1;
+	}
+	list[off++] = '{';
+	for (size_t i = 0; i < n; i++)
+		off += (size_t)snprintf(list + off, cap - off, "%s%llu",
+			i ? "," : "", (unsigned long long)ids[i]);
+	snprintf(list + off, cap - off, "}");
+	memcpy(nm, user, len);
+	nm[len] = '\0';
+	snprintf(tok, sizeof tok, "%lld", (long long)st->token);
+	snprintf(g, sizeof g, "%llu", (unsigned long long)gen);
+	a.v[1] = list;
+	r = pg_tx(st, remove_tx, &a);
+	free(list);
+	if (r > 0 && st->lease_held)
+		st->lease_renewed = mono_seconds();
+	if (r == 0) {
+		snprintf(st->err, sizeof st->err, "the account changed since "
+			"login");
+		return STORE_ACCOUNT_CHANGED;
+	}
+	return r < 0 ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------- lease */
+
+static int lease_tx(struct pg_store *st, void *arg)
+{
+	const char *const *v = arg;
+	PGresult *res = pg_exec(st, "claim mailbox", "UPDATE cp_users SET "
+		"lease_holder = $2::bigint, lease_until = clock_timestamp() + "
+		"interval '" STR(CP_PG_LEASE_SECONDS) " seconds' WHERE name = $1 "
+		"AND (lease_holder IS NULL OR lease_holder = $2::bigint OR "
+		"lease_until < clock_timestamp()) RETURNING 1", 2, v, NULL, NULL,
+		0, PGRES_TUPLES_OK);
+	int r;
+
+	if (!res)
+		return -1;
+	r = PQntuples(res);
+	PQclear(res);
+	if (r == 1)
+		return 1;
+	res = pg_exec(st, "claim mailbox", "SELECT 1 FROM cp_users WHERE "
+		"name = $1", 1, v, NULL, NULL, 0, PGRES_TUPLES_OK);
+	if (!res)
+		return -1;
+	/* No such user any more: nothing to guard; the read that follows
+	 * finds the account gone. */
+	r = PQntuples(res) == 0 ? 2 : 0;
+	PQclear(res);
+	return r;
+}
+
+int pg_mailbox_lock(struct store *s, const char *user, size_t len)
+{
+	struct pg_store *st = (struct pg_store *)s;
+	char nm[CP_USER_MAX + 1], tok[24];
+	const char *v[2] = { nm, tok };
+	int r;
+
+	if (len == 0 || len > CP_USER_MAX) {
+		snprintf(st->err, sizeof st->err, "claim mailbox: invalid name");
+		return -1;
+	}
+	memcpy(nm, user, len);
+	nm[len] = '\0';
+	snprintf(tok, sizeof tok, "%lld", (long long)st->token);
+	r = pg_tx(st, lease_tx, (void *)v);
+	if (r < 0)
+		return -1;
+	st->lease_held = r == 1;
+	if (r == 1) {
+		memcpy(st->lease_user, nm, len + 1);
+		st->lease_renewed = mono_seconds();
+	}
+	return r > 0;
+}
+
+static int release_tx(struct pg_store *st, void *arg)
+{
+	const char *const *v = arg;
+	PGresult *res = pg_exec(st, "release mailbox", "UPDATE cp_users SET "
+		"lease_holder = NULL, lease_until = NULL WHERE name = $1 AND "
+		"lease_holder = $2::bigint", 2, v, NULL, NULL, 0, PGRES_COMMAND_OK);
+
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+/* If this fails (the database went away) the lease simply expires. */
+void pg_mailbox_unlock(struct store *s)
+{
+	struct pg_store *st = (struct pg_store *)s;
+	char tok[24];
+	const char *v[2] = { st->lease_user, tok };
+
+	if (!st->lease_held)
+		return;
+	st->lease_held = false;
+	snprintf(tok, sizeof tok, "%lld", (long long)st->token);
+	pg_tx(st, release_tx, (void *)v);
+}
