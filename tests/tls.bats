@@ -79,6 +79,12 @@ cpd_log() { grep '^cpd\[' "$T/sa.log" || true; }
 # one_log_line PATTERN: the handler logged exactly one line, matching
 # PATTERN, and exited with status 0.
 one_log_line() {
+	local i
+	# The handler may not even have been started yet: wait for its end.
+	for i in {1..400}; do
+		grep -q 'died with code' "$T/sa.log" && break
+		sleep 0.05
+	done
 	wait_no_handlers
 	run cpd_log
 	assert_equal "${#lines[@]}" 1
