@@ -205,3 +205,22 @@ live_closed() {
 	assert_output "$R220"$'\n'"$R230"$'\n'"$E540"
 	exec 6>&-
 }
+
+@test "cp-admin restore: a session logged in before it stores and reads nothing after it" {
+	cp_lmdb_only "backup and restore are LMDB's (a database has pg_dump)"
+	"$CP_ADMIN" backup "$T/bk"
+	live_open old 5
+	printf "$B" >&5
+	run live_lines old 2
+	assert_output "$R220"$'\n'"$R230"
+	run "$CP_ADMIN" restore --replace "$T/bk"
+	assert_success
+	printf 'SMSG alice:after the restore\r\n' >&5
+	run live_lines old 3
+	assert_line --index 2 "$E540"
+	live_closed old || fail "the old session is still open"
+	exec 5>&-
+	run "$CP_ADMIN" queued alice
+	assert_success
+	assert_output ''
+}
