@@ -36,53 +36,6 @@ dead_port() {
 as_alice() { "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u alice --password-file "$PW/alice" "$@"; }
 as_bob() { "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u bob --password-file "$PW/bob" "$@"; }
 
-# wait_for CMD...: retry for up to 5 s.
-wait_for() {
-	local i
-	for i in {1..100}; do
-		"$@" && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-# ------------------------------------------------------------------ tmux
-
-# tui_start [ENV=VALUE...]: cpchat as alice, interactive, in a detached tmux
-# (own server socket) 100x30, with the options in TUI_ARGS (an array) too;
-# after cpchat ends the pane shows its status.
-tui_start() {
-	local script=$BATS_TEST_TMPDIR/tui.sh
-	TMUX_SOCK=$BATS_TEST_TMPDIR/tmux.sock
-	{
-		echo '#!/bin/sh'
-		printf 'export HOME=%q\n' "$HOME"
-		printf 'unset NO_COLOR CP_HOST CP_PORT CP_USER CP_PASSWORD_FILE\n'
-		for kv in "$@"; do printf 'export %q\n' "$kv"; done
-		printf '%q -H 127.0.0.1 -p %q -u alice --password-file %q' \
-			"$CPCHAT" "$PORT" "$PW/alice"
-		((${#TUI_ARGS[@]} == 0)) || printf ' %q' "${TUI_ARGS[@]}"
-		echo
-		echo 'echo "cpchat exited with $?"'
-		echo 'sleep 600'
-	} >"$script"
-	TERM=xterm tmux -S "$TMUX_SOCK" -f /dev/null new-session -d -x 100 -y 30 \
-		"sh $script"
-}
-
-pane() { tmux -S "$TMUX_SOCK" capture-pane -p -S -200 "$@"; }
-keys() { tmux -S "$TMUX_SOCK" send-keys "$@"; }
-
-# wait_pane ERE: the pane shows a line matching ERE within 5 s.
-wait_pane() {
-	wait_for pane_has "$1" ||
-		fail "pane never showed /$1/; it shows:$(printf '\n%s' "$(pane)")"
-}
-pane_has() { pane | grep -Eq -- "$1"; }
-
-# The last non-empty line of the pane.
-pane_last() { pane | grep -v '^$' | tail -n 1; }
-
 # ------------------------------------------------------------------ set-up
 
 setup() {

@@ -15,7 +15,8 @@ wait_for() {
 
 # tui_start [ENV=VALUE...] [-- CPCHAT_OPTION...]: cpchat as alice on
 # 127.0.0.1:$PORT, interactive, in a detached tmux 100x30, with the extra
-# options after the usual ones; after cpchat ends the pane shows its status.
+# options (and those in the array TUI_ARGS, if set) after the usual ones;
+# after cpchat ends the pane shows its status.
 tui_start() {
 	local script=$BATS_TEST_TMPDIR/tui.sh kv
 	local -a envs=()
@@ -34,6 +35,7 @@ tui_start() {
 		printf '%q -H 127.0.0.1 -p %q -u alice --password-file %q' \
 			"$CPCHAT" "$PORT" "$PW/alice"
 		(($# == 0)) || printf ' %q' "$@"
+		((${#TUI_ARGS[@]} == 0)) || printf ' %q' "${TUI_ARGS[@]}"
 		printf '\n'
 		echo 'echo "cpchat exited with $?"'
 		echo 'sleep 600'
