@@ -426,9 +426,8 @@ enum store_copy_result lmdb_restore(struct lmdb_store *st, const char *src,
 enum store_admin_result lmdb_mailbox_purge(struct lmdb_store *st,
 	const char *user, size_t len, uint64_t *n)
 {
-	unsigned char kb[STOREREC_KEY_MAX], box[STOREREC_BOX_SIZE];
+	unsigned char kb[STOREREC_KEY_MAX];
 	MDB_val uk = { len, (void *)user }, k, v;
-	uint64_t next_id, count;
 	MDB_cursor *cur;
 	MDB_txn *txn;
 	int rc;
@@ -462,20 +461,8 @@ enum store_admin_result lmdb_mailbox_purge(struct lmdb_store *st,
 		(*n)++;
 	}
 	mdb_cursor_close(cur);
-	if (rc == 0 || rc == MDB_NOTFOUND) {
-		rc = mdb_get(txn, st->boxes, &uk, &v);
-		if (rc == 0 && storerec_box_decode(v.mv_data, v.mv_size, &next_id,
-				&count) == 0) {
-			storerec_box_encode(box, next_id, 0);
-			v.mv_size = sizeof box;
-			v.mv_data = box;
-			rc = mdb_put(txn, st->boxes, &uk, &v, 0);
-		} else if (rc == 0) {
-			rc = MDB_CORRUPTED;
-		} else if (rc == MDB_NOTFOUND) {
-			rc = 0;
-		}
-	}
+	if (rc == 0 || rc == MDB_NOTFOUND)
+		rc = lmdb_box_uncount(st, txn, user, len, UINT64_MAX);
 	if (rc != 0) {
 		lmdb_fail(st, "purge mailbox", rc);
 		mdb_txn_abort(txn);

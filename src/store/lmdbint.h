@@ -71,6 +71,12 @@ enum store_admin_result lmdb_mailbox_purge(struct lmdb_store *st,
  * transaction txn (never handed out twice). 0 or an LMDB code. */
 int lmdb_gen_take(struct lmdb_store *st, MDB_txn *txn, uint64_t *gen);
 
+/* Lower the message count of user's mailbox record by removed (UINT64_MAX:
+ * to 0), keeping its next id, in the write transaction txn. 0 (also when
+ * the mailbox has no record) or an LMDB code. */
+int lmdb_box_uncount(struct lmdb_store *st, MDB_txn *txn, const char *user,
+	size_t len, uint64_t removed);
+
 /* Record "what: LMDB's reason" as the last error. */
 void lmdb_fail(struct lmdb_store *st, const char *what, int rc);
 

@@ -309,12 +309,32 @@ int lmdb_msg_next(struct lmdb_store *st, const char *user, size_t len,
 	return ret;
 }
 
+int lmdb_box_uncount(struct lmdb_store *st, MDB_txn *txn, const char *user,
+	size_t len, uint64_t removed)
+{
+	unsigned char box[STOREREC_BOX_SIZE];
+	MDB_val uk = { len, (void *)user }, v;
+	uint64_t next_id, count;
+	int rc = mdb_get(txn, st->boxes, &uk, &v);
+
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	if (storerec_box_decode(v.mv_data, v.mv_size, &next_id, &count) != 0)
+		return MDB_CORRUPTED;
+	storerec_box_encode(box, next_id, count > removed ? count - removed : 0);
+	v.mv_size = sizeof box;
+	v.mv_data = box;
+	return mdb_put(txn, st->boxes, &uk, &v, 0);
+}
+
 int lmdb_msg_remove(struct lmdb_store *st, const char *user, size_t len,
 	uint64_t gen, const uint64_t *ids, size_t n)
 {
-	unsigned char kb[STOREREC_KEY_MAX], box[STOREREC_BOX_SIZE];
-	MDB_val uk = { len, (void *)user }, k, v;
-	uint64_t removed = 0, next_id, count;
+	unsigned char kb[STOREREC_KEY_MAX];
+	MDB_val k;
+	uint64_t removed = 0;
 	MDB_txn *txn;
 	int rc = 0, r;
 
@@ -335,21 +355,8 @@ int lmdb_msg_remove(struct lmdb_store *st, const char *user, size_t len,
 		else if (rc == MDB_NOTFOUND)
 			rc = 0;
 	}
-	if (rc == 0 && removed > 0) {
-		rc = mdb_get(txn, st->boxes, &uk, &v);
-		if (rc == 0 && storerec_box_decode(v.mv_data, v.mv_size,
-				&next_id, &count) == 0) {
-			storerec_box_encode(box, next_id,
-				count > removed ? count - removed : 0);
-			v.mv_size = sizeof box;
-			v.mv_data = box;
-			rc = mdb_put(txn, st->boxes, &uk, &v, 0);
-		} else if (rc == 0) {
-			rc = MDB_CORRUPTED;
-		} else if (rc == MDB_NOTFOUND) {
-			rc = 0;
-		}
-	}
+	if (rc == 0 && removed > 0)
+		rc = lmdb_box_uncount(st, txn, user, len, removed);
 	if (rc != 0) {
 		lmdb_fail(st, "remove messages", rc);
 		mdb_txn_abort(txn);
