@@ -243,7 +243,9 @@ lockstep_sender() {
 
 @test "tcp: kill -9 of a handler during a burst of pipelined SMSG loses no message that got 240" {
 	local round seen handler writer reader i k n=50000 out=$BATS_TEST_TMPDIR
-	local -a delays=(0 0 0.03 0.1)
+	# Kill when the client has this many replies: progress, not time, so
+	# that a faster or slower cpd is still cut mid-burst.
+	local -a after=(0 1 1000 5000) reply=$((${#R240} + 2))
 	# Room for the whole burst in bob's mailbox.
 	sa_stop
 	sa_start --mailbox-limit 1000000
@@ -253,20 +255,20 @@ lockstep_sender() {
 		run handlers
 		assert_equal "${#lines[@]}" 1
 		handler=${lines[0]}
-		# The burst: n SMSG lines written at once (about half a second of
-		# work for cpd here), its replies collected by cat meanwhile (bash
-		# under bats reads too slowly); the handler is killed the given
-		# delay after the first reply arrived.
+		# The burst: n SMSG lines written at once (a few tenths of a
+		# second of work for cpd here), its replies collected by cat
+		# meanwhile (bash under bats reads too slowly); the handler is
+		# killed once the given number of replies has arrived.
 		printf "SMSG bob:r$round %05d\r\n" $(seq 1 "$n") >&"$TCP" 2>/dev/null &
 		writer=$!
 		timeout 60 cat <&"$TCP" >"$out/replies.$round" 2>/dev/null &
 		reader=$!
-		for i in {1..1000}; do
-			[[ -s $out/replies.$round ]] && break
-			sleep 0.01
+		for i in {1..2000}; do
+			(($(stat -c %s "$out/replies.$round") >= reply * after[round])) && break
+			sleep 0.005
 		done
-		[[ -s $out/replies.$round ]] || fail "round $round: no reply to the burst in 10 s"
-		sleep "${delays[round]}"
+		(($(stat -c %s "$out/replies.$round") >= reply * after[round])) ||
+			fail "round $round: not ${after[round]} replies to the burst in 10 s"
 		kill -9 "$handler" # fails if the handler was gone before the kill
 		wait "$reader" || true
 		wait "$writer" || true
@@ -296,7 +298,7 @@ lockstep_sender() {
 			seq -f "RMSGalice:r$round %05g" 1 "$k"
 			echo "255 end of messages")
 		assert_success
-		echo "# round $round: killed ${delays[round]} s after the first 240; client saw $seen x 240, $k of $n stored" >&3
+		echo "# round $round: killed after ${after[round]} x 240 arrived; client saw $seen x 240, $k of $n stored" >&3
 	done
 }
 
@@ -344,6 +346,26 @@ units_built() {
 	UNITS=$CP_BUILDDIR/systemd
 	[[ -f $UNITS/cp.socket && -f $UNITS/cp@.service ]] ||
 		skip "units not built (configured --without-systemdsystemunitdir?)"
+}
+
+@test "tcp: cpd turns Nagle off (TCP_NODELAY) on a TCP connection, and leaves a pipe alone" {
+	command -v strace >/dev/null || skip "strace not installed"
+	local st=$BATS_TEST_TMPDIR/strace
+	sa_stop
+	cp_listen 127.0.0.1 env ASAN_OPTIONS=detect_leaks=0 \
+		strace -o "$st.tcp" -e trace=getsockopt,setsockopt \
+		"$CPD" --auth-fail-delay 0 || fail "cannot listen on 127.0.0.1"
+	run tcp_session <<<$'USER alice\nTERM'
+	assert_output "$R220"
+	wait_no_handlers
+	run grep -F 'setsockopt(1, SOL_TCP, TCP_NODELAY, [1], 4) = 0' "$st.tcp"
+	assert_success
+
+	# Over a pipe (a test transcript, a local tool) nothing is set.
+	printf 'USER alice\r\nTERM\r\n' | ASAN_OPTIONS=detect_leaks=0 \
+		strace -o "$st.pipe" -e trace=setsockopt "$CPD" >/dev/null 2>&1
+	run grep -c setsockopt "$st.pipe"
+	assert_output 0
 }
 
 @test "units: systemd-analyze verify finds nothing to report in cp.socket and cp@.service" {
