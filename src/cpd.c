@@ -16,10 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <systemd/sd-daemon.h>
-
 #include "config.h"
 #include "lineio.h"
+#include "listenfds.h"
 #include "log.h"
 #include "session.h"
 #include "store.h"
@@ -355,8 +354,8 @@ int main(int argc, char **argv)
 		db = default_db();
 
 	/* systemd may pass the connection as fd 3 instead of stdin/stdout. */
-	if (sd_listen_fds(1) == 1)
-		in_fd = out_fd = SD_LISTEN_FDS_START;
+	if (listenfds_take() == 1)
+		in_fd = out_fd = LISTENFDS_START;
 	signal(SIGPIPE, SIG_IGN);
 	describe_peer(in_fd, peer, sizeof peer);
 	set_nodelay(out_fd);

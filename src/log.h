@@ -1,6 +1,7 @@
-/* log.h - event logging: the journal (sd_journal_send with CP_* fields) when
- * stderr is connected to it, plain lines on stderr otherwise, and never to a
- * client socket. Client bytes are escaped; passwords and texts never logged. */
+/* log.h - event logging: the journal (its native protocol, with CP_* fields)
+ * when stderr is connected to it, plain lines on stderr otherwise, and never
+ * to a client socket. Client bytes are escaped; passwords and texts never
+ * logged. */
 #ifndef CP_LOG_H
 #define CP_LOG_H
 
@@ -15,7 +16,14 @@ enum log_target {
 	LOG_TARGET_NONE,    /* tests and fuzzers */
 };
 
+/* Choose the target; for the journal, open its socket now (connected to
+ * /run/systemd/journal/socket if journald is there): after log_init, an
+ * event needs no new file descriptor and no connect(), so a sandbox set up
+ * later need only allow sendmsg() on log_journal_fd(). Call it first. */
 void log_init(const char *ident, enum log_target target);
+
+/* The journal's socket opened by log_init, or -1 (not logging there). */
+int log_journal_fd(void);
 
 /* Peer ("[addr]:port" or "local") and user attached to every later event. */
 void log_set_peer(const char *peer);
