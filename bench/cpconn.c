@@ -44,6 +44,7 @@ struct conn {
 	int64_t deadline;   /* session timeout, us */
 	bool out_armed;     /* EPOLLOUT requested */
 	long sent, acked, received;
+	long acks_queued;   /* recv --ack-ahead: 250s written so far */
 	size_t in_len, out_off, out_len;
 	int64_t *stamps;    /* write time of each SMSG, us */
 	char in[IN_CAP];
@@ -191,10 +192,24 @@ static int send_more(struct conn *c)
 	return flush(c);
 }
 
+/* recv --ack-ahead: queue as many of the expected 250s as the buffer holds
+ * (the rest when it drains), as a client that acks ahead of reading. */
+static int ack_more(struct conn *c)
+{
+	while (c->acks_queued < opt.expect &&
+	       c->out_len - c->out_off + 5 <= OUT_CAP) {
+		queue(c, "250\r\n", 5);
+		c->acks_queued++;
+	}
+	return flush(c);
+}
+
 static int start_recv(struct conn *c)
 {
 	c->st = C_RECEIVING;
 	queue_line(c, "RMSG", NULL);
+	if (opt.ack_ahead && opt.sc == SC_RECV)
+		return ack_more(c);
 	return flush(c);
 }
 
@@ -257,6 +272,8 @@ static int on_line(struct conn *c, const char *line, size_t len)
 			if (opt.sc == SC_RECV && sample(t - c->t_op) < 0)
 				return -1;
 			c->received++;
+			if (opt.ack_ahead && opt.sc == SC_RECV)
+				return 0; /* acked already */
 			queue_line(c, "250", NULL);
 			return flush(c);
 		}
@@ -486,6 +503,9 @@ int cpconn_run(const struct cpconn_opts *opts, struct cpconn_result *res)
 					continue;
 				if (c->st == C_SENDING)
 					send_more(c);
+				else if (c->st == C_RECEIVING && opt.ack_ahead &&
+				    opt.sc == SC_RECV)
+					ack_more(c);
 			}
 			if (c->fd >= 0 && (evs[k].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
 				on_readable(c);

@@ -29,6 +29,8 @@ struct cpconn_opts {
 	long messages;          /* SMSG per session; < 0: mixed 10, else 1000 */
 	long expect;            /* each download must hold this many; < 0: any */
 	long window;            /* at most this many SMSG awaiting 240; 0: any */
+	int ack_ahead;          /* recv: RMSG and expect 250s written at once,
+	                           without waiting for the deliveries */
 	double timeout;         /* a session not done in this many s fails */
 	int verbose;            /* report every failed session, not 5 */
 };
