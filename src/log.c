@@ -57,6 +57,13 @@ int log_journal_fd(void)
 	return log_journal_sock;
 }
 
+void log_journal_use_fd(int fd)
+{
+	log_journal_sock = fd;
+	log_journal_connected = true;
+	log_target = LOG_TARGET_JOURNAL;
+}
+
 /* One field of an entry: "NAME=value\n", or, if the value holds a newline,
  * the protocol's binary form "NAME\n", its length as 64-bit little endian,
  * the value, "\n". Fills 3 or 5 iovecs (returned); len64 holds the length. */

@@ -25,6 +25,10 @@ void log_init(const char *ident, enum log_target target);
 /* The journal's socket opened by log_init, or -1 (not logging there). */
 int log_journal_fd(void);
 
+/* Tests: send journal entries to fd, a connected datagram socket (one end
+ * of a socketpair), instead of journald's; the target becomes the journal. */
+void log_journal_use_fd(int fd);
+
 /* Peer ("[addr]:port" or "local") and user attached to every later event. */
 void log_set_peer(const char *peer);
 void log_set_user(const char *user, size_t len);
