@@ -113,7 +113,8 @@ static void journal_send(const char *const field[JOURNAL_FIELDS][2])
 		mh.msg_namelen = sizeof journal_addr;
 	}
 	if (sendmsg(log_journal_sock, &mh, MSG_NOSIGNAL) >= 0 ||
-	    !log_journal_connected)
+	    !log_journal_connected ||
+	    (errno != ECONNREFUSED && errno != ENOTCONN))
 		return;
 	/* journald restarted since connect(): its new socket, by name. */
 	mh.msg_name = (void *)&journal_addr;
