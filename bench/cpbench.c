@@ -19,7 +19,7 @@
 #include "limits.h"
 
 static const char *const scenario_names[] = {
-	"connect", "login", "send", "recv", "mixed", "flood", NULL
+	"connect", "login", "send", "recv", "mixed", "flood", "pop3-hello", NULL
 };
 
 static struct cpconn_opts opt = {
@@ -85,6 +85,9 @@ static void usage(FILE *f)
 "                                   the own mailbox, TERM\n"
 "                          flood:   connect, write USER and TERM, close\n"
 "                                   without reading (connections/s)\n"
+"                          pop3-hello: a POP3 server's +OK greeting, QUIT,\n"
+"                                   +OK, close: connect's counterpart, to\n"
+"                                   compare with a POP3 handler (popa3d)\n"
 "  -m, --messages N        SMSG per session (send 1000, mixed 10)\n"
 "      --to NAME           recipient of SMSG (send: the user itself)\n"
 "      --size BYTES        message text length (100)\n"

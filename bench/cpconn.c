@@ -30,6 +30,8 @@ enum cstate {
 	C_SENDING,    /* SMSG lines going out, 240s coming back */
 	C_RECEIVING,  /* RMSG sent: deliveries (acked with 250) until 255/256 */
 	C_TERM,       /* TERM sent, the handler's EOF awaited */
+	C_GREETING,   /* pop3-hello: the server's +OK greeting awaited */
+	C_QUIT,       /* pop3-hello: QUIT sent, its +OK awaited */
 };
 
 #define IN_CAP (4 * CP_DELIVERY_MAX)
@@ -242,6 +244,17 @@ static int on_line(struct conn *c, const char *line, size_t len)
 	int64_t t = now_us();
 
 	switch (c->st) {
+	case C_GREETING:
+		if (len < 3 || memcmp(line, "+OK", 3) != 0)
+			return fail(c, "POP3 greeting", line, len);
+		c->st = C_QUIT;
+		queue_line(c, "QUIT", NULL);
+		return flush(c);
+	case C_QUIT:
+		if (len < 3 || memcmp(line, "+OK", 3) != 0)
+			return fail(c, "POP3 QUIT answered", line, len);
+		c->st = C_TERM; /* the handler's EOF next */
+		return 0;
 	case C_USER:
 		if (!is_code(line, len, "220"))
 			return fail(c, "USER answered", line, len);
@@ -415,6 +428,11 @@ static int on_connected(struct conn *c)
 		session_done(c);
 		return 0;
 	}
+	if (opt.sc == SC_POP3_HELLO) {
+		c->st = C_GREETING;
+		want_out(c, false);
+		return 0;
+	}
 	c->st = C_USER;
 	queue_line(c, "USER", opt.users[c->user]);
 	return flush(c);
@@ -471,7 +489,8 @@ int cpconn_run(const struct cpconn_opts *opts, struct cpconn_result *res)
 	}
 	for (i = 0; i < opt.conc; i++) {
 		conns[i].fd = -1;
-		if (opt.sc != SC_CONNECT && opt.sc != SC_LOGIN && n > 0) {
+		if (opt.sc != SC_CONNECT && opt.sc != SC_LOGIN &&
+		    opt.sc != SC_POP3_HELLO && n > 0) {
 			conns[i].stamps = calloc((size_t)n, sizeof (int64_t));
 			if (conns[i].stamps == NULL) {
 				perror("cpbench");

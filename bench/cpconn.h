@@ -10,7 +10,8 @@
 #include <netinet/in.h>
 
 enum cpconn_scenario {
-	SC_CONNECT, SC_LOGIN, SC_SEND, SC_RECV, SC_MIXED, SC_FLOOD
+	SC_CONNECT, SC_LOGIN, SC_SEND, SC_RECV, SC_MIXED, SC_FLOOD,
+	SC_POP3_HELLO   /* a POP3 server's greeting and QUIT (the peers) */
 };
 
 struct cpconn_opts {
