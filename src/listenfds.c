@@ -3,13 +3,11 @@
  * LISTEN_FDS say, mark them close-on-exec, clear the variables. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "listenfds.h"
-
-/* More than any fd table holds (a sanity bound on LISTEN_FDS). */
-#define LISTENFDS_MAX (1L << 20)
 
 /* A decimal number in [lo, hi], nothing else. 0 ok, -1 (errno
  * EINVAL) not one. */
@@ -39,7 +37,7 @@ int listenfds_take(void)
 
 	if (pid_s == NULL)
 		goto out;
-	if (parse_int(pid_s, 1, 1L << 30, &pid) < 0) {
+	if (parse_int(pid_s, 1, INT32_MAX, &pid) < 0) {
 		r = -1;
 		goto out;
 	}
@@ -47,7 +45,7 @@ int listenfds_take(void)
 		goto out; /* meant for the process that started us */
 	if (fds_s == NULL)
 		goto out;
-	if (parse_int(fds_s, 0, LISTENFDS_MAX, &n) < 0) {
+	if (parse_int(fds_s, 0, INT32_MAX - LISTENFDS_START, &n) < 0) {
 		errno = EINVAL;
 		r = -1;
 		goto out;
