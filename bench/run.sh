@@ -182,7 +182,8 @@ hash_time
 serve cpd "$CPD"
 serve floor "$FLOOR"
 serve floorl "$FLOORL"
-serve nagle env LD_PRELOAD="$NAGLE" "$CPD"
+# (verify_asan_link_order=0: a build with --enable-sanitizers takes the preload too)
+serve nagle env LD_PRELOAD="$NAGLE" ASAN_OPTIONS=verify_asan_link_order=0 "$CPD"
 
 # ---------------------------------------------------------------- connect, login
 note ""
