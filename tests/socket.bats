@@ -361,6 +361,25 @@ units_built() {
 		skip "units not built (configured --without-systemdsystemunitdir?)"
 }
 
+@test "tcp: cpd serves the connection systemd passes as fd 3 (LISTEN_PID, LISTEN_FDS)" {
+	sa_stop
+	cp_listen --fd3 127.0.0.1 $CP_CPD_WRAPPER "$CPD" --auth-fail-delay 0 ||
+		fail "cannot listen on 127.0.0.1"
+	run tcp_session <<-EOF
+	USER alice
+	PASS alicepw
+	SMSG bob:over fd 3
+	TERM
+	EOF
+	assert_success
+	assert_output "$R220
+$R230
+$R240"
+	# The peer is the TCP client's, found on fd 3 (stdin is /dev/null).
+	run grep -c 'disconnect peer=127.0.0.1:' "$BATS_TEST_TMPDIR/sa.log"
+	assert_output 1
+}
+
 @test "tcp: cpd turns Nagle off (TCP_NODELAY) on a TCP connection, and leaves a pipe alone" {
 	command -v strace >/dev/null || skip "strace not installed"
 	local st=$BATS_TEST_TMPDIR/strace
