@@ -1,6 +1,6 @@
 /* admin.h - helpers shared by the user tools (cp-useradd, cp-userdel,
- * cp-passwd, cp-users, all built from cp-useradd.c): the store's path, its
- * permission checks and ownership, and reading a password. */
+ * cp-passwd, cp-users, all built from cp-useradd.c): opening the store
+ * safely (adminstore.c) and reading a password (admin.c). */
 #ifndef CP_ADMIN_H
 #define CP_ADMIN_H
 
@@ -24,20 +24,26 @@ enum admin_exit {
 	ADMIN_EXIT_NO_USER = 4, /* cp-userdel, cp-passwd: no such user */
 };
 
-/* The store directory: opt (--db) if set, else $CP_DB, else the first entry
- * of $STATE_DIRECTORY, else the compiled-in CP_DEFAULT_DB. */
-const char *admin_db_dir(const char *opt);
-
-/* Check the store's permissions (an existing directory must not be writable
- * by group or others; existing data.mdb/lock.mdb must be private to their
- * owner), open it (creating it when create), and, when run as root, hand the
- * directory and its files to the service user CP_SERVICE_USER if that user
- * exists. NULL with a one-line reason in err on failure. */
+/* Open the store in dir (creating the directory, mode 0700, when create).
+ * The directory must not be writable by group or others, and must hold a
+ * store (data.mdb) or nothing but store files; its files (data.mdb,
+ * lock.mdb, mailbox.lock) are checked through the opened directory without
+ * following links: regular, one link each, private to their owner.
+ * Run as root, the tool then acts, for the rest of its life, as:
+ *  - the service user CP_SERVICE_USER if it exists, after handing the store
+ *    to it (the directory and any of root's files in it), which is allowed
+ *    only for a directory made just now, one without a store, or one whose
+ *    store is the service user's already; anything else is refused;
+ *  - else the directory's owner.
+ * So nothing the store's owner planted in it can be a trap for root. Not
+ * read-only, it makes mailbox.lock too, owned like the LMDB files. NULL
+ * with a one-line reason in err on failure. */
 struct store *admin_store_open(const char *dir, bool create, bool readonly,
 	char *err, size_t errcap);
 
-/* True when dir is a directory without data.mdb: a store no user has been
- * added to yet (e.g. just made by systemd's StateDirectory=). */
+/* True when dir is a directory holding no store and nothing else but
+ * store files: no user has been added yet (e.g. just made by systemd's
+ * StateDirectory=). */
 bool admin_store_empty(const char *dir);
 
 enum admin_pw_result {

@@ -1,7 +1,9 @@
-/* chatcfg.c - cpchat's settings and password. The config file is
- * $XDG_CONFIG_HOME/cpchat/config, else ~/.config/cpchat/config: "key = value"
- * lines (host, port, user, password-file), '#' comments. Then CP_HOST,
- * CP_PORT, CP_USER, CP_PASSWORD_FILE; then the options. */
+/* chatcfg.c - cpchat's settings, password and trust question. The config
+ * file is $XDG_CONFIG_HOME/cpchat/config, else ~/.config/cpchat/config:
+ * "key = value" lines (host, port, user, password-file, tls, ca-file,
+ * fingerprint, proxy-command), '#' comments. Then CP_HOST, CP_PORT,
+ * CP_USER, CP_PASSWORD_FILE, CP_TLS, CP_CA_FILE, CP_FINGERPRINT,
+ * CP_PROXY_COMMAND; then the options. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -14,14 +16,18 @@
 #include <unistd.h>
 
 #include "chatcfg.h"
+#include "client.h"
+#include "knownsrv.h"
 #include "limits.h"
 
 #define DEFAULT_HOST "localhost"
 
 static const char *const cfg_keys[CFG_COUNT] = {
-	"host", "port", "user", "password-file" };
+	"host", "port", "user", "password-file", "tls", "ca-file",
+	"fingerprint", "proxy-command" };
 static const char *const cfg_env[CFG_COUNT] = {
-	"CP_HOST", "CP_PORT", "CP_USER", "CP_PASSWORD_FILE" };
+	"CP_HOST", "CP_PORT", "CP_USER", "CP_PASSWORD_FILE", "CP_TLS",
+	"CP_CA_FILE", "CP_FINGERPRINT", "CP_PROXY_COMMAND" };
 
 static int cfg_set(struct chatcfg *cfg, int k, const char *value,
 	const char *origin)
@@ -86,7 +92,8 @@ static int config_line(struct chatcfg *cfg, char *p, const char *path,
 			break;
 	if (k == CFG_COUNT) {
 		fprintf(stderr, "cpchat: %s:%lu: unknown key '%s' (known: host, "
-			"port, user, password-file)\n", path, n, key);
+			"port, user, password-file, tls, ca-file, fingerprint, "
+			"proxy-command)\n", path, n, key);
 		return -1;
 	}
 	if (*val == '\0') {
@@ -94,7 +101,8 @@ static int config_line(struct chatcfg *cfg, char *p, const char *path,
 			key);
 		return -1;
 	}
-	if (k == CFG_PWFILE && strncmp(val, "~/", 2) == 0 && home != NULL) {
+	if ((k == CFG_PWFILE || k == CFG_CAFILE) && strncmp(val, "~/", 2) == 0 &&
+	    home != NULL) {
 		snprintf(full, sizeof full, "%s/%s", home, val + 2);
 		val = full;
 	}
@@ -186,6 +194,30 @@ int chatcfg_resolve(struct chatcfg *cfg, const char *const opt[CFG_COUNT])
 		fprintf(stderr, "cpchat: invalid port '%s' (from %s): 1-65535\n",
 			cfg->value[CFG_PORT], cfg->origin[CFG_PORT]);
 		return -1;
+	}
+	if (cfg->value[CFG_TLS] != NULL && strcmp(cfg->value[CFG_TLS], "yes") != 0
+	    && strcmp(cfg->value[CFG_TLS], "no") != 0) {
+		fprintf(stderr, "cpchat: invalid tls setting '%s' (from %s): yes "
+			"or no\n", cfg->value[CFG_TLS], cfg->origin[CFG_TLS]);
+		return -1;
+	}
+	if (cfg->value[CFG_FINGERPRINT] != NULL &&
+	    !knownsrv_fingerprint_valid(cfg->value[CFG_FINGERPRINT])) {
+		fprintf(stderr, "cpchat: invalid fingerprint '%s' (from %s): "
+			"SHA256: and 43 base64 characters, as cpchat prints it\n",
+			cfg->value[CFG_FINGERPRINT], cfg->origin[CFG_FINGERPRINT]);
+		return -1;
+	}
+	if (cfg->value[CFG_PROXY] != NULL) {
+		char line[CP_PROXY_COMMAND_MAX];
+		if (client_proxy_expand(cfg->value[CFG_PROXY], cfg->value[CFG_HOST],
+		    cfg->value[CFG_PORT], line, sizeof line) < 0) {
+			fprintf(stderr, "cpchat: invalid proxy command (from %s): "
+				"only %%h, %%p and %%%% may follow '%%', and it must "
+				"be under %d bytes\n", cfg->origin[CFG_PROXY],
+				CP_PROXY_COMMAND_MAX);
+			return -1;
+		}
 	}
 	if (cfg->value[CFG_USER] == NULL || cfg->value[CFG_USER][0] == '\0') {
 		fprintf(stderr, "cpchat: no user name: use -u NAME, CP_USER or "
@@ -285,6 +317,29 @@ static int password_prompt(const char *user, const char *host, char *pw,
 		raise(got_signal);
 	}
 	return rc;
+}
+
+int chatcfg_ask_trust(const char *host, const char *port, const char *fp,
+	const char *file)
+{
+	char answer[128];
+	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	dprintf(fd, "The certificate of %s port %s is not signed by a trusted "
+		"CA.\nIts key fingerprint is %s.\nCompare it with the one the "
+		"server's administrator gave you.\nTrust this server and remember "
+		"it in %s? [yes/no] ", host, port, fp, file);
+	n = read(fd, answer, sizeof answer - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	answer[n] = '\0';
+	answer[strcspn(answer, "\r\n")] = '\0';
+	return strcmp(answer, "yes") == 0 || strcmp(answer, "y") == 0 ||
+		strcmp(answer, fp) == 0;
 }
 
 int chatcfg_password(const struct chatcfg *cfg, char *pw, size_t cap)

@@ -6,7 +6,14 @@
 
 #include <stddef.h>
 
-enum chatcfg_key { CFG_HOST, CFG_PORT, CFG_USER, CFG_PWFILE, CFG_COUNT };
+enum chatcfg_key {
+	CFG_HOST, CFG_PORT, CFG_USER, CFG_PWFILE,
+	CFG_TLS,          /* "yes" or "no"; NULL: TLS unless loopback */
+	CFG_CAFILE,       /* trusted besides the system store */
+	CFG_FINGERPRINT,  /* "SHA256:...": the server key to accept */
+	CFG_PROXY,        /* ssh-style ProxyCommand */
+	CFG_COUNT
+};
 
 struct chatcfg {
 	char *value[CFG_COUNT];       /* NULL when not set anywhere */
@@ -19,6 +26,11 @@ struct chatcfg {
 int chatcfg_resolve(struct chatcfg *cfg, const char *const opt[CFG_COUNT]);
 
 void chatcfg_free(struct chatcfg *cfg);
+
+/* Ask on /dev/tty whether to trust the server with this key fingerprint
+ * (and remember it in file): 1 yes, 0 no or no terminal. */
+int chatcfg_ask_trust(const char *host, const char *port, const char *fp,
+	const char *file);
 
 /* The password into pw: first line of the password file if one is set,
  * else asked on /dev/tty. -1 (after a message on stderr) if neither works. */

@@ -63,8 +63,9 @@ static void reconnect(struct ui *u)
 		return;
 	}
 	u->connected = true;
-	chatui_show(u, C_DIM, "connected to %s port %s as %s", u->login->host,
-		u->login->port, u->login->user);
+	chatui_show(u, C_DIM, "connected to %s port %s as %s (%s)",
+		u->login->host, u->login->port, u->login->user,
+		chatui_transport(u));
 	chatcmd_inbox(u, true);
 	u->next_poll = lineio_now_ms() + u->watch_ms;
 }

@@ -33,7 +33,11 @@ struct ui {
 	int64_t next_poll;
 	struct lineio in;       /* stdin when it is not a terminal */
 	char prompt[CP_USER_MAX + 32];
+	char transport[96];     /* chatui_transport's answer */
 };
+
+/* chatui.c: how the connection is carried, e.g. "TLS1.3, AES-256-GCM". */
+const char *chatui_transport(struct ui *u);
 
 /* chatui.c: print one line above the prompt (or plainly when none is being
  * edited), wrapped in color when colors are on and color is not NULL. */

@@ -129,34 +129,26 @@ void chatui_show(struct ui *u, const char *color, const char *fmt, ...)
 }
 
 /* A downloaded message: "[HH:MM] sender: text", local time of download.
- * C1 controls (valid UTF-8, but terminal commands) are shown as '?'. */
+ * Everything the server sent is masked (client_mask): a control character,
+ * C1 ones included (valid UTF-8, but terminal commands), is shown as '?',
+ * in the sender's name as in the text (where only TAB is kept). */
 int chatui_deliver(void *ctx, const char *sender, size_t slen,
 	const char *text, size_t tlen)
 {
 	struct ui *u = ctx;
-	char buf[3 * CP_DELIVERY_MAX], hm[8];
+	char buf[3 * CP_DELIVERY_MAX], hm[8], name[4 * CP_USER_MAX + 1];
 	time_t now = time(NULL);
 	struct tm tm;
 	size_t n;
 
 	localtime_r(&now, &tm);
 	strftime(hm, sizeof hm, "%H:%M", &tm);
-	n = (size_t)snprintf(buf, sizeof buf, "%s[%s]%s %s%.*s%s: ",
+	client_mask(name, sizeof name, sender, slen, false);
+	n = (size_t)snprintf(buf, sizeof buf, "%s[%s]%s %s%s%s: ",
 		u->color ? C_DIM : "", hm, u->color ? C_OFF : "",
-		u->color ? C_BOLD : "", (int)slen, sender, u->color ? C_OFF : "");
-	for (size_t i = 0; i < tlen && n + 2 < sizeof buf; i++) {
-		unsigned char ch = (unsigned char)text[i];
-
-		if (ch == 0xc2 && i + 1 < tlen &&
-		    (unsigned char)text[i + 1] >= 0x80 &&
-		    (unsigned char)text[i + 1] <= 0x9f) {
-			buf[n++] = '?';
-			i++;
-			continue;
-		}
-		buf[n++] = (char)ch;
-	}
-	buf[n] = '\0';
+		u->color ? C_BOLD : "", name, u->color ? C_OFF : "");
+	if (n < sizeof buf)
+		client_mask(buf + n, sizeof buf - n, text, tlen, true);
 	return show_raw(u, buf);
 }
 
@@ -292,6 +284,14 @@ static void suspend(struct ui *u)
 	}
 }
 
+const char *chatui_transport(struct ui *u)
+{
+	if (clienttls_describe(&u->client, u->transport, sizeof u->transport))
+		return u->transport;
+	return u->login->proxy != NULL ? "through the proxy command" :
+		"no TLS";
+}
+
 static int setup_tty(struct ui *u)
 {
 	u->el = el_init("cpchat", stdin, stdout, stderr);
@@ -351,8 +351,9 @@ int chatui_run(const struct chat_login *login, bool color)
 		return CPCHAT_EXIT_LOCAL;
 	}
 	lineio_init(&u->in, STDIN_FILENO);
-	chatui_show(u, C_DIM, "connected to %s port %s as %s; /help for help",
-		login->host, login->port, login->user);
+	chatui_show(u, C_DIM, "connected to %s port %s as %s (%s); /help for "
+		"help", login->host, login->port, login->user,
+		chatui_transport(u));
 	chatcmd_inbox(u, true);
 	begin_line(u);
 
@@ -362,11 +363,14 @@ int chatui_run(const struct chat_login *login, bool color)
 			{ .fd = u->connected ? u->client.fd : -1, .events = POLLIN },
 		};
 		int timeout = -1;
+		bool buffered = u->connected && client_input_buffered(&u->client);
 
 		if (u->connected && u->watch_ms > 0) {
 			int64_t left = u->next_poll - lineio_now_ms();
 			timeout = left > 0 ? (int)left : 0;
 		}
+		if (buffered)
+			timeout = 0; /* TLS holds input poll cannot see */
 		if (poll(p, 2, timeout) < 0) {
 			if (errno != EINTR)
 				break;
@@ -378,7 +382,7 @@ int chatui_run(const struct chat_login *login, bool color)
 			}
 			continue;
 		}
-		if (p[1].revents != 0 && u->connected) {
+		if ((p[1].revents != 0 || buffered) && u->connected) {
 			r = client_alive(&u->client);
 			if (r != CLIENT_OK)
 				chatcmd_fail(u, r);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "client.h"
+#include "clienttls.h"
 
 enum cpchat_exit {
 	CPCHAT_EXIT_OK = 0,
@@ -18,6 +19,13 @@ enum cpchat_exit {
 	CPCHAT_EXIT_NO_RCPT = 5,  /* no such user (recipient) */
 	CPCHAT_EXIT_SERVER = 6,   /* server or protocol error */
 	CPCHAT_EXIT_REFUSED = 7,  /* message refused before sending (limits) */
+	CPCHAT_EXIT_TLS = 8,      /* TLS failed, or the server's key not trusted */
+};
+
+enum chat_tls {
+	CHAT_TLS_AUTO,  /* TLS unless the server is on loopback or proxied */
+	CHAT_TLS_ON,
+	CHAT_TLS_OFF,
 };
 
 struct chat_login {
@@ -26,12 +34,17 @@ struct chat_login {
 	const char *user;
 	const char *password;
 	int64_t timeout_ms;
+	enum chat_tls tls;
+	const char *proxy;      /* --proxy-command, NULL: TCP */
+	struct clienttls_conf tlsconf;
 };
 
 /* The exit status for a client result. */
 int cpchat_exit_code(enum client_result r);
 
-/* Connect and log in; on failure print why (prefixed "cpchat: ") on stderr. */
+/* Connect (TCP or the proxy command), start TLS as l->tls says, log in.
+ * The password is only ever sent over TLS, to a loopback address, through
+ * a proxy command, or with TLS turned off explicitly. */
 enum client_result cpchat_login(struct client *c, const struct chat_login *l);
 
 /* Interactive chat on stdin/stdout (libedit when stdin is a terminal,

@@ -1,20 +1,14 @@
-/* client.c - the client side of the CP dialogue: connect with timeouts, log
- * in, pipelined SMSG with per-line replies, RMSG downloads acknowledged only
- * after the caller wrote each message, recovery with 201. proto.c parses the
- * lines, clientcheck.c checks texts; framing (to CP_DELIVERY_MAX) is here. */
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
+/* client.c - the client side of the CP dialogue: log in, pipelined SMSG
+ * with per-line replies, RMSG downloads acknowledged only after the caller
+ * wrote each message, recovery with 201. proto.c parses the lines,
+ * clientcheck.c checks texts; framing (to CP_DELIVERY_MAX) is here; the
+ * connection and every read and write are clientio.c's. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "client.h"
+#include "clientio.h"
 #include "lineio.h"
 #include "proto.h"
 
@@ -32,175 +26,18 @@ void set_err(struct client *c, const char *fmt, ...)
 	va_end(ap);
 }
 
+void client_set_error(struct client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof c->err, fmt, ap);
+	va_end(ap);
+}
+
 const char *client_error(const struct client *c)
 {
 	return c->err;
-}
-
-/* Not connected, nothing buffered; the last error is kept. */
-static void reset(struct client *c)
-{
-	c->fd = -1;
-	c->start = c->end = 0;
-	c->eof = false;
-	c->recovering = false;
-	c->pending = c->head = 0;
-	c->outlen = 0;
-}
-
-void client_init(struct client *c, int64_t timeout_ms)
-{
-	reset(c);
-	c->timeout_ms = timeout_ms;
-	c->err[0] = '\0';
-}
-
-void client_close(struct client *c)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	reset(c);
-}
-
-/* ---------------------------------------------------------------- connect */
-
-/* Non-blocking connect to one address, waiting until deadline. */
-static int connect_one(const struct addrinfo *ai, int64_t deadline, int *err)
-{
-	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-		SOCK_CLOEXEC, ai->ai_protocol);
-	int one = 1;
-	socklen_t len = sizeof *err;
-
-	if (fd < 0) {
-		*err = errno;
-		return -1;
-	}
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		struct pollfd p = { .fd = fd, .events = POLLOUT };
-		int r;
-
-		if (errno != EINPROGRESS) {
-			*err = errno;
-			close(fd);
-			return -1;
-		}
-		do {
-			int64_t left = deadline - lineio_now_ms();
-			r = poll(&p, 1, left > 0 ? (int)left : 0);
-		} while (r < 0 && errno == EINTR);
-		if (r <= 0) {
-			*err = r == 0 ? ETIMEDOUT : errno;
-			close(fd);
-			return -1;
-		}
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, err, &len) < 0)
-			*err = errno;
-		if (*err != 0) {
-			close(fd);
-			return -1;
-		}
-	}
-	/* Small lines, each awaited: do not let Nagle delay them. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	return fd;
-}
-
-enum client_result client_connect(struct client *c, const char *host,
-	const char *port)
-{
-	struct addrinfo hints, *res, *ai;
-	int err = 0, rc;
-
-	client_close(c);
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc != 0) {
-		set_err(c, "cannot resolve %s: %s", host,
-			rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-		return CLIENT_E_CONNECT;
-	}
-	/* Each address gets the whole timeout: a dead IPv6 route must not
-	 * eat the time of a working IPv4 one. */
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		c->fd = connect_one(ai, lineio_now_ms() + c->timeout_ms, &err);
-		if (c->fd >= 0)
-			break;
-	}
-	freeaddrinfo(res);
-	if (c->fd < 0) {
-		set_err(c, "cannot connect to %s port %s: %s", host, port,
-			err == ETIMEDOUT ? "connection timed out" : strerror(err));
-		return CLIENT_E_CONNECT;
-	}
-	return CLIENT_OK;
-}
-
-/* ---------------------------------------------------------------- I/O */
-
-static enum client_result write_all(struct client *c, const char *buf,
-	size_t len)
-{
-	if (c->fd < 0) {
-		set_err(c, "not connected");
-		return CLIENT_E_LOST;
-	}
-	if (lineio_write(c->fd, buf, len, lineio_now_ms() + c->timeout_ms) < 0) {
-		if (errno == ETIMEDOUT)
-			set_err(c, "the server stopped reading (no progress in "
-				"%.3g s)", c->timeout_ms / 1000.0);
-		else if (errno == EPIPE || errno == ECONNRESET)
-			set_err(c, "connection closed by the server");
-		else
-			set_err(c, "cannot send to the server: %s", strerror(errno));
-		return CLIENT_E_LOST;
-	}
-	return CLIENT_OK;
-}
-
-/* Read into the buffer, waiting until deadline (<0: do not wait). 1 data
- * or end of file arrived, 0 nothing before the deadline, -1 error (set). */
-static int fill(struct client *c, int64_t deadline)
-{
-	struct pollfd p = { .fd = c->fd, .events = POLLIN };
-
-	if (c->start > 0) {
-		memmove(c->in, c->in + c->start, c->end - c->start);
-		c->end -= c->start;
-		c->start = 0;
-	}
-	for (;;) {
-		int64_t left = deadline < 0 ? 0 : deadline - lineio_now_ms();
-		int r = poll(&p, 1, left <= 0 ? 0 : left > 1000000 ? 1000000
-			: (int)left);
-		ssize_t n;
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			set_err(c, "cannot read from the server: %s", strerror(errno));
-			return -1;
-		}
-		if (r == 0) {
-			if (deadline >= 0 && lineio_now_ms() < deadline)
-				continue;
-			return 0;
-		}
-		n = read(c->fd, c->in + c->end, sizeof c->in - c->end);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n < 0 && errno != ECONNRESET) {
-			set_err(c, "cannot read from the server: %s", strerror(errno));
-			return -1;
-		}
-		if (n <= 0)
-			c->eof = true;
-		else
-			c->end += (size_t)n;
-		return 1;
-	}
 }
 
 /* Next line from the server, terminator removed. Lines may be up to
@@ -236,10 +73,10 @@ static enum client_result read_line(struct client *c, const char **line,
 		if (avail >= CP_DELIVERY_MAX)
 			break;
 		if (c->eof) {
-			set_err(c, "connection closed by the server");
+			client_set_closed(c);
 			return CLIENT_E_LOST;
 		}
-		r = fill(c, deadline);
+		r = client_fill(c, deadline);
 		if (r < 0)
 			return CLIENT_E_LOST;
 		if (r == 0) {
@@ -285,7 +122,7 @@ static enum client_result recover(struct client *c)
 	enum client_result r;
 	int code;
 
-	r = write_all(c, "201\n", 4);
+	r = client_write_all(c, "201\n", 4);
 	if (r == CLIENT_OK)
 		r = read_reply(c, &code);
 	if (r != CLIENT_OK)
@@ -321,7 +158,7 @@ enum client_result client_login(struct client *c, const char *user,
 	}
 	/* USER and PASS in one write: if USER fails, PASS gets a 500. */
 	n = snprintf(buf, sizeof buf, "USER %s\nPASS %s\n", user, password);
-	r = write_all(c, buf, (size_t)n);
+	r = client_write_all(c, buf, (size_t)n);
 	explicit_bzero(buf, sizeof buf);
 	if (r == CLIENT_OK)
 		r = read_reply(c, &code);
@@ -361,7 +198,7 @@ static enum client_result flush_out(struct client *c)
 
 	if (c->outlen == 0)
 		return CLIENT_OK;
-	r = write_all(c, c->out, c->outlen);
+	r = client_write_all(c, c->out, c->outlen);
 	c->outlen = 0;
 	return r;
 }
@@ -479,7 +316,7 @@ static enum client_result nack(struct client *c)
 	enum client_result r;
 	int code;
 
-	r = write_all(c, "550\n", 4);
+	r = client_write_all(c, "550\n", 4);
 	if (r == CLIENT_OK)
 		r = read_reply(c, &code);
 	if (r != CLIENT_OK)
@@ -499,7 +336,7 @@ enum client_result client_recv(struct client *c, client_deliver_fn deliver,
 
 	if (count != NULL)
 		*count = 0;
-	r = write_all(c, "RMSG\n", 5);
+	r = client_write_all(c, "RMSG\n", 5);
 	while (r == CLIENT_OK) {
 		const char *line, *sender, *text;
 		size_t len, slen, tlen;
@@ -538,7 +375,7 @@ enum client_result client_recv(struct client *c, client_deliver_fn deliver,
 			}
 			break;
 		}
-		r = write_all(c, "250\n", 4);
+		r = client_write_all(c, "250\n", 4);
 		if (r == CLIENT_OK && count != NULL)
 			*count = ++n;
 	}
@@ -555,7 +392,7 @@ enum client_result client_alive(struct client *c)
 		set_err(c, "not connected");
 		return CLIENT_E_LOST;
 	}
-	r = c->eof ? 1 : fill(c, -1);
+	r = c->eof ? 1 : client_fill(c, -1);
 	if (r < 0)
 		return CLIENT_E_LOST;
 	if (c->end > c->start) {
@@ -563,7 +400,7 @@ enum client_result client_alive(struct client *c)
 		return CLIENT_E_PROTOCOL;
 	}
 	if (c->eof) {
-		set_err(c, "connection closed by the server");
+		client_set_closed(c);
 		return CLIENT_E_LOST;
 	}
 	return CLIENT_OK;
@@ -572,6 +409,6 @@ enum client_result client_alive(struct client *c)
 void client_quit(struct client *c)
 {
 	if (c->fd >= 0 && !c->eof)
-		(void)write_all(c, "TERM\n", 5);
+		(void)client_write_all(c, "TERM\n", 5);
 	client_close(c);
 }

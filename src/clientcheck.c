@@ -1,7 +1,8 @@
 /* clientcheck.c - what a client may send, checked before any I/O: the
  * recipient name, the text (UTF-8, no control but TAB, no ':') and its
- * length, which the line limit can make shorter than CP_TEXT_MAX; and one
- * sentence naming the limit for each refusal. Declared in client.h. */
+ * length, which the line limit can make shorter than CP_TEXT_MAX; one
+ * sentence naming the limit for each refusal; and what it may show of what
+ * the server sent (client_mask). Declared in client.h. */
 #include <stdio.h>
 #include <string.h>
 
@@ -71,4 +72,50 @@ void client_check_explain(enum client_check why, const char *rcpt,
 			"control character (only TAB is allowed)");
 		break;
 	}
+}
+
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 if none starts there. */
+static size_t utf8_seq_len(const unsigned char *s, size_t len)
+{
+	size_t n = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 :
+		   s[0] >= 0xe0 && s[0] <= 0xef ? 3 :
+		   s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+
+	if (n == 0 || n > len || !proto_text_valid((const char *)s, n))
+		return 0;
+	return n;
+}
+
+size_t client_mask(char *dst, size_t cap, const char *src, size_t len,
+	bool keep_tab)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	size_t o = 0, i = 0;
+
+	if (cap == 0)
+		return 0;
+	while (i < len && o + 1 < cap) {
+		size_t n = utf8_seq_len(s + i, len - i);
+		bool c0 = s[i] < 0x20 && !(keep_tab && s[i] == '\t');
+		bool c1 = n == 2 && s[i] == 0xc2 && s[i + 1] <= 0x9f;
+
+		if (n == 0 && !c0) {
+			/* DEL, a stray byte, NUL: one '?' per byte. */
+			dst[o++] = '?';
+			i++;
+			continue;
+		}
+		if (c0 || c1 || s[i] == 0x7f) {
+			dst[o++] = '?';
+			i += c0 ? 1 : n;
+			continue;
+		}
+		if (o + n >= cap)
+			break; /* never cut a character in two */
+		memcpy(dst + o, s + i, n);
+		o += n;
+		i += n;
+	}
+	dst[o] = '\0';
+	return o;
 }

@@ -9,9 +9,11 @@
 
 #include "config.h"
 #include "admin.h"
+#include "dbpath.h"
 #include "auth.h"
 #include "limits.h"
 #include "proto.h"
+#include "stdfds.h"
 #include "store.h"
 
 #if CP_TOOL == CP_TOOL_USERADD
@@ -44,7 +46,7 @@ static void usage(FILE *f)
 TOOL_WHAT
 "\n"
 "  -d, --db DIR   store directory (default: $CP_DB, else $STATE_DIRECTORY,\n"
-"                 else %s)\n"
+"                 else %s; an empty one given or set is an error)\n"
 "  -h, --help     show this help and exit\n"
 "  -V, --version  show the version and exit\n"
 "\n"
@@ -60,9 +62,12 @@ TOOL_WHAT
 #if CP_TOOL == CP_TOOL_USERADD
 "The store directory is created (mode 0700) if missing.\n"
 #endif
-"Run as root, the tool hands the store to the user '%s' if it exists.\n"
-"A store whose directory is writable by group or others, or whose files are\n"
-"accessible to them, is refused.\n"
+"Run as root, the tool hands the store to the user '%s' if it exists\n"
+"and then acts as that user (else as the store directory's owner); only a\n"
+"new or empty directory, or one whose store is that user's, is handed over.\n"
+"Refused: a store whose directory is writable by group or others, whose\n"
+"files are accessible to them or are links, and a directory holding other\n"
+"files but no store.\n"
 "\n"
 "Exit status: 0 done, 1 store error, 2 bad usage, name or password,\n"
 "3 user already exists, 4 no such user.\n",
@@ -172,6 +177,10 @@ int main(int argc, char **argv)
 	struct store *st;
 	int c, rc;
 
+	/* Before anything is opened: with stderr closed, a message must not
+	 * land in data.mdb, nor the password be read from lock.mdb. */
+	if (stdfds_ensure() < 0)
+		return ADMIN_EXIT_STORE;
 	while ((c = getopt_long(argc, argv, "d:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -209,7 +218,11 @@ int main(int argc, char **argv)
 		return ADMIN_EXIT_USAGE;
 	}
 #endif
-	dir = admin_db_dir(db);
+	dir = dbpath_resolve(db, err, sizeof err);
+	if (dir == NULL) {
+		fprintf(stderr, TOOL ": %s\n", err);
+		return ADMIN_EXIT_USAGE;
+	}
 #if CP_TOOL == CP_TOOL_USERS
 	if (admin_store_empty(dir))
 		return ADMIN_EXIT_OK; /* no user added yet: nothing to list */

@@ -23,6 +23,7 @@
 #include "chatui.h"
 #include "lineio.h"
 #include "proto.h"
+#include "stdfds.h"
 
 static void usage(FILE *f)
 {
@@ -43,14 +44,31 @@ static void usage(FILE *f)
 "  -u, --user NAME          log in as NAME\n"
 "      --password-file FILE read the password from the first line of FILE\n"
 "  -t, --timeout S          connect and reply timeout in seconds (default %d)\n"
+"      --tls, --no-tls      use TLS, or not (default: TLS unless the server\n"
+"                           is a loopback address or --proxy-command is used)\n"
+"      --ca-file FILE       trust the CA certificates in FILE too (PEM)\n"
+"      --fingerprint SHA256:KEY  accept only the server key with this\n"
+"                           fingerprint (implies --tls)\n"
+"      --accept-new         trust a server not yet in known_servers and add it\n"
+"      --proxy-command CMD  speak CP over CMD's stdin and stdout, e.g.\n"
+"                           'ssh -W %%h:%%p gateway' (%%h host, %%p port)\n"
 "  -h, --help               show this help and exit\n"
 "  -V, --version            show the version and exit\n"
 "\n"
 "Settings come from ~/.config/cpchat/config (\"key = value\" lines; keys host,\n"
-"port, user, password-file), then the environment (CP_HOST, CP_PORT, CP_USER,\n"
-"CP_PASSWORD_FILE), then the options. Without a password file the password is\n"
-"asked for on the terminal, without echo; it is never taken from the command\n"
-"line.\n"
+"port, user, password-file, tls, ca-file, fingerprint, proxy-command), then the\n"
+"environment (CP_HOST, CP_PORT, CP_USER, CP_PASSWORD_FILE, CP_TLS, CP_CA_FILE,\n"
+"CP_FINGERPRINT, CP_PROXY_COMMAND), then the options. Without a password file\n"
+"the password is asked for on the terminal, without echo; it is never taken\n"
+"from the command line, and never sent in clear to a server that is not on\n"
+"loopback unless TLS was turned off (--no-tls, tls = no) or a proxy command\n"
+"carries the connection.\n"
+"\n"
+"TLS: a certificate from a trusted CA (system store, --ca-file) must be valid\n"
+"and name HOST. Any other is trusted on first use, like ssh: by its key's\n"
+"fingerprint, kept in $XDG_DATA_HOME/cpchat/known_servers (default\n"
+"~/.local/share/cpchat/known_servers); interactive cpchat asks, send/recv/watch\n"
+"refuse an unknown server unless --accept-new, and a changed key is refused.\n"
 "\n"
 "Interactive: @NAME TEXT sends; /inbox or an empty line downloads; /watch N\n"
 "downloads every N seconds; /help; /quit or Ctrl-D leaves.\n"
@@ -64,7 +82,10 @@ static void usage(FILE *f)
 "  4  authentication failed (user name or password)\n"
 "  5  no such user (recipient)\n"
 "  6  server or protocol error\n"
-"  7  message refused before sending (too long, ':', control characters)\n",
+"  7  message refused before sending (too long, ':', control characters)\n"
+"  8  no trusted TLS connection: the TLS handshake failed, or the server's\n"
+"     certificate or key is not trusted (invalid, expired, wrong name,\n"
+"     unknown or changed key)\n",
 		CP_DEFAULT_WATCH_INTERVAL, CP_PORT, CP_DEFAULT_CLIENT_TIMEOUT,
 		CP_TEXT_MAX);
 }
@@ -96,6 +117,7 @@ int cpchat_exit_code(enum client_result r)
 	case CLIENT_E_NO_RCPT:  return CPCHAT_EXIT_NO_RCPT;
 	case CLIENT_E_REFUSED:  return CPCHAT_EXIT_REFUSED;
 	case CLIENT_E_OUTPUT:   return CPCHAT_EXIT_LOCAL;
+	case CLIENT_E_TLS:      return CPCHAT_EXIT_TLS;
 	case CLIENT_E_SERVER:
 	case CLIENT_E_PROTOCOL: break;
 	}
@@ -104,8 +126,14 @@ int cpchat_exit_code(enum client_result r)
 
 enum client_result cpchat_login(struct client *c, const struct chat_login *l)
 {
-	enum client_result r = client_connect(c, l->host, l->port);
+	enum client_result r = l->proxy != NULL ?
+		client_connect_proxy(c, l->proxy, l->host, l->port) :
+		client_connect(c, l->host, l->port);
+	bool tls = l->tls == CHAT_TLS_ON || (l->tls == CHAT_TLS_AUTO &&
+		l->proxy == NULL && !client_peer_is_loopback(c));
 
+	if (r == CLIENT_OK && tls)
+		r = clienttls_start(c, l->host, l->port, &l->tlsconf);
 	if (r == CLIENT_OK)
 		r = client_login(c, l->user, l->password);
 	return r;
@@ -265,17 +293,28 @@ static int send_stdin(struct client *c, const char *rcpt)
 
 struct tsv {
 	int err;
+	bool tty;       /* stdout is a terminal */
 };
 
-/* "sender<TAB>text" on stdout, flushed before the ack. */
+/* "sender<TAB>text" on stdout, flushed before the ack. The sender's name
+ * is masked (client_mask: no name has a control character, and a TAB would
+ * break the format); the text is written exactly as sent, unless stdout is
+ * a terminal, where its C1 controls are masked too (TAB is kept). */
 static int deliver_tsv(void *ctx, const char *sender, size_t slen,
 	const char *text, size_t tlen)
 {
 	struct tsv *t = ctx;
+	char name[4 * CP_USER_MAX + 1], shown[CP_DELIVERY_MAX + 1];
 
-	fwrite(sender, 1, slen, stdout);
+	client_mask(name, sizeof name, sender, slen, false);
+	fputs(name, stdout);
 	fputc('\t', stdout);
-	fwrite(text, 1, tlen, stdout);
+	if (t->tty) {
+		client_mask(shown, sizeof shown, text, tlen, true);
+		fputs(shown, stdout);
+	} else {
+		fwrite(text, 1, tlen, stdout);
+	}
 	fputc('\n', stdout);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		t->err = errno;
@@ -325,7 +364,7 @@ static int watch(struct client *c, const struct chat_login *l,
 {
 	struct sigaction sa;
 	sigset_t block, orig;
-	struct tsv t = { 0 };
+	struct tsv t = { 0, isatty(STDOUT_FILENO) == 1 };
 	enum client_result r;
 
 	/* Signals are taken only while sleeping, so a download is never cut
@@ -404,7 +443,7 @@ static int run(const char *cmd, const struct chat_login *login,
 	int64_t interval, const char *rcpt, const char *text)
 {
 	struct client *c;
-	struct tsv t = { 0 };
+	struct tsv t = { 0, isatty(STDOUT_FILENO) == 1 };
 	enum client_result r;
 	bool color;
 	int rc;
@@ -445,6 +484,12 @@ int main(int argc, char **argv)
 		{ "user", required_argument, NULL, 'u' },
 		{ "password-file", required_argument, NULL, 'P' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "tls", no_argument, NULL, 'T' },
+		{ "no-tls", no_argument, NULL, 'N' },
+		{ "ca-file", required_argument, NULL, 'C' },
+		{ "fingerprint", required_argument, NULL, 'F' },
+		{ "accept-new", no_argument, NULL, 'A' },
+		{ "proxy-command", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -456,8 +501,13 @@ int main(int argc, char **argv)
 	struct chatcfg cfg;
 	int64_t timeout = CP_DEFAULT_CLIENT_TIMEOUT * 1000;
 	int64_t interval = CP_DEFAULT_WATCH_INTERVAL * 1000;
+	bool accept_new = false;
 	int opt, rc;
 
+	/* Before anything is opened: the server's socket must never become
+	 * stdin, stdout or stderr. */
+	if (stdfds_ensure() < 0)
+		return CPCHAT_EXIT_LOCAL;
 	setlocale(LC_CTYPE, "");
 	signal(SIGPIPE, SIG_IGN);
 	while ((opt = getopt_long(argc, argv, "+H:p:u:t:hV", opts, NULL)) != -1) {
@@ -466,6 +516,12 @@ int main(int argc, char **argv)
 		case 'p': optval[CFG_PORT] = optarg; break;
 		case 'u': optval[CFG_USER] = optarg; break;
 		case 'P': optval[CFG_PWFILE] = optarg; break;
+		case 'T': optval[CFG_TLS] = "yes"; break;
+		case 'N': optval[CFG_TLS] = "no"; break;
+		case 'C': optval[CFG_CAFILE] = optarg; break;
+		case 'F': optval[CFG_FINGERPRINT] = optarg; break;
+		case 'A': accept_new = true; break;
+		case 'X': optval[CFG_PROXY] = optarg; break;
 		case 't':
 			if (parse_seconds(optarg, 0.001, &timeout) < 0)
 				return usage_error("invalid timeout '%s' (seconds, "
@@ -511,6 +567,17 @@ int main(int argc, char **argv)
 	login.user = cfg.value[CFG_USER];
 	login.password = password;
 	login.timeout_ms = timeout;
+	login.proxy = cfg.value[CFG_PROXY];
+	/* A pinned key asks for TLS; an explicit tls = no still wins. */
+	login.tls = cfg.value[CFG_TLS] != NULL ? (strcmp(cfg.value[CFG_TLS],
+		"yes") == 0 ? CHAT_TLS_ON : CHAT_TLS_OFF) :
+		cfg.value[CFG_FINGERPRINT] != NULL ? CHAT_TLS_ON : CHAT_TLS_AUTO;
+	login.tlsconf = (struct clienttls_conf){
+		.ca_file = cfg.value[CFG_CAFILE],
+		.pin = cfg.value[CFG_FINGERPRINT],
+		.accept_new = accept_new,
+		.ask = cmd == NULL ? chatcfg_ask_trust : NULL,
+	};
 	rc = run(cmd, &login, interval, rcpt, text);
 	explicit_bzero(password, sizeof password);
 	chatcfg_free(&cfg);

@@ -17,10 +17,12 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "dbpath.h"
 #include "lineio.h"
 #include "listenfds.h"
 #include "log.h"
 #include "session.h"
+#include "stdfds.h"
 #include "store.h"
 
 enum { EXIT_STORE = 1, EXIT_USAGE = 2 };
@@ -33,12 +35,15 @@ static void usage(FILE *f)
 "the one socket passed by systemd (sd_listen_fds), then exit.\n"
 "\n"
 "  -d, --db DIR               store directory (default: $CP_DB, else\n"
-"                             $STATE_DIRECTORY, else %s)\n"
+"                             $STATE_DIRECTORY, else %s;\n"
+"                             an empty one given or set is an error)\n"
 "      --idle-timeout S       close after S seconds without a complete line (%d)\n"
 "      --line-timeout S       a started line must end within S seconds (%d)\n"
+"      --login-timeout S      close a connection not logged in S seconds after\n"
+"                             it opened (%d)\n"
 "      --ack-timeout S        a delivered message must be acked within S seconds (%d)\n"
-"      --write-timeout S      give up on a client that reads no replies for S\n"
-"                             seconds (%d)\n"
+"      --write-timeout S      give up on a client that takes no byte of its\n"
+"                             replies for S seconds (%d)\n"
 "      --auth-fail-delay MS   wait MS milliseconds before each 565 (%d)\n"
 "      --max-auth-failures N  close the connection after N failed logins (%d;\n"
 "                             0 = never)\n"
@@ -53,7 +58,7 @@ static void usage(FILE *f)
 "Exit status: 0 session ended (TERM, end of input, timeout), 1 store cannot\n"
 "be opened, 2 bad usage.\n",
 		CP_DEFAULT_DB, CP_DEFAULT_IDLE_TIMEOUT, CP_DEFAULT_LINE_TIMEOUT,
-		CP_DEFAULT_ACK_TIMEOUT, CP_WRITE_TIMEOUT,
+		CP_DEFAULT_LOGIN_TIMEOUT, CP_DEFAULT_ACK_TIMEOUT, CP_WRITE_TIMEOUT,
 		CP_DEFAULT_AUTH_FAIL_DELAY_MS,
 		CP_DEFAULT_MAX_AUTH_FAILURES, CP_DEFAULT_MAILBOX_LIMIT,
 		CP_DEFAULT_MAP_SIZE_MIB);
@@ -90,25 +95,6 @@ static int parse_uint(const char *arg, unsigned long long max,
 		return -1;
 	*out = v;
 	return 0;
-}
-
-static const char *default_db(void)
-{
-	static char first[4096];
-	const char *v = getenv("CP_DB");
-
-	if (v != NULL && v[0] != '\0')
-		return v;
-	v = getenv("STATE_DIRECTORY"); /* may list several, ':'-separated */
-	if (v != NULL && v[0] != '\0') {
-		size_t n = strcspn(v, ":");
-		if (n < sizeof first) {
-			memcpy(first, v, n);
-			first[n] = '\0';
-			return first;
-		}
-	}
-	return CP_DEFAULT_DB;
 }
 
 static void describe_peer(int fd, char *buf, size_t cap)
@@ -148,6 +134,9 @@ static void set_nodelay(int fd)
 }
 
 static int64_t write_timeout_ms = CP_WRITE_TIMEOUT * 1000;
+/* Set by the first failed write: from then on the session's output is
+ * dropped, never written (nor waited for) again. */
+static bool output_lost;
 
 /* Write what the session offers. 0 ok, -1 the client cannot be written to
  * (the output is then dropped: never wait for it twice). */
@@ -157,13 +146,19 @@ static int write_output(struct session *s, int fd)
 	size_t len;
 
 	out = session_output(s, &len);
+	if (output_lost) {
+		session_output_consumed(s, len);
+		return -1;
+	}
 	if (len == 0)
 		return 0;
-	if (lineio_write(fd, out, len,
-	    lineio_now_ms() + write_timeout_ms) < 0) {
+	/* The timeout measures a client that stopped reading: it restarts
+	 * whenever bytes go out. */
+	if (lineio_write(fd, out, len, write_timeout_ms) < 0) {
 		log_event(LOG_NOTICE, errno == ETIMEDOUT ? "timeout" : "error",
 			"cannot write to client: %s", strerror(errno));
 		session_output_consumed(s, len);
+		output_lost = true;
 		return -1;
 	}
 	session_output_consumed(s, len);
@@ -193,10 +188,10 @@ static void serve(struct session *s, struct lineio *in, int out_fd,
 	const struct session_config *cfg)
 {
 	int64_t last_line = lineio_now_ms();
+	int64_t login_deadline = last_line + cfg->login_timeout_ms;
 	int64_t partial_since = -1;
 	int64_t ack_deadline = -1;
 	uint64_t ack_for = 0;
-	bool stalled = false; /* skipping the rest of a line that timed out */
 
 	while (!s->done) {
 		const char *line;
@@ -205,8 +200,13 @@ static void serve(struct session *s, struct lineio *in, int out_fd,
 
 		if (r == LINEIO_LINE || r == LINEIO_TOO_LONG) {
 			last_line = lineio_now_ms();
+			/* Lines that keep coming do not stretch the login
+			 * deadline either. */
+			if (!session_logged_in(s) && last_line >= login_deadline) {
+				session_event(s, SESSION_EV_LOGIN_TIMEOUT);
+				break;
+			}
 			partial_since = -1;
-			stalled = false;
 			if (r == LINEIO_LINE)
 				session_line(s, line, len);
 			else
@@ -248,11 +248,7 @@ static void serve(struct session *s, struct lineio *in, int out_fd,
 			ack_deadline = -1;
 			deadline = last_line + cfg->idle_timeout_ms;
 			timeout_ev = SESSION_EV_IDLE_TIMEOUT;
-			/* The rest of a line already answered for stalling is
-			 * skipped whenever it comes: only idle_timeout applies. */
-			if (!in->discarding)
-				stalled = false;
-			if (lineio_partial(in) && !stalled) {
+			if (lineio_partial(in)) {
 				if (partial_since < 0)
 					partial_since = now;
 				if (partial_since + cfg->line_timeout_ms < deadline) {
@@ -260,6 +256,11 @@ static void serve(struct session *s, struct lineio *in, int out_fd,
 					timeout_ev = SESSION_EV_LINE_TIMEOUT;
 				}
 			}
+		}
+		/* Counted from the connection's start, whatever is sent. */
+		if (!session_logged_in(s) && login_deadline < deadline) {
+			deadline = login_deadline;
+			timeout_ev = SESSION_EV_LOGIN_TIMEOUT;
 		}
 		int fr = lineio_fill(in, deadline);
 		if (fr < 0) {
@@ -270,10 +271,11 @@ static void serve(struct session *s, struct lineio *in, int out_fd,
 		}
 		if (fr == 0) {
 			session_event(s, timeout_ev);
+			/* The stalled line ends at its 540: what comes
+			 * next, a late tail too, is a new line. */
 			if (timeout_ev == SESSION_EV_LINE_TIMEOUT) {
-				lineio_skip_line(in);
+				lineio_end_line(in);
 				partial_since = -1;
-				stalled = true;
 			}
 			last_line = lineio_now_ms();
 			ack_deadline = -1;
@@ -289,6 +291,7 @@ int main(int argc, char **argv)
 		{ "db", required_argument, NULL, 'd' },
 		{ "idle-timeout", required_argument, NULL, 'i' },
 		{ "line-timeout", required_argument, NULL, 'l' },
+		{ "login-timeout", required_argument, NULL, 'L' },
 		{ "ack-timeout", required_argument, NULL, 'a' },
 		{ "write-timeout", required_argument, NULL, 'w' },
 		{ "auth-fail-delay", required_argument, NULL, 'D' },
@@ -309,6 +312,10 @@ int main(int argc, char **argv)
 	int c, in_fd = STDIN_FILENO, out_fd = STDOUT_FILENO;
 	int in_flags, out_flags, li;
 
+	/* Before anything is opened: the store's files must never become
+	 * stdin, stdout or stderr (the client's socket or the log). */
+	if (stdfds_ensure() < 0)
+		return EXIT_STORE;
 	log_init("cpd", LOG_TARGET_AUTO);
 	session_config_defaults(&cfg);
 	while ((li = -1, c = getopt_long(argc, argv, "d:hV", opts, &li)) != -1) {
@@ -317,6 +324,7 @@ int main(int argc, char **argv)
 		case 'd': db = optarg; break;
 		case 'i': bad = parse_seconds(optarg, &cfg.idle_timeout_ms); break;
 		case 'l': bad = parse_seconds(optarg, &cfg.line_timeout_ms); break;
+		case 'L': bad = parse_seconds(optarg, &cfg.login_timeout_ms); break;
 		case 'a': bad = parse_seconds(optarg, &cfg.ack_timeout_ms); break;
 		case 'w': bad = parse_seconds(optarg, &write_timeout_ms); break;
 		case 'D':
@@ -350,8 +358,11 @@ int main(int argc, char **argv)
 		log_event(LOG_ERR, "usage", "unexpected argument: %s", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (db == NULL)
-		db = default_db();
+	db = dbpath_resolve(db, err, sizeof err);
+	if (db == NULL) {
+		log_event(LOG_ERR, "usage", "%s", err);
+		return EXIT_USAGE;
+	}
 
 	/* systemd may pass the connection as fd 3 instead of stdin/stdout. */
 	if (listenfds_take() == 1)

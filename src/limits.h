@@ -55,6 +55,11 @@
 /* Defaults for cpd's options (seconds unless named otherwise). */
 #define CP_DEFAULT_IDLE_TIMEOUT 300       /* close a connection silent for 5 min */
 #define CP_DEFAULT_LINE_TIMEOUT 30        /* a started line must end within 30 s */
+/* A connection must be logged in this long after it opened, whatever it
+ * sends meanwhile: else a few addresses sending a line now and then (inside
+ * the idle timeout) hold every slot of cp.socket for hours. 60 s leaves a
+ * person typing USER and PASS by hand, and a slow yescrypt, ample time. */
+#define CP_DEFAULT_LOGIN_TIMEOUT 60
 #define CP_DEFAULT_ACK_TIMEOUT 30         /* a delivered message must be acked in 30 s */
 #define CP_DEFAULT_AUTH_FAIL_DELAY_MS 1000 /* slows password guessing to 1/s/conn */
 #define CP_DEFAULT_MAX_AUTH_FAILURES 3    /* then the connection is closed */
@@ -70,8 +75,22 @@
  * so the connection stays open). */
 #define CP_DEFAULT_WATCH_INTERVAL 5
 
-/* Replies must reach a client that stops reading within this time, or the
- * handler gives up (a stranger must not pin a handler forever). */
+/* cpchat --proxy-command: after the client closes its end, the command
+ * (ssh -W, nc) gets this long to pass the last bytes on and exit by itself,
+ * then SIGHUP (as ssh does), then after 1 s more SIGKILL. */
+#define CP_PROXY_EXIT_WAIT_MS 2000
+
+/* cpchat --proxy-command: the command with %h and %p expanded (a shell
+ * line; ssh's own limit is similar). */
+#define CP_PROXY_COMMAND_MAX 4096
+
+/* cpchat over TLS: the TLS goodbye (close_notify) is best effort and
+ * may take at most this long. */
+#define CP_TLS_BYE_WAIT_MS 1000
+
+/* A client that takes no byte of its replies for this long has stopped
+ * reading: the handler gives up (a stranger must not pin a handler forever).
+ * The wait restarts whenever bytes go out, so slow readers are served. */
 #define CP_WRITE_TIMEOUT 30
 
 /* Map usage (percent) above which new messages are refused, so deletes,

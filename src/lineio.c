@@ -80,10 +80,11 @@ enum lineio_result lineio_next(struct lineio *lio, const char **line,
 	}
 }
 
-void lineio_skip_line(struct lineio *lio)
+void lineio_end_line(struct lineio *lio)
 {
-	if (lio->end > lio->start)
-		lio->discarding = true;
+	/* No LF is buffered (else there would be no partial line): all of
+	 * the buffer is the stalled line. */
+	lio->discarding = false;
 	lio->start = lio->end = lio->scanned = 0;
 }
 
@@ -136,15 +137,19 @@ int lineio_fill(struct lineio *lio, int64_t deadline_ms)
 	}
 }
 
-int lineio_write(int fd, const char *buf, size_t len, int64_t deadline_ms)
+int lineio_write(int fd, const char *buf, size_t len, int64_t stall_ms)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	int64_t deadline_ms = stall_ms < 0 ? -1 : lineio_now_ms() + stall_ms;
 
 	while (len > 0) {
 		ssize_t w = write(fd, buf, len);
 		if (w > 0) {
 			buf += w;
 			len -= (size_t)w;
+			/* Progress: the peer is reading; the wait starts over. */
+			if (stall_ms >= 0)
+				deadline_ms = lineio_now_ms() + stall_ms;
 			continue;
 		}
 		if (w < 0 && errno == EINTR)

@@ -32,9 +32,10 @@ void lineio_init(struct lineio *lio, int fd);
 enum lineio_result lineio_next(struct lineio *lio, const char **line,
 	size_t *len);
 
-/* Drop the buffered partial line and skip input through its LF (used after
- * a stalled line was answered). */
-void lineio_skip_line(struct lineio *lio);
+/* End the unfinished line here (used once a stalled line was answered):
+ * its buffered bytes are dropped, an over-long line stops being skipped,
+ * and the next byte that arrives starts a new line. */
+void lineio_end_line(struct lineio *lio);
 
 /* True when bytes of an unfinished line are buffered (or being skipped). */
 bool lineio_partial(const struct lineio *lio);
@@ -43,9 +44,11 @@ bool lineio_partial(const struct lineio *lio);
  * limit). 1 data or EOF arrived, 0 deadline passed, -1 read error. */
 int lineio_fill(struct lineio *lio, int64_t deadline_ms);
 
-/* Write all of buf to fd before deadline (fd may be non-blocking).
- * 0 ok, -1 timeout or error (errno set; ETIMEDOUT for the deadline). */
-int lineio_write(int fd, const char *buf, size_t len, int64_t deadline_ms);
+/* Write all of buf to fd (fd may be non-blocking), giving up only when the
+ * peer takes no byte for stall_ms (<0 = no limit): the wait restarts
+ * whenever bytes go out, so a slow but steady reader is served to the end.
+ * 0 ok, -1 stalled or error (errno set; ETIMEDOUT when stalled). */
+int lineio_write(int fd, const char *buf, size_t len, int64_t stall_ms);
 
 /* Current CLOCK_MONOTONIC time in milliseconds. */
 int64_t lineio_now_ms(void);

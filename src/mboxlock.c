@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mboxlock.h"
@@ -22,6 +23,7 @@ int mboxlock_open(struct mboxlock *lk, const char *dir, char *err,
 	size_t errcap)
 {
 	char path[4096];
+	struct stat sb;
 
 	if (lk->fd >= 0)
 		return 0;
@@ -30,9 +32,17 @@ int mboxlock_open(struct mboxlock *lk, const char *dir, char *err,
 		snprintf(err, errcap, "open mailbox.lock: store path too long");
 		return -1;
 	}
-	lk->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/* Never through a link, never a FIFO or device: a plain file. */
+	lk->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+		O_NONBLOCK, 0600);
 	if (lk->fd < 0) {
 		snprintf(err, errcap, "open %.200s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(lk->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		snprintf(err, errcap, "open %.200s: not a regular file", path);
+		close(lk->fd);
+		lk->fd = -1;
 		return -1;
 	}
 	return 0;

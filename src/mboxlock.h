@@ -18,8 +18,9 @@ struct mboxlock {
 /* Not open, not locked. Call before any other mboxlock function. */
 void mboxlock_init(struct mboxlock *lk);
 
-/* Open dir/mailbox.lock (created mode 0600) unless lk has it open already.
- * 0 ok, -1 with a one-line reason in err. */
+/* Open dir/mailbox.lock (created mode 0600) unless lk has it open already;
+ * a symbolic link or anything but a regular file there is refused. 0 ok, -1
+ * with a one-line reason in err. */
 int mboxlock_open(struct mboxlock *lk, const char *dir, char *err,
 	size_t errcap);
 

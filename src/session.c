@@ -14,6 +14,7 @@ enum {
 	V_IDLE_TIMEOUT,
 	V_LINE_TIMEOUT,
 	V_ACK_TIMEOUT,
+	V_LOGIN_TIMEOUT,
 	V_ANY_LINE,
 };
 
@@ -53,6 +54,7 @@ void session_config_defaults(struct session_config *cfg)
 	cfg->idle_timeout_ms = CP_DEFAULT_IDLE_TIMEOUT * 1000;
 	cfg->line_timeout_ms = CP_DEFAULT_LINE_TIMEOUT * 1000;
 	cfg->ack_timeout_ms = CP_DEFAULT_ACK_TIMEOUT * 1000;
+	cfg->login_timeout_ms = CP_DEFAULT_LOGIN_TIMEOUT * 1000;
 	cfg->auth_fail_delay_ms = CP_DEFAULT_AUTH_FAIL_DELAY_MS;
 	cfg->max_auth_failures = CP_DEFAULT_MAX_AUTH_FAILURES;
 	cfg->mailbox_limit = CP_DEFAULT_MAILBOX_LIMIT;
@@ -120,18 +122,40 @@ static void batch_fail(struct session *s)
 	session_enter(s, S_ERROR_PROCESSING);
 }
 
+static void session_end(struct session *s, const char *reason);
+
+/* The account this session logged in to was deleted, made anew or given a
+ * new password: answer code (540 or 550, a store refusal), then close, so
+ * that the old session can do nothing more (doc/protocol.md). */
+static void account_gone(struct session *s, int code)
+{
+	log_event(LOG_NOTICE, "account-changed",
+		"the account changed since login (%s); session closed",
+		store_reason(s));
+	reply(s, code);
+	session_end(s, "account changed since login");
+}
+
 /* Commit acknowledged removals now. 0 ok, -1 failed (messages will come
- * again). Only session_sync calls it once output is flowing: see
- * removals_due. */
+ * again), STORE_ACCOUNT_CHANGED (nothing removed). Only session_sync calls
+ * it once output is flowing: see removals_due. */
 static int removals_commit(struct session *s)
 {
 	size_t n = s->acked_n;
+	int r;
 
 	if (n == 0)
 		return 0;
 	s->acked_n = 0;
-	if (s->store->msg_remove(s->store_ctx, s->user, s->user_len, s->acked,
-	    n) < 0) {
+	r = s->store->msg_remove(s->store_ctx, s->user, s->user_len, s->user_gen,
+		s->acked, n);
+	if (r == STORE_ACCOUNT_CHANGED) {
+		log_event(LOG_NOTICE, "account-changed", "the account changed "
+			"since login (%s); %zu acknowledged message(s) not removed",
+			store_reason(s), n);
+		return r;
+	}
+	if (r < 0) {
 		log_event(LOG_ERR, "error",
 			"could not remove %zu acknowledged message(s): %s", n,
 			store_reason(s));
@@ -161,10 +185,15 @@ void session_sync(struct session *s)
 		s->removals_due = false;
 		/* Failed: what followed the acks (255 or the next delivery)
 		 * becomes 550; the messages will be delivered again. */
-		if (removals_commit(s) < 0 && !s->done) {
+		int r = removals_commit(s);
+		if (r < 0 && !s->done) {
 			s->out_len = s->hold_mark;
-			reply(s, PROTO_E_DOWNLOAD);
-			session_enter(s, S_ERROR_PROCESSING);
+			if (r == STORE_ACCOUNT_CHANGED) {
+				account_gone(s, PROTO_E_DOWNLOAD);
+			} else {
+				reply(s, PROTO_E_DOWNLOAD);
+				session_enter(s, S_ERROR_PROCESSING);
+			}
 		}
 	}
 	/* The download is over and its removals are durable: another
@@ -217,6 +246,12 @@ enum session_wait session_waiting(const struct session *s)
 					       : SESSION_WAIT_LINE;
 }
 
+bool session_logged_in(const struct session *s)
+{
+	return s->state != S_IDLE && s->state != S_USER_VALIDATED &&
+	       s->state != S_AUTH_VALIDATED;
+}
+
 void session_client_lost(struct session *s)
 {
 	if (s->removals_due || s->acked_n > 0)
@@ -267,6 +302,17 @@ static enum outcome h_timeout_close(struct session *s,
 	return OUT_OK;
 }
 
+static enum outcome h_login_timeout(struct session *s,
+	const struct proto_cmd *cmd)
+{
+	(void)cmd;
+	log_event(LOG_NOTICE, "timeout",
+		"not logged in within %.3g s of connecting; closed (in %s)",
+		(double)s->cfg->login_timeout_ms / 1000, state_names[s->state]);
+	session_end(s, "closed: not logged in in time");
+	return OUT_OK;
+}
+
 static enum outcome h_user(struct session *s, const struct proto_cmd *cmd)
 {
 	if (!proto_user_arg_valid(cmd->arg, cmd->arg_len)) {
@@ -283,12 +329,13 @@ static enum outcome h_user(struct session *s, const struct proto_cmd *cmd)
 static enum outcome h_pass(struct session *s, const struct proto_cmd *cmd)
 {
 	char hash[CP_HASH_MAX];
+	uint64_t gen = 0;
 	bool ok = false;
 
 	session_enter(s, S_AUTH_VALIDATED);
 	if (cmd->arg_len >= 1 && cmd->arg_len <= CP_PASS_MAX) {
 		int r = s->store->user_hash(s->store_ctx, s->user, s->user_len,
-			hash, sizeof hash);
+			hash, sizeof hash, &gen);
 		if (r < 0)
 			log_event(LOG_ERR, "error", "store lookup failed: %s",
 				store_reason(s));
@@ -299,6 +346,7 @@ static enum outcome h_pass(struct session *s, const struct proto_cmd *cmd)
 	explicit_bzero(hash, sizeof hash);
 	log_set_user(s->user, s->user_len);
 	if (ok) {
+		s->user_gen = gen;
 		log_event(LOG_INFO, "login", "logged in");
 		reply(s, PROTO_R_AUTH_OK);
 		return OUT_OK;
@@ -340,7 +388,7 @@ static enum outcome h_smsg(struct session *s, const struct proto_cmd *cmd)
 	}
 	session_enter(s, S_SENDING_MESSAGE);
 	r = s->store->msg_put(s->store_ctx, rcpt, rlen, s->user, s->user_len,
-		text, tlen, s->cfg->mailbox_limit);
+		s->user_gen, text, tlen, s->cfg->mailbox_limit);
 	switch (r) {
 	case STORE_PUT_OK:
 		if (s->batch_puts == 0) {
@@ -365,6 +413,17 @@ static enum outcome h_smsg(struct session *s, const struct proto_cmd *cmd)
 			r == STORE_PUT_MAILBOX_FULL ? "recipient's mailbox is full"
 						    : store_reason(s));
 		reply(s, PROTO_E_SEND);
+		return OUT_FAIL;
+	case STORE_PUT_ACCOUNT_CHANGED:
+		/* The store dropped the open batch too (with the LMDB store
+		 * there is none: the batch's lock keeps the account as it
+		 * was checked at its first put). */
+		if (s->batch_puts > 0) {
+			batch_fail(s);
+			account_gone(s, PROTO_E_BAD_COMMAND);
+		} else {
+			account_gone(s, PROTO_E_SEND);
+		}
 		return OUT_FAIL;
 	case STORE_PUT_ERROR:
 	default:
@@ -395,14 +454,18 @@ static void deliver(struct session *s)
 static enum outcome download_next(struct session *s, uint64_t after,
 	int none_code)
 {
-	int r = s->store->msg_next(s->store_ctx, s->user, s->user_len, after,
-		&s->msg);
+	int r = s->store->msg_next(s->store_ctx, s->user, s->user_len,
+		s->user_gen, after, &s->msg);
 
 	if (r > 0) {
 		deliver(s);
 		return OUT_MORE;
 	}
 	removals_due(s);
+	if (r == STORE_ACCOUNT_CHANGED) {
+		account_gone(s, PROTO_E_DOWNLOAD);
+		return OUT_FAIL;
+	}
 	if (r < 0) {
 		log_event(LOG_ERR, "error", "mailbox read failed: %s",
 			store_reason(s));
@@ -429,11 +492,16 @@ static enum outcome h_rmsg(struct session *s, const struct proto_cmd *cmd)
 			reply(s, PROTO_R_NONE);
 			return OUT_OK;
 		}
-		if (r < 0)
-			log_event(LOG_WARNING, "error",
-				"cannot claim the mailbox (%s); downloading anyway",
+		if (r < 0) {
+			/* Without the lock a second session could be handed
+			 * the same messages: refuse, as for a store failure. */
+			log_event(LOG_ERR, "error",
+				"cannot claim the mailbox (%s); download refused",
 				store_reason(s));
-		s->dl_locked = r > 0;
+			reply(s, PROTO_E_DOWNLOAD);
+			return OUT_FAIL;
+		}
+		s->dl_locked = true;
 	}
 	return download_next(s, 0, PROTO_R_NONE);
 }
@@ -499,6 +567,8 @@ static const struct session_row session_table[] = {
 	{ S_ANY, PROTO_TERM,     h_term,          { IDLE, IDLE, IDLE, IDLE } },
 	{ S_ANY, V_EOF,          h_eof,           { IDLE, IDLE, IDLE, IDLE } },
 	{ S_ANY, V_IDLE_TIMEOUT, h_timeout_close, { IDLE, IDLE, IDLE, IDLE } },
+	{ IDLE,  V_LOGIN_TIMEOUT, h_login_timeout, { IDLE, IDLE, IDLE, IDLE } },
+	{ UVAL,  V_LOGIN_TIMEOUT, h_login_timeout, { IDLE, IDLE, IDLE, IDLE } },
 	{ IDLE,  PROTO_USER,     h_user,          { UVAL, UVAL, IDLE, IDLE } },
 	{ UVAL,  PROTO_PASS,     h_pass,          { PCMD, PCMD, IDLE, IDLE } },
 	{ PCMD,  PROTO_SMSG,     h_smsg,          { PCMD, PCMD, PCMD, ERRP } },
@@ -561,10 +631,12 @@ void session_event(struct session *s, enum session_event ev)
 		[SESSION_EV_IDLE_TIMEOUT] = V_IDLE_TIMEOUT,
 		[SESSION_EV_LINE_TIMEOUT] = V_LINE_TIMEOUT,
 		[SESSION_EV_ACK_TIMEOUT] = V_ACK_TIMEOUT,
+		[SESSION_EV_LOGIN_TIMEOUT] = V_LOGIN_TIMEOUT,
 	};
 	struct proto_cmd cmd = { .verb = PROTO_UNKNOWN };
 
-	if (s->done)
+	/* A login deadline that passes after the 230 means nothing. */
+	if (s->done || (ev == SESSION_EV_LOGIN_TIMEOUT && session_logged_in(s)))
 		return;
 	session_sync(s);
 	session_dispatch(s, verbs[ev], &cmd);

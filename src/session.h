@@ -25,18 +25,23 @@ enum session_state {
 };
 
 /* What the session reaches the store through. ctx is passed back. Results
- * as the store_* functions of the same names (store.h). */
+ * as the store_* functions of the same names (store.h). A backend gives
+ * every account a generation that is never handed out again (a new one when
+ * the account is made, or gets a new password) and checks, in the same
+ * transaction as each put, read and removal, that the account the session
+ * logged in to (the generation user_hash returned) is still there. */
 struct session_store {
 	int (*user_hash)(void *ctx, const char *name, size_t len, char *hash,
-		size_t cap);
+		size_t cap, uint64_t *gen);
 	enum store_put_result (*msg_put)(void *ctx, const char *rcpt,
 		size_t rcpt_len, const char *sender, size_t sender_len,
-		const char *text, size_t text_len, uint64_t mailbox_limit);
+		uint64_t sender_gen, const char *text, size_t text_len,
+		uint64_t mailbox_limit);
 	int (*msg_commit)(void *ctx);
 	void (*msg_abort)(void *ctx);
-	int (*msg_next)(void *ctx, const char *user, size_t len, uint64_t after,
-		struct store_msg *msg);
-	int (*msg_remove)(void *ctx, const char *user, size_t len,
+	int (*msg_next)(void *ctx, const char *user, size_t len, uint64_t gen,
+		uint64_t after, struct store_msg *msg);
+	int (*msg_remove)(void *ctx, const char *user, size_t len, uint64_t gen,
 		const uint64_t *ids, size_t n);
 	/* Optional (may be NULL): one line saying why the last call failed. */
 	const char *(*last_error)(void *ctx);
@@ -52,6 +57,7 @@ struct session_config {
 	int64_t idle_timeout_ms;
 	int64_t line_timeout_ms;
 	int64_t ack_timeout_ms;
+	int64_t login_timeout_ms;  /* from the connection's start to 230 */
 	int64_t auth_fail_delay_ms;
 	unsigned max_auth_failures;
 	uint64_t mailbox_limit;
@@ -65,6 +71,8 @@ enum session_event {
 	SESSION_EV_IDLE_TIMEOUT,  /* no complete line for idle_timeout */
 	SESSION_EV_LINE_TIMEOUT,  /* a partial line stalled for line_timeout */
 	SESSION_EV_ACK_TIMEOUT,   /* no ack for a delivery within ack_timeout */
+	SESSION_EV_LOGIN_TIMEOUT, /* not logged in login_timeout after the start
+				   * (ignored once logged in) */
 };
 
 /* Which deadline applies while the session waits for input. */
@@ -85,6 +93,7 @@ struct session {
 	int64_t delay_ms;          /* wait this long before flushing (auth) */
 	size_t user_len;
 	char user[CP_USER_MAX + 1];
+	uint64_t user_gen;         /* the account's generation at login */
 	/* pipelined SMSG batch awaiting one commit */
 	unsigned batch_puts;       /* messages put in the open batch */
 	unsigned batch_lines;      /* lines answered since the first put */
@@ -135,6 +144,9 @@ void session_output_consumed(struct session *s, size_t n);
 void session_client_lost(struct session *s);
 
 enum session_wait session_waiting(const struct session *s);
+
+/* True once the user has logged in (230): login_timeout no longer applies. */
+bool session_logged_in(const struct session *s);
 
 /* "Idle", "User Validated", ... */
 const char *session_state_name(enum session_state st);

@@ -1,37 +1,24 @@
 /* store.c - the LMDB store: one environment with the named databases meta,
  * users, boxes and mail (layout in doc/store.md, bytes in storerec.c), shared
- * by many handler and admin processes. The only file that includes <lmdb.h>.
- * Never prints or exits: failures are codes, with a one-line reason to log. */
+ * by many handler and admin processes. This file opens (and upgrades) it and
+ * keeps the users; storemail.c the mailboxes. Only these two include
+ * <lmdb.h> (through storeint.h). Never prints or exits: failures are codes,
+ * with a one-line reason to log. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <time.h>
 
-#include <lmdb.h>
-
-#include "limits.h"
-#include "mboxlock.h"
-#include "store.h"
+#include "storeint.h"
 #include "storerec.h"
 
-#define STORE_ERR_MAX 256
 #define BEGIN_RETRIES 4           /* MDB_MAP_RESIZED rounds before giving up */
+#define USER_PAGE 256             /* users read per transaction by the list */
 
-struct store {
-	MDB_env *env;
-	MDB_dbi meta, users, boxes, mail;
-	MDB_txn *batch;               /* open store_msg_put batch, or NULL */
-	unsigned batch_n;             /* messages put in it */
-	size_t psize;
-	struct mboxlock dl;           /* mailbox.lock, opened on first RMSG */
-	char err[STORE_ERR_MAX];
-};
-
-static void store_fail(struct store *st, const char *what, int rc)
+void store_fail(struct store *st, const char *what, int rc)
 {
 	snprintf(st->err, sizeof st->err, "%s: %s", what, mdb_strerror(rc));
 }
@@ -42,7 +29,7 @@ const char *store_last_error(const struct store *st)
 }
 
 /* mdb_txn_begin, adopting a map another process has grown meanwhile. */
-static int txn_begin(struct store *st, unsigned flags, MDB_txn **txn)
+int store_txn_begin(struct store *st, unsigned flags, MDB_txn **txn)
 {
 	int rc = MDB_MAP_RESIZED;
 	for (int i = 0; i < BEGIN_RETRIES && rc == MDB_MAP_RESIZED; i++) {
@@ -60,19 +47,17 @@ static int txn_begin(struct store *st, unsigned flags, MDB_txn **txn)
 	return rc;
 }
 
-/* A write transaction of its own (removals, admin): not while this process
- * holds an SMSG batch, whose writer lock it would wait for forever. */
-static int write_begin(struct store *st, MDB_txn **txn)
+int store_write_begin(struct store *st, MDB_txn **txn)
 {
 	if (st->batch) {
 		snprintf(st->err, sizeof st->err, "a message batch is open");
 		*txn = NULL;
 		return -1;
 	}
-	return txn_begin(st, 0, txn);
+	return store_txn_begin(st, 0, txn);
 }
 
-static int commit(struct store *st, MDB_txn *txn)
+int store_commit(struct store *st, MDB_txn *txn)
 {
 	int rc = mdb_txn_commit(txn);
 	if (rc != 0)
@@ -82,65 +67,131 @@ static int commit(struct store *st, MDB_txn *txn)
 
 /* ---------------------------------------------------------------- open */
 
-/* Open the four databases in txn (creating them when create), check the
- * format version and, in a write txn, record it in a new store. */
-static int open_dbs(struct store *st, MDB_txn *txn, bool create,
-	const char *dir, char *err, size_t errcap)
+static const MDB_val meta_format = { 6, "format" };
+static const MDB_val meta_gen = { 10, "generation" };
+
+/* Format 1 to 2, in the write transaction txn: every user record gets the
+ * version 2 layout with a generation of its own, meta "generation" the next
+ * one, meta "format" 2. One transaction, so a crash leaves format 1 or 2. */
+static int upgrade_v1(struct store *st, MDB_txn *txn)
 {
-	unsigned f = create ? MDB_CREATE : 0;
-	MDB_val k = { 6, "format" }, v;
-	char ver[STOREREC_FORMAT_MAX];
+	unsigned char rec[STOREREC_USER_MAX], gb[STOREREC_GEN_SIZE];
+	char hash[CP_HASH_MAX], ver[STOREREC_FORMAT_MAX], name[CP_USER_MAX];
+	MDB_val k, v, nv;
+	MDB_cursor *cur;
+	uint64_t gen = 1;
+	int64_t created;
 	int rc;
 
+	if ((rc = mdb_cursor_open(txn, st->users, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (storerec_user_hash(v.mv_data, v.mv_size, hash, sizeof hash) != 0 ||
+		    storerec_user_created(v.mv_data, v.mv_size, &created) != 0) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		nv.mv_size = storerec_user_encode(rec, created, gen++, hash,
+			strlen(hash));
+		nv.mv_data = rec;
+		/* The key must not point into the page the put rewrites. */
+		if (k.mv_size > CP_USER_MAX) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		memcpy(name, k.mv_data, k.mv_size);
+		k.mv_data = name;
+		if ((rc = mdb_cursor_put(cur, &k, &nv, MDB_CURRENT)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	explicit_bzero(hash, sizeof hash);
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	storerec_gen_encode(gb, gen);
+	v = (MDB_val){ sizeof gb, gb };
+	if ((rc = mdb_put(txn, st->meta, (MDB_val *)&meta_gen, &v, 0)) != 0)
+		return rc;
+	v = (MDB_val){ storerec_format_encode(ver), ver };
+	return mdb_put(txn, st->meta, (MDB_val *)&meta_format, &v, 0);
+}
+
+/* Open the four databases in txn (creating them when write), check the
+ * format and, in a write transaction, record it in a new store (with the
+ * first generation) or upgrade a format 1 store. A format 1 store in a read
+ * transaction: *upgrade is set (the caller writes, or reads as it is). */
+static int open_dbs(struct store *st, MDB_txn *txn, bool write,
+	bool *upgrade, const char *dir, char *err, size_t errcap)
+{
+	unsigned f = write ? MDB_CREATE : 0;
+	unsigned char gb[STOREREC_GEN_SIZE];
+	char ver[STOREREC_FORMAT_MAX];
+	MDB_val v;
+	int rc, fmt;
+
+	*upgrade = false;
 	if ((rc = mdb_dbi_open(txn, "meta", f, &st->meta)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "users", f, &st->users)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "boxes", f, &st->boxes)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "mail", f, &st->mail)) != 0)
 		return rc;
-	rc = mdb_get(txn, st->meta, &k, &v);
-	if (rc == MDB_NOTFOUND && create) {
-		v.mv_size = storerec_format_encode(ver);
-		v.mv_data = ver;
-		return mdb_put(txn, st->meta, &k, &v, 0);
+	rc = mdb_get(txn, st->meta, (MDB_val *)&meta_format, &v);
+	if (rc == MDB_NOTFOUND && write) {
+		storerec_gen_encode(gb, 1);
+		v = (MDB_val){ sizeof gb, gb };
+		if ((rc = mdb_put(txn, st->meta, (MDB_val *)&meta_gen, &v, 0)) != 0)
+			return rc;
+		v = (MDB_val){ storerec_format_encode(ver), ver };
+		return mdb_put(txn, st->meta, (MDB_val *)&meta_format, &v, 0);
 	}
 	if (rc != 0)
 		return rc;
-	return storerec_format_check(v.mv_data, v.mv_size, dir, err, errcap);
+	fmt = storerec_format_check(v.mv_data, v.mv_size, dir, err, errcap);
+	if (fmt < 0)
+		return -1;
+	if (fmt == 1 && write)
+		return upgrade_v1(st, txn);
+	*upgrade = fmt == 1;
+	return 0;
 }
 
 /* Find the databases with a cheap read transaction; only a new or partly
- * made store needs the (fsyncing) write transaction that creates them. */
+ * made store, or one of format 1, needs the (fsyncing) write transaction
+ * that creates or upgrades them. Read-only, a format 1 store is read as it
+ * is (version 1 user records have generation 0, never handed out). */
 static int store_init(struct store *st, const char *dir, bool readonly,
 	char *err, size_t errcap)
 {
 	MDB_txn *txn;
+	bool upgrade;
 	int rc;
 
 	err[0] = '\0';
-	if (txn_begin(st, MDB_RDONLY, &txn) != 0)
+	if (store_txn_begin(st, MDB_RDONLY, &txn) != 0)
 		goto mdb_fail;
-	rc = open_dbs(st, txn, false, dir, err, errcap);
-	if (rc == 0) {
+	rc = open_dbs(st, txn, false, &upgrade, dir, err, errcap);
+	if (rc == 0 && (!upgrade || readonly)) {
 		/* commit keeps the handles open in the environment */
-		if (commit(st, txn) != 0)
+		if (store_commit(st, txn) != 0)
 			goto mdb_fail;
 		return 0;
 	}
 	mdb_txn_abort(txn);
-	if (rc != MDB_NOTFOUND)
+	if (rc != 0 && rc != MDB_NOTFOUND)
 		goto fail;
 	if (readonly) {
 		snprintf(err, errcap, "store %s is not initialised", dir);
 		return -1;
 	}
-	if (txn_begin(st, 0, &txn) != 0)
+	if (store_txn_begin(st, 0, &txn) != 0)
 		goto mdb_fail;
-	rc = open_dbs(st, txn, true, dir, err, errcap);
+	rc = open_dbs(st, txn, true, &upgrade, dir, err, errcap);
 	if (rc != 0) {
 		mdb_txn_abort(txn);
 		goto fail;
 	}
-	if (commit(st, txn) != 0)
+	if (store_commit(st, txn) != 0)
 		goto mdb_fail;
 	return 0;
 fail:
@@ -225,16 +276,45 @@ void store_close(struct store *st)
 
 /* ---------------------------------------------------------------- users */
 
-int store_user_hash(struct store *st, const char *name, size_t len,
-	char *hash, size_t cap)
+int store_account_check(struct store *st, MDB_txn *txn, const char *name,
+	size_t len, uint64_t gen)
 {
+	MDB_val k = { len, (void *)name }, v;
+	uint64_t now;
+	int rc = mdb_get(txn, st->users, &k, &v);
+
+	if (rc == MDB_NOTFOUND) {
+		snprintf(st->err, sizeof st->err, "the account was deleted");
+		return STORE_ACCOUNT_CHANGED;
+	}
+	if (rc != 0) {
+		store_fail(st, "read user", rc);
+		return -1;
+	}
+	if (storerec_user_gen(v.mv_data, v.mv_size, &now) != 0) {
+		snprintf(st->err, sizeof st->err, "read user: bad user record");
+		return -1;
+	}
+	if (now != gen) {
+		snprintf(st->err, sizeof st->err, "the account was made anew or "
+			"given a new password");
+		return STORE_ACCOUNT_CHANGED;
+	}
+	return 0;
+}
+
+int store_user_account(struct store *st, const char *name, size_t len,
+	char *hash, size_t cap, uint64_t *gen)
+{
+	uint64_t g;
+
 	MDB_txn *txn;
 	MDB_val k = { len, (void *)name }, v;
 	int rc, ret;
 
 	if (!storerec_name_ok(name, len))
 		return 0;
-	if (txn_begin(st, MDB_RDONLY, &txn) != 0)
+	if (store_txn_begin(st, MDB_RDONLY, &txn) != 0)
 		return -1;
 	rc = mdb_get(txn, st->users, &k, &v);
 	if (rc == MDB_NOTFOUND) {
@@ -242,7 +322,8 @@ int store_user_hash(struct store *st, const char *name, size_t len,
 	} else if (rc != 0) {
 		store_fail(st, "read user", rc);
 		ret = -1;
-	} else if (storerec_user_hash(v.mv_data, v.mv_size, hash, cap) != 0) {
+	} else if (storerec_user_hash(v.mv_data, v.mv_size, hash, cap) != 0 ||
+		   storerec_user_gen(v.mv_data, v.mv_size, gen ? gen : &g) != 0) {
 		snprintf(st->err, sizeof st->err, "read user: bad user record");
 		ret = -1;
 	} else {
@@ -252,7 +333,32 @@ int store_user_hash(struct store *st, const char *name, size_t len,
 	return ret;
 }
 
-/* Add a user (add) or replace the hash of an existing one (!add). */
+int store_user_hash(struct store *st, const char *name, size_t len,
+	char *hash, size_t cap)
+{
+	return store_user_account(st, name, len, hash, cap, NULL);
+}
+
+/* The next account generation, taken from meta "generation" in txn. */
+static int gen_take(struct store *st, MDB_txn *txn, uint64_t *gen)
+{
+	unsigned char gb[STOREREC_GEN_SIZE];
+	MDB_val k = { 10, "generation" }, v;
+	int rc = mdb_get(txn, st->meta, &k, &v);
+
+	if (rc == 0 && (storerec_gen_decode(v.mv_data, v.mv_size, gen) != 0 ||
+	    *gen == 0 || *gen == UINT64_MAX))
+		rc = MDB_CORRUPTED;
+	if (rc != 0)
+		return rc;
+	storerec_gen_encode(gb, *gen + 1);
+	v = (MDB_val){ sizeof gb, gb };
+	return mdb_put(txn, st->meta, &k, &v, 0);
+}
+
+/* Add a user (add) or replace the hash of an existing one (!add); either
+ * way the account gets a new generation, which ends the sessions of the
+ * old one (store_account_check). */
 static enum store_admin_result user_write(struct store *st, const char *name,
 	size_t len, const char *hash, bool add)
 {
@@ -260,6 +366,7 @@ static enum store_admin_result user_write(struct store *st, const char *name,
 	size_t hlen = hash ? strlen(hash) : 0;
 	int64_t created = (int64_t)time(NULL);
 	MDB_val k = { len, (void *)name }, v;
+	uint64_t gen;
 	MDB_txn *txn;
 	int rc;
 
@@ -267,7 +374,7 @@ static enum store_admin_result user_write(struct store *st, const char *name,
 		snprintf(st->err, sizeof st->err, "bad user name or hash");
 		return STORE_ADMIN_ERROR;
 	}
-	if (write_begin(st, &txn) != 0)
+	if (store_write_begin(st, &txn) != 0)
 		return STORE_ADMIN_ERROR;
 	rc = mdb_get(txn, st->users, &k, &v);
 	if (rc == 0 && add) {
@@ -289,15 +396,21 @@ static enum store_admin_result user_write(struct store *st, const char *name,
 		mdb_txn_abort(txn);
 		return STORE_ADMIN_ERROR;
 	}
-	v.mv_size = storerec_user_encode(rec, created, hash, hlen);
+	if ((rc = gen_take(st, txn, &gen)) != 0) {
+		store_fail(st, "account generation", rc);
+		mdb_txn_abort(txn);
+		return STORE_ADMIN_ERROR;
+	}
+	v.mv_size = storerec_user_encode(rec, created, gen, hash, hlen);
 	v.mv_data = rec;
 	rc = mdb_put(txn, st->users, &k, &v, 0);
+	explicit_bzero(rec, sizeof rec);
 	if (rc != 0) {
 		store_fail(st, "write user", rc);
 		mdb_txn_abort(txn);
 		return STORE_ADMIN_ERROR;
 	}
-	return commit(st, txn) == 0 ? STORE_ADMIN_OK : STORE_ADMIN_ERROR;
+	return store_commit(st, txn) == 0 ? STORE_ADMIN_OK : STORE_ADMIN_ERROR;
 }
 
 enum store_admin_result store_user_add(struct store *st, const char *name,
@@ -323,7 +436,7 @@ enum store_admin_result store_user_del(struct store *st, const char *name,
 
 	if (!storerec_name_ok(name, len))
 		return STORE_ADMIN_NO_USER;
-	if (write_begin(st, &txn) != 0)
+	if (store_write_begin(st, &txn) != 0)
 		return STORE_ADMIN_ERROR;
 	rc = mdb_del(txn, st->users, &k, NULL);
 	if (rc == MDB_NOTFOUND) {
@@ -375,295 +488,84 @@ enum store_admin_result store_user_del(struct store *st, const char *name,
 		mdb_txn_abort(txn);
 		return STORE_ADMIN_ERROR;
 	}
-	return commit(st, txn) == 0 ? STORE_ADMIN_OK : STORE_ADMIN_ERROR;
+	return store_commit(st, txn) == 0 ? STORE_ADMIN_OK : STORE_ADMIN_ERROR;
 }
 
-int store_user_list(struct store *st,
-	void (*fn)(void *arg, const char *name, size_t len, uint64_t queued),
-	void *arg)
+/* One page of the user list: up to USER_PAGE users after `after` (all from
+ * the first when after_len is 0), copied out of a short read transaction. */
+struct user_page {
+	size_t n;
+	struct { char name[CP_USER_MAX]; size_t len; uint64_t queued; } u[USER_PAGE];
+};
+
+static int user_page_read(struct store *st, const char *after,
+	size_t after_len, struct user_page *pg)
 {
+	MDB_val k = { after_len, (void *)after }, v, bv;
 	MDB_cursor *cur;
 	MDB_txn *txn;
-	MDB_val k, v;
 	int rc;
 
-	if (txn_begin(st, MDB_RDONLY, &txn) != 0)
+	pg->n = 0;
+	if (store_txn_begin(st, MDB_RDONLY, &txn) != 0)
 		return -1;
 	if ((rc = mdb_cursor_open(txn, st->users, &cur)) != 0) {
 		store_fail(st, "list users", rc);
 		mdb_txn_abort(txn);
 		return -1;
 	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	rc = mdb_cursor_get(cur, &k, &v, after_len ? MDB_SET_RANGE : MDB_FIRST);
+	if (rc == 0 && after_len && k.mv_size == after_len &&
+	    memcmp(k.mv_data, after, after_len) == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	for (; rc == 0 && pg->n < USER_PAGE;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		uint64_t next_id, queued = 0;
-		MDB_val bv;
 		int r2 = mdb_get(txn, st->boxes, &k, &bv);
 		if (r2 == 0 && storerec_box_decode(bv.mv_data, bv.mv_size,
 				&next_id, &queued) != 0)
+			r2 = MDB_CORRUPTED;
+		if (r2 == 0 && !storerec_name_ok(k.mv_data, k.mv_size))
 			r2 = MDB_CORRUPTED;
 		if (r2 != 0 && r2 != MDB_NOTFOUND) {
 			rc = r2;
 			break;
 		}
-		fn(arg, k.mv_data, k.mv_size, queued);
+		memcpy(pg->u[pg->n].name, k.mv_data, k.mv_size);
+		pg->u[pg->n].len = k.mv_size;
+		pg->u[pg->n].queued = queued;
+		pg->n++;
 	}
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
-	if (rc != MDB_NOTFOUND) {
+	if (rc != 0 && rc != MDB_NOTFOUND) {
 		store_fail(st, "list users", rc);
 		return -1;
 	}
 	return 0;
 }
 
-/* ---------------------------------------------------------------- mail */
-
-/* Pages in use by every tree (free list included) plus the two meta pages,
- * against the map: freed pages are reused, so this, not the file's high
- * water mark, is what fills up. Returns true if `extra` more bytes keep the
- * map under CP_STORE_FULL_PERCENT, so later removals always have room. */
-static bool store_room(struct store *st, MDB_txn *txn, size_t extra)
+/* Page by page, so that no read transaction is held while fn writes (a
+ * reader holds every page freed since its snapshot: a cp-users blocked on
+ * a full pipe would otherwise fill the map). Each page is one snapshot; a
+ * user added or deleted meanwhile may or may not be listed. */
+int store_user_list(struct store *st,
+	void (*fn)(void *arg, const char *name, size_t len, uint64_t queued),
+	void *arg)
 {
-	MDB_dbi dbis[] = { 0 /* free */, 1 /* main */, st->meta, st->users,
-		st->boxes, st->mail };
-	MDB_envinfo info;
-	uint64_t used = 2, total;
-	MDB_stat ms;
+	struct user_page pg;
+	char last[CP_USER_MAX];
+	size_t last_len = 0;
 
-	if (mdb_env_info(st->env, &info) != 0 || st->psize == 0)
-		return false;
-	for (size_t i = 0; i < sizeof dbis / sizeof dbis[0]; i++) {
-		if (mdb_stat(txn, dbis[i], &ms) != 0)
-			return false;
-		used += ms.ms_branch_pages + ms.ms_leaf_pages + ms.ms_overflow_pages;
-	}
-	used += (extra + st->psize - 1) / st->psize;
-	total = info.me_mapsize / st->psize;
-	return used * 100 <= total * CP_STORE_FULL_PERCENT;
-}
-
-/* A nearly full file system would fail a commit half-way; refuse new
- * messages early so that acknowledgements (removals) can still be written. */
-static bool disk_room(struct store *st)
-{
-	struct statvfs sv;
-	int fd;
-
-	if (mdb_env_get_fd(st->env, &fd) != 0 || fstatvfs(fd, &sv) != 0)
-		return true; /* unknown: let the commit decide */
-	return (uint64_t)sv.f_bavail * sv.f_frsize >=
-		(uint64_t)CP_STORE_DISK_RESERVE_KIB * 1024;
-}
-
-static enum store_put_result put_fail(struct store *st, const char *what,
-	int rc)
-{
-	store_fail(st, what, rc);
-	store_msg_abort(st);
-	return STORE_PUT_ERROR;
-}
-
-/* A refused message leaves the batch as it was; but a batch holding nothing
- * is dropped at once, or its writer lock would stall every other process
- * until this session's next line. */
-static enum store_put_result put_refuse(struct store *st,
-	enum store_put_result r)
-{
-	if (st->batch_n == 0)
-		store_msg_abort(st);
-	return r;
-}
-
-enum store_put_result store_msg_put(struct store *st, const char *rcpt,
-	size_t rcpt_len, const char *sender, size_t sender_len,
-	const char *text, size_t text_len, uint64_t mailbox_limit)
-{
-	unsigned char kb[STOREREC_KEY_MAX], vb[STOREREC_MAIL_MAX];
-	unsigned char box[STOREREC_BOX_SIZE];
-	MDB_val uk = { rcpt_len, (void *)rcpt }, v, mk, mv;
-	uint64_t next_id = 1, count = 0;
-	int rc;
-
-	if (!storerec_name_ok(rcpt, rcpt_len))
-		return STORE_PUT_NO_USER;
-	if (sender_len == 0 || sender_len > CP_USER_MAX || text_len == 0 ||
-	    text_len > CP_TEXT_MAX) {
-		snprintf(st->err, sizeof st->err, "store message: bad sender or text size");
-		store_msg_abort(st);
-		return STORE_PUT_ERROR;
-	}
-	if (!st->batch) {
-		if (!disk_room(st)) {
-			snprintf(st->err, sizeof st->err, "file system nearly full");
-			return STORE_PUT_STORE_FULL;
+	do {
+		if (user_page_read(st, last, last_len, &pg) != 0)
+			return -1;
+		for (size_t i = 0; i < pg.n; i++)
+			fn(arg, pg.u[i].name, pg.u[i].len, pg.u[i].queued);
+		if (pg.n > 0) {
+			last_len = pg.u[pg.n - 1].len;
+			memcpy(last, pg.u[pg.n - 1].name, last_len);
 		}
-		if (txn_begin(st, 0, &st->batch) != 0)
-			return STORE_PUT_ERROR;
-	}
-	rc = mdb_get(st->batch, st->users, &uk, &v);
-	if (rc == MDB_NOTFOUND)
-		return put_refuse(st, STORE_PUT_NO_USER);
-	if (rc != 0)
-		return put_fail(st, "read user", rc);
-	rc = mdb_get(st->batch, st->boxes, &uk, &v);
-	if (rc == 0 && storerec_box_decode(v.mv_data, v.mv_size, &next_id,
-			&count) != 0)
-		rc = MDB_CORRUPTED;
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return put_fail(st, "read mailbox", rc);
-	if (mailbox_limit && count >= mailbox_limit)
-		return put_refuse(st, STORE_PUT_MAILBOX_FULL);
-	if (!store_room(st, st->batch, STOREREC_KEY_MAX + STOREREC_MAIL_HEAD +
-			sender_len + text_len)) {
-		snprintf(st->err, sizeof st->err, "store map above %d%% full",
-			CP_STORE_FULL_PERCENT);
-		return put_refuse(st, STORE_PUT_STORE_FULL);
-	}
-	mk.mv_size = storerec_mail_key(kb, rcpt, rcpt_len, next_id);
-	mk.mv_data = kb;
-	mv.mv_size = storerec_mail_encode(vb, (int64_t)time(NULL), sender,
-		sender_len, text, text_len);
-	mv.mv_data = vb;
-	if ((rc = mdb_put(st->batch, st->mail, &mk, &mv, MDB_NOOVERWRITE)) != 0)
-		return put_fail(st, "store message", rc);
-	storerec_box_encode(box, next_id + 1, count + 1);
-	v.mv_size = sizeof box;
-	v.mv_data = box;
-	if ((rc = mdb_put(st->batch, st->boxes, &uk, &v, 0)) != 0)
-		return put_fail(st, "update mailbox", rc);
-	st->batch_n++;
-	return STORE_PUT_OK;
-}
-
-int store_msg_commit(struct store *st)
-{
-	MDB_txn *txn = st->batch;
-
-	if (!txn)
-		return 0;
-	st->batch = NULL;
-	st->batch_n = 0;
-	return commit(st, txn) == 0 ? 0 : -1;
-}
-
-void store_msg_abort(struct store *st)
-{
-	if (st->batch) {
-		mdb_txn_abort(st->batch);
-		st->batch = NULL;
-	}
-	st->batch_n = 0;
-}
-
-int store_msg_next(struct store *st, const char *user, size_t len,
-	uint64_t after, struct store_msg *msg)
-{
-	unsigned char kb[STOREREC_KEY_MAX];
-	MDB_val k, v;
-	MDB_cursor *cur;
-	MDB_txn *txn;
-	uint64_t id;
-	int rc, ret;
-
-	if (!storerec_name_ok(user, len) || after == UINT64_MAX)
-		return 0;
-	if (txn_begin(st, MDB_RDONLY, &txn) != 0)
-		return -1;
-	if ((rc = mdb_cursor_open(txn, st->mail, &cur)) != 0) {
-		store_fail(st, "read mailbox", rc);
-		mdb_txn_abort(txn);
-		return -1;
-	}
-	k.mv_size = storerec_mail_key(kb, user, len, after + 1);
-	k.mv_data = kb;
-	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	if (rc == MDB_NOTFOUND || (rc == 0 &&
-	    !storerec_mail_key_of(k.mv_data, k.mv_size, user, len, &id))) {
-		ret = 0;
-	} else if (rc != 0) {
-		store_fail(st, "read message", rc);
-		ret = -1;
-	} else if (storerec_mail_decode(v.mv_data, v.mv_size, msg) != 0) {
-		snprintf(st->err, sizeof st->err, "read message: bad record");
-		ret = -1;
-	} else {
-		msg->id = id;
-		ret = 1;
-	}
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	return ret;
-}
-
-int store_msg_remove(struct store *st, const char *user, size_t len,
-	const uint64_t *ids, size_t n)
-{
-	unsigned char kb[STOREREC_KEY_MAX], box[STOREREC_BOX_SIZE];
-	MDB_val uk = { len, (void *)user }, k, v;
-	uint64_t removed = 0, next_id, count;
-	MDB_txn *txn;
-	int rc = 0;
-
-	if (n == 0 || !storerec_name_ok(user, len))
-		return 0;
-	if (write_begin(st, &txn) != 0)
-		return -1;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		k.mv_size = storerec_mail_key(kb, user, len, ids[i]);
-		k.mv_data = kb;
-		rc = mdb_del(txn, st->mail, &k, NULL);
-		if (rc == 0)
-			removed++;
-		else if (rc == MDB_NOTFOUND)
-			rc = 0;
-	}
-	if (rc == 0 && removed > 0) {
-		rc = mdb_get(txn, st->boxes, &uk, &v);
-		if (rc == 0 && storerec_box_decode(v.mv_data, v.mv_size,
-				&next_id, &count) == 0) {
-			storerec_box_encode(box, next_id,
-				count > removed ? count - removed : 0);
-			v.mv_size = sizeof box;
-			v.mv_data = box;
-			rc = mdb_put(txn, st->boxes, &uk, &v, 0);
-		} else if (rc == 0) {
-			rc = MDB_CORRUPTED;
-		} else if (rc == MDB_NOTFOUND) {
-			rc = 0;
-		}
-	}
-	if (rc != 0) {
-		store_fail(st, "remove messages", rc);
-		mdb_txn_abort(txn);
-		return -1;
-	}
-	if (removed == 0) {
-		mdb_txn_abort(txn);
-		return 0;
-	}
-	return commit(st, txn) == 0 ? 0 : -1;
-}
-
-/* ---------------------------------------------------------------- downloads */
-
-/* One download per user at a time across all handlers (mboxlock.c), on
- * mailbox.lock beside the LMDB files. */
-int store_mailbox_lock(struct store *st, const char *user, size_t len)
-{
-	const char *dir;
-	int rc = mdb_env_get_path(st->env, &dir);
-
-	if (rc != 0) {
-		store_fail(st, "lock mailbox", rc);
-		return -1;
-	}
-	if (mboxlock_open(&st->dl, dir, st->err, sizeof st->err) != 0)
-		return -1;
-	return mboxlock_take(&st->dl, user, len, st->err, sizeof st->err);
-}
-
-void store_mailbox_unlock(struct store *st)
-{
-	mboxlock_release(&st->dl);
+	} while (pg.n == USER_PAGE);
+	return 0;
 }

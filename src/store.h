@@ -10,8 +10,15 @@
 
 struct store; /* opaque */
 
-/* Bumped when the on-disk layout changes; kept under meta "format". */
-#define STORE_FORMAT_VERSION 1
+/* Bumped when the on-disk layout changes; kept under meta "format". Format
+ * 2 added account generations; a format 1 store is upgraded in place when
+ * first opened for writing (doc/store.md). */
+#define STORE_FORMAT_VERSION 2
+
+/* What the mailbox calls (store_msg_next, store_msg_remove) return when the
+ * account the session logged in to is gone: the user was deleted (and
+ * perhaps made anew) or its password was changed since. */
+#define STORE_ACCOUNT_CHANGED (-2)
 
 enum store_open_flags {
 	STORE_CREATE = 1,   /* create the directory (0700) and databases if missing */
@@ -43,34 +50,48 @@ enum store_put_result {
 	STORE_PUT_OK = 0,
 	STORE_PUT_NO_USER,      /* recipient does not exist: 545; batch intact */
 	STORE_PUT_MAILBOX_FULL, /* recipient at its mailbox limit: 540; batch intact */
-	STORE_PUT_STORE_FULL,   /* map near its limit, refused early: 540; batch intact */
+	STORE_PUT_STORE_FULL,   /* map or disk near its limit, refused early: 540; batch intact */
 	STORE_PUT_ERROR,        /* I/O or MDB_MAP_FULL: the open batch is lost */
+	STORE_PUT_ACCOUNT_CHANGED, /* the sender's account is not the one of
+	                         * sender_gen any more: the open batch is lost */
 };
 
-/* Look up a user's password hash. 1 found, 0 no such user, -1 error. */
+/* Look up a user's password hash and (if gen is not NULL) the generation of
+ * the account, read together. 1 found, 0 no such user, -1 error. A
+ * generation is never handed out twice in a store: an account made anew
+ * under the same name, or given a new password, has a new one. */
+int store_user_account(struct store *st, const char *name, size_t len,
+	char *hash, size_t cap, uint64_t *gen);
+/* The same without the generation (the tools). */
 int store_user_hash(struct store *st, const char *name, size_t len,
 	char *hash, size_t cap);
 
 /* Queue a message in the open write batch (opened on demand). Nothing is
- * durable until store_msg_commit(). mailbox_limit 0 = unlimited. */
+ * durable until store_msg_commit(). The sender's account must still have
+ * generation sender_gen, checked in the batch's transaction. mailbox_limit
+ * 0 = unlimited. */
 enum store_put_result store_msg_put(struct store *st, const char *rcpt,
 	size_t rcpt_len, const char *sender, size_t sender_len,
-	const char *text, size_t text_len, uint64_t mailbox_limit);
+	uint64_t sender_gen, const char *text, size_t text_len,
+	uint64_t mailbox_limit);
 
 /* Commit the open batch durably (fsync). 0 ok (also when none is open),
  * -1 failed and the batch is lost. */
 int store_msg_commit(struct store *st);
 void store_msg_abort(struct store *st);
 
-/* Oldest message of user with id > after. 1 found, 0 none, -1 error. Uses a
- * short read transaction of its own. */
+/* Oldest message of user with id > after, if user's account still has
+ * generation gen (checked in the same short read transaction). 1 found, 0
+ * none, -1 error, STORE_ACCOUNT_CHANGED. */
 int store_msg_next(struct store *st, const char *user, size_t len,
-	uint64_t after, struct store_msg *msg);
+	uint64_t gen, uint64_t after, struct store_msg *msg);
 
-/* Remove acknowledged messages (ids of user) in one durable commit. Missing
- * ids are ignored (already removed). 0 ok, -1 error. */
+/* Remove acknowledged messages (ids of user) in one durable commit, if
+ * user's account still has generation gen (checked in that transaction).
+ * Missing ids are ignored (already removed). 0 ok, -1 error,
+ * STORE_ACCOUNT_CHANGED (nothing removed). */
 int store_msg_remove(struct store *st, const char *user, size_t len,
-	const uint64_t *ids, size_t n);
+	uint64_t gen, const uint64_t *ids, size_t n);
 
 /* Claim user's mailbox for one download, so that two sessions of the same
  * user never deliver the same messages: 1 claimed, 0 another process holds
@@ -94,6 +115,8 @@ enum store_admin_result store_user_del(struct store *st, const char *name,
 	size_t len);
 
 /* Calls fn once per user in name order with the number of queued messages.
+ * fn runs outside any transaction (the users are read in short pages), so
+ * a slow fn (output to a pipe nobody reads) holds nothing of the store.
  * 0 ok, -1 error. */
 int store_user_list(struct store *st,
 	void (*fn)(void *arg, const char *name, size_t len, uint64_t queued),

@@ -8,7 +8,8 @@
 
 #include "storerec.h"
 
-#define USER_REC_VERSION 1
+#define USER_REC_VERSION 2
+#define USER_REC_V1 1   /* format 1, read only to upgrade it */
 
 static void put_be64(unsigned char *p, uint64_t v)
 {
@@ -57,42 +58,85 @@ int storerec_format_check(const void *val, size_t size, const char *dir,
 		snprintf(err, errcap, "store %s has an unknown format \"%.15s\"", dir, ver);
 		return -1;
 	}
-	if (n != STORE_FORMAT_VERSION) {
+	if (n != STORE_FORMAT_VERSION && n != 1) {
 		snprintf(err, errcap, "store %s has format %ld; this program reads "
-			"format %d only", dir, n, STORE_FORMAT_VERSION);
+			"formats 1 and %d only", dir, n, STORE_FORMAT_VERSION);
 		return -1;
 	}
+	return (int)n;
+}
+
+void storerec_gen_encode(unsigned char *rec, uint64_t next)
+{
+	put_be64(rec, next);
+}
+
+int storerec_gen_decode(const void *rec, size_t size, uint64_t *next)
+{
+	if (size != STOREREC_GEN_SIZE)
+		return -1;
+	*next = get_be64(rec);
 	return 0;
 }
 
 /* ---------------------------------------------------------------- users */
 
-size_t storerec_user_encode(unsigned char *rec, int64_t created,
+size_t storerec_user_encode(unsigned char *rec, int64_t created, uint64_t gen,
 	const char *hash, size_t hlen)
 {
 	rec[0] = USER_REC_VERSION;
 	put_be64(rec + 1, (uint64_t)created);
+	put_be64(rec + 9, gen);
 	memcpy(rec + STOREREC_USER_HEAD, hash, hlen);
 	return STOREREC_USER_HEAD + hlen;
 }
 
+/* The length of a user record's head (by its version byte), or 0 if the
+ * record is not a user record with a non-empty hash. */
+static size_t user_head(const void *rec, size_t size)
+{
+	const unsigned char *p = rec;
+	size_t head;
+
+	if (size == 0)
+		return 0;
+	if (p[0] == USER_REC_VERSION)
+		head = STOREREC_USER_HEAD;
+	else if (p[0] == USER_REC_V1)
+		head = STOREREC_USER_V1_HEAD;
+	else
+		return 0;
+	return size > head ? head : 0;
+}
+
 int storerec_user_created(const void *rec, size_t size, int64_t *created)
 {
-	if (size < STOREREC_USER_HEAD)
+	if (user_head(rec, size) == 0)
 		return -1;
 	*created = (int64_t)get_be64((const unsigned char *)rec + 1);
+	return 0;
+}
+
+int storerec_user_gen(const void *rec, size_t size, uint64_t *gen)
+{
+	size_t head = user_head(rec, size);
+
+	if (head == 0)
+		return -1;
+	*gen = head == STOREREC_USER_HEAD ?
+		get_be64((const unsigned char *)rec + 9) : 0;
 	return 0;
 }
 
 int storerec_user_hash(const void *rec, size_t size, char *hash, size_t cap)
 {
 	const unsigned char *p = rec;
+	size_t head = user_head(rec, size);
 
-	if (size <= STOREREC_USER_HEAD || p[0] != USER_REC_VERSION ||
-	    size - STOREREC_USER_HEAD >= cap)
+	if (head == 0 || size - head >= cap)
 		return -1;
-	memcpy(hash, p + STOREREC_USER_HEAD, size - STOREREC_USER_HEAD);
-	hash[size - STOREREC_USER_HEAD] = '\0';
+	memcpy(hash, p + head, size - head);
+	hash[size - head] = '\0';
 	return 0;
 }
 

@@ -10,8 +10,11 @@
 #include "limits.h"
 #include "store.h"
 
-#define STOREREC_USER_HEAD 9       /* version byte + created (8 bytes BE) */
+/* version byte 2, created (8 bytes BE), generation (8 bytes BE) */
+#define STOREREC_USER_HEAD 17
+#define STOREREC_USER_V1_HEAD 9    /* format 1: version byte 1, created */
 #define STOREREC_USER_MAX (STOREREC_USER_HEAD + CP_HASH_MAX)
+#define STOREREC_GEN_SIZE 8        /* meta "generation": 8 bytes BE */
 #define STOREREC_BOX_SIZE 16       /* next_id, count: 8 bytes BE each */
 #define STOREREC_KEY_MAX (CP_USER_MAX + 1 + 8) /* name, NUL, id (8 bytes BE) */
 #define STOREREC_MAIL_HEAD 9       /* time (8 bytes BE) + sender length */
@@ -23,19 +26,29 @@ bool storerec_name_ok(const char *name, size_t len);
 
 /* meta "format" of this program into buf (STOREREC_FORMAT_MAX); its length. */
 size_t storerec_format_encode(char *buf);
-/* 0 if val is this program's format, else -1 with a one-line reason naming
- * the store dir in err. */
+/* The format number of a meta "format" value (this program's, or 1, the
+ * one it upgrades from), else -1 with a one-line reason naming the store dir
+ * in err. */
 int storerec_format_check(const void *val, size_t size, const char *dir,
 	char *err, size_t errcap);
 
-/* users: the record of hash (hlen bytes) into rec (STOREREC_USER_MAX); its
- * length. */
-size_t storerec_user_encode(unsigned char *rec, int64_t created,
+/* meta "generation", the next account generation to hand out (from 1). */
+void storerec_gen_encode(unsigned char *rec, uint64_t next);
+/* 0, or -1 (output untouched) if rec is not a generation record. */
+int storerec_gen_decode(const void *rec, size_t size, uint64_t *next);
+
+/* users: the record (version 2) of hash (hlen bytes) and the account's
+ * generation into rec (STOREREC_USER_MAX); its length. */
+size_t storerec_user_encode(unsigned char *rec, int64_t created, uint64_t gen,
 	const char *hash, size_t hlen);
-/* The created time of a user record: 0, or -1 if too short. */
+/* The created time of a user record (either version): 0, or -1 if bad. */
 int storerec_user_created(const void *rec, size_t size, int64_t *created);
-/* The hash of a user record, NUL-terminated into hash: 0, or -1 if the record
- * is bad or the hash does not fit cap. */
+/* The generation of a user record: 0, or -1 if bad. A version 1 record (a
+ * format 1 store not yet upgraded) has generation 0, which is never handed
+ * out, so it cannot be confused with any account made since. */
+int storerec_user_gen(const void *rec, size_t size, uint64_t *gen);
+/* The hash of a user record (either version), NUL-terminated into hash: 0,
+ * or -1 if the record is bad or the hash does not fit cap. */
 int storerec_user_hash(const void *rec, size_t size, char *hash, size_t cap);
 
 /* boxes: next_id and count as a record of STOREREC_BOX_SIZE bytes. */

@@ -36,7 +36,7 @@ _CP_SERVER_NAMES=(
 # _cp_key FILE: a new ECDSA P-256 key, mode 0600.
 _cp_key() {
 	(umask 077 && certtool --generate-privkey --key-type=ecdsa \
-		--sec-param=medium --outfile "$1" >/dev/null 2>&1)
+		--curve=secp256r1 --outfile "$1" >/dev/null 2>&1)
 }
 
 # _cp_ca NAME DIR: a self-signed CA NAME.crt/NAME.key in DIR.

@@ -6,6 +6,7 @@
 # through tmux (a real pseudo-terminal).
 
 load common
+load tui
 
 # ------------------------------------------------------------------ servers
 
@@ -32,50 +33,6 @@ dead_port() {
 
 as_alice() { "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u alice --password-file "$PW/alice" "$@"; }
 as_bob() { "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u bob --password-file "$PW/bob" "$@"; }
-
-# wait_for CMD...: retry for up to 5 s.
-wait_for() {
-	local i
-	for i in {1..100}; do
-		"$@" && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-# ------------------------------------------------------------------ tmux
-
-# tui_start [ENV=VALUE...]: cpchat as alice, interactive, in a detached tmux
-# (own server socket) 100x30; after cpchat ends the pane shows its status.
-tui_start() {
-	local script=$BATS_TEST_TMPDIR/tui.sh
-	TMUX_SOCK=$BATS_TEST_TMPDIR/tmux.sock
-	{
-		echo '#!/bin/sh'
-		printf 'export HOME=%q\n' "$HOME"
-		printf 'unset NO_COLOR CP_HOST CP_PORT CP_USER CP_PASSWORD_FILE\n'
-		for kv in "$@"; do printf 'export %q\n' "$kv"; done
-		printf '%q -H 127.0.0.1 -p %q -u alice --password-file %q\n' \
-			"$CPCHAT" "$PORT" "$PW/alice"
-		echo 'echo "cpchat exited with $?"'
-		echo 'sleep 600'
-	} >"$script"
-	TERM=xterm tmux -S "$TMUX_SOCK" -f /dev/null new-session -d -x 100 -y 30 \
-		"sh $script"
-}
-
-pane() { tmux -S "$TMUX_SOCK" capture-pane -p -S -200 "$@"; }
-keys() { tmux -S "$TMUX_SOCK" send-keys "$@"; }
-
-# wait_pane ERE: the pane shows a line matching ERE within 5 s.
-wait_pane() {
-	wait_for pane_has "$1" ||
-		fail "pane never showed /$1/; it shows:$(printf '\n%s' "$(pane)")"
-}
-pane_has() { pane | grep -Eq -- "$1"; }
-
-# The last non-empty line of the pane.
-pane_last() { pane | grep -v '^$' | tail -n 1; }
 
 # ------------------------------------------------------------------ set-up
 
@@ -112,7 +69,7 @@ teardown() {
 	assert_output --partial 'send NAME [TEXT]'
 	assert_output --partial 'recv'
 	assert_output --partial 'watch [-i S]'
-	for code in 0 1 2 3 4 5 6 7; do
+	for code in 0 1 2 3 4 5 6 7 8; do
 		assert_line --regexp "^  $code  [a-z]"
 	done
 	run "$CPCHAT" --version
@@ -171,6 +128,19 @@ teardown() {
 	assert_success
 	[ "$(printf '%s\n' "$output" | cut -f2)" = "$(seq 1 600)" ]
 	assert_equal "$(printf '%s\n' "$output" | cut -f1 | sort -u)" alice
+}
+
+@test "started with stdin, stdout and stderr closed: the socket is none of them" {
+	# stdin closed: no message lines may be read back from the server.
+	run timeout 20 bash -c 'exec <&-; "$@" send bob' _ "$CPCHAT" -H 127.0.0.1 -p "$PORT" \
+		-u alice --password-file "$PW/alice"
+	assert_success
+	# stdout and stderr closed: nothing printed may reach the server.
+	as_alice send bob hello
+	run timeout 20 bash -c 'exec >&- 2>&-; "$@" recv' _ "$CPCHAT" -H 127.0.0.1 -p "$PORT" \
+		-u bob --password-file "$PW/bob"
+	run "$CP_USERS"
+	assert_output "alice	0"$'\n'"bob	0"
 }
 
 # ------------------------------------------------------------------ errors
@@ -324,6 +294,31 @@ teardown() {
 	run "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u alice --password-file "$PW/alice" recv
 	assert_failure 6
 	assert_output --partial 'protocol error'
+}
+
+# fake_controls: a server whose one delivery has a sender made of a C1 CSI,
+# "2J", a TAB and "x", and a text with a C1 OSC (ESC-free screen commands).
+fake_controls() {
+	listen 127.0.0.1 sh -c 'printf "220 ok\r\n230 ok\r\nRMSG\302\2332J\tx:hi\302\235there\r\n255 end\r\n"; sleep 2'
+}
+
+@test "fake: control characters from the server are masked: sender always, text on a terminal" {
+	fake_controls
+	# To a pipe: the text is exact, the sender's name masked.
+	run "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u alice --password-file "$PW/alice" recv
+	assert_success
+	assert_output "$(printf '?2J?x\thi\302\235there')"
+	# On a terminal: the text's C1 control is masked too.
+	run script -qec "$(printf '%q ' "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u alice \
+		--password-file "$PW/alice" recv)" /dev/null
+	assert_success
+	assert_output "$(printf '?2J?x\thi?there\r')"
+}
+
+@test "fake: interactive: control characters in the sender and the text are masked" {
+	fake_controls
+	tui_start
+	wait_pane '^\[[0-9]{2}:[0-9]{2}\] \?2J\?x: hi\?there$'
 }
 
 @test "fake: the server hangs up at once: connection lost, exit 3" {
@@ -524,7 +519,7 @@ teardown() {
 	wait_pane '^connection lost: connection closed by the server$'
 	wait_pane '^reconnect\? \[Y/n\] ?$'
 	keys Enter
-	wait_pane '^connected to 127\.0\.0\.1 port [0-9]+ as alice$'
+	wait_pane '^connected to 127\.0\.0\.1 port [0-9]+ as alice \(no TLS\)$'
 	keys '@bob back again' Enter
 	wait_pane '^sent to bob$'
 	run as_bob recv

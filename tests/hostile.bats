@@ -291,7 +291,7 @@ slow_smsg() { printf "$A"; trickle "SMSG bob:slow" 1; }
 	((ms >= 2400 && ms < 5000 + $(slack))) || fail "closed after $ms ms"
 }
 
-@test "slowloris after login: 540 after --line-timeout, the rest of the line skipped, idle close" {
+@test "slowloris after login: 540 after --line-timeout; the rest is a new line, stalled in Error Processing: closed" {
 	run held_session 8 slow_smsg --line-timeout 1.5 --idle-timeout 3.5
 	assert_success
 	want "$R220" "$R230" "$E540"
@@ -329,6 +329,70 @@ slow_smsg() { printf "$A"; trickle "SMSG bob:slow" 1; }
 	assert_output 1
 	((t1 - t0 >= secs * 1000 && t1 - t0 < secs * 1500 + slack)) ||
 		fail "gave up after $((t1 - t0)) ms (write timeout $secs s)"
+}
+
+# slow_reader: reads its stdin 1 KiB every 0.05 s (20 KB/s, a slow but
+# steady client) to the end; prints the number of lines read.
+slow_reader() {
+	perl -e 'binmode STDIN; my $n = 0;
+		while (sysread(STDIN, my $b, 1024)) {
+			$n += ($b =~ tr/\n//);
+			select(undef, undef, undef, 0.05);
+		}
+		print "$n\n";'
+}
+
+@test "a client reading slowly but steadily for longer than --write-timeout is served to the end" {
+	local reader status=0
+	# 8,000 bad lines: ~136 KB of 500 replies, two pipes' worth; at 20 KB/s
+	# one flush of 64 KB takes ~3 s, the whole session ~5 s: well past the
+	# 2 s --write-timeout, which must restart whenever bytes go out.
+	{ printf "$A"; yes x | head -n 8000 | sed 's/$/\r/'; printf 'TERM\r\n'; } >"$T/in"
+	mkfifo "$T/out"
+	slow_reader <"$T/out" >"$T/got" 3>&- &
+	reader=$!
+	timeout 60 $CP_CPD_WRAPPER "$CPD" --auth-fail-delay 0 --write-timeout 2 \
+		<"$T/in" >"$T/out" 2>"$T/log" || status=$?
+	wait "$reader"
+	cat "$T/log"
+	[ "$status" -eq 0 ]
+	run grep -c 'cannot write to client' "$T/log"
+	assert_output 0
+	run cat "$T/got"
+	assert_output 8002
+}
+
+@test "a write that fails before a removal commit ends the output: one write-timeout wait, acks kept" {
+	local reader status=0 i text
+	# 256 deliveries of 247 B, then one of 1021 B.
+	text=$(xs 235)
+	{ printf "$A"; for ((i = 1; i <= 256; i++)); do printf 'SMSG bob:%s\r\n' "$text"; done
+		printf 'SMSG bob:%s\r\n' "$(xs 1009)"; } >"$T/in"
+	cp_session <"$T/in" >/dev/null
+	[ "$(cp_count bob)" -eq 257 ]
+	# bob, in one read: 348 bad lines, RMSG and 256 acks; nobody reads the
+	# replies. The output buffer fills at the 233rd delivery and is written
+	# whole (63,540 B: 15 pipe pages and 1,996 B free in the 16th); the
+	# deliveries up to the 256th ack must be written before the removals
+	# commit: 1,585 B of them fit, then there is no room, and that write
+	# fails. The 257th delivery, held back until that commit, would not fit
+	# the 411 B left either: there must be no second wait for it.
+	# (These byte counts make the old double wait show with 4 KiB pages.)
+	{ printf "$B"; yes x | head -n 348 | sed 's/$/\r/'; printf 'RMSG\r\n'
+		yes 250 | head -n 256 | sed 's/$/\r/'; } >"$T/in"
+	mkfifo "$T/out"
+	sleep 60 3>&- <"$T/out" & # holds the pipe, never reads
+	reader=$!
+	timeout 30 $CP_CPD_WRAPPER "$CPD" --auth-fail-delay 0 --write-timeout 1 \
+		<"$T/in" >"$T/out" 2>"$T/log" || status=$?
+	kill "$reader" 2>/dev/null || true
+	cat "$T/log"
+	[ "$status" -eq 0 ]
+	# The first failed write ends the output.
+	run grep -c 'cannot write to client' "$T/log"
+	assert_output 1
+	# The deliveries may not have reached bob: nothing was removed.
+	[ "$(cp_count bob)" -eq 257 ]
 }
 
 # ------------------------------------------------------------ floods

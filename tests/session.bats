@@ -684,20 +684,78 @@ partial_pass() { printf 'USER alice\r\nPASS ali'; }
 	[ "$(ms)" -lt 4000 ]
 }
 
+never_logs_in() {
+	local i
+	for ((i = 0; i < 20; i++)); do
+		printf 'USER x\r\n'
+		sleep 0.3
+	done
+}
+@test "--login-timeout: a connection that sends lines but never logs in is closed, and logged" {
+	[[ -z ${CP_VALGRIND:-} ]] || skip "timing-paced client; not meaningful under valgrind"
+	run held 8 never_logs_in --login-timeout 1 --idle-timeout 30 --line-timeout 30
+	assert_success
+	# Closed on its own (the client sends for 6 s, then holds 8 s more).
+	[ "$(ms)" -lt 5500 ]
+	[ "${#lines[@]}" -ge 1 ]
+	refute_output --partial "$R230"
+	grep -q 'not logged in within 1 s of connecting; closed' "$BATS_TEST_TMPDIR/cpd.log"
+}
+
+slow_login() {
+	printf 'USER alice\r\nPASS alicepw\r\n'
+	sleep 1.5
+	printf 'SMSG bob:late\r\n'
+}
+@test "--login-timeout no longer applies once logged in" {
+	[[ -z ${CP_VALGRIND:-} ]] || skip "timing-paced client; not meaningful under valgrind"
+	run held 0 slow_login --login-timeout 0.5
+	assert_success
+	want "$R220" "$R230" "$R240"
+}
+
 stalled_smsg() {
 	printf "${A}SMSG bob:hel"
 	sleep 1.2
 	printf 'lo\r\nRMSG\r\n201\r\nSMSG bob:ok\r\n'
 }
-@test "--line-timeout in Process Command: 540, line discarded, Error Processing" {
+@test "--line-timeout in Process Command: 540, the line ends there, a late tail is a new line" {
 	# The client sleeps a fixed 1.2 s from cpd's start; under valgrind a
 	# login alone takes longer, so the "late" line would come early.
 	[[ -z ${CP_VALGRIND:-} ]] || skip "timing-paced client; not meaningful under valgrind"
 	run held 0 stalled_smsg --line-timeout 0.5
 	assert_success
-	want "$R220" "$R230" "$E540" "$E500" "$R201" "$R240"
+	# "lo" (the late tail) and RMSG each get 500 in Error Processing.
+	want "$R220" "$R230" "$E540" "$E500" "$E500" "$R201" "$R240"
 	run sess "${B}RMSG\r\n250\r\n"
 	want "$R220" "$R230" "RMSGalice:ok" "$R255"
+}
+
+abandoned_smsg() {
+	printf "${A}SMSG bob:partial"
+	sleep 1.2
+	printf '201\r\nSMSG bob:ok\r\n'
+}
+@test "--line-timeout in Process Command: a client that abandoned the line recovers with 201 at once" {
+	[[ -z ${CP_VALGRIND:-} ]] || skip "timing-paced client; not meaningful under valgrind"
+	run held 0 abandoned_smsg --line-timeout 0.5
+	assert_success
+	want "$R220" "$R230" "$E540" "$R201" "$R240"
+	# Nothing of the abandoned line was stored.
+	run sess "${B}RMSG\r\n250\r\n"
+	want "$R220" "$R230" "RMSGalice:ok" "$R255"
+}
+
+long_stalled() {
+	printf "${A}SMSG bob:%s" "$(xs 1100)"
+	sleep 1.2
+	printf 'tail\r\n201\r\nRMSG\r\n'
+}
+@test "--line-timeout while an over-long line is skipped: 500, then 540 ends it too" {
+	[[ -z ${CP_VALGRIND:-} ]] || skip "timing-paced client; not meaningful under valgrind"
+	run held 0 long_stalled --line-timeout 0.5
+	assert_success
+	want "$R220" "$R230" "$E500" "$E540" "$E500" "$R201" "$R256"
 }
 
 stalled_twice() {
@@ -711,7 +769,7 @@ stalled_twice() {
 	[[ -z ${CP_VALGRIND:-} ]] || skip "timing-paced client; not meaningful under valgrind"
 	run held 5 stalled_twice --line-timeout 0.5
 	assert_success
-	want "$R220" "$R230" "$E540"
+	want "$R220" "$R230" "$E540" "$E500"
 	[ "$(ms)" -lt 4500 ]
 }
 
@@ -803,9 +861,35 @@ stalled_twice() {
 	[ -n "$(ls -A "$BATS_TEST_TMPDIR/empty")" ]
 }
 
+@test "cpd started with fds 1 and 2 closed writes no reply into the store (stdio on /dev/null)" {
+	# Else lock.mdb became stdout: the replies were written into it.
+	printf "${A}SMSG bob:one\r\nTERM\r\n" >"$IN"
+	run bash -c 'exec >&- 2>&-; "$1" --db "$2" --auth-fail-delay 0 <"$3"' _ "$CPD" "$CP_DB" "$IN"
+	assert_success
+	run grep -alE 'received username|successfully' "$CP_DB"/lock.mdb "$CP_DB"/data.mdb
+	assert_output ''
+	run sess "${B}RMSG\r\n250\r\n"
+	want "$R220" "$R230" "RMSGalice:one" "$R255"
+}
+
+@test "an empty --db or CP_DB: exit 2, nothing written, no store opened in /" {
+	local fresh=1
+	[ ! -e /lock.mdb ] || fresh=0
+	run sess "${A}" --db ''
+	[ "$status" -eq 2 ]
+	assert_output ''
+	grep -q 'the store path is empty' "$BATS_TEST_TMPDIR/cpd.log"
+	CP_DB='' run sess "${A}"
+	[ "$status" -eq 2 ]
+	assert_output ''
+	grep -q 'CP_DB is set but empty' "$BATS_TEST_TMPDIR/cpd.log"
+	[ "$fresh" = 0 ] || [ ! -e /lock.mdb ]
+}
+
 @test "bad usage: exit 2, nothing written to the client" {
 	local args
 	for args in '--bogus' '--idle-timeout abc' '--line-timeout -1' \
+		'--login-timeout 0' '--login-timeout x' \
 		'--max-auth-failures x' '--mailbox-limit -2' \
 		'extra'; do
 		# shellcheck disable=SC2086

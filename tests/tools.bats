@@ -304,10 +304,10 @@ mode() {
 
 @test "a store of an unknown, newer format is refused" {
 	command -v mdb_load >/dev/null || skip "mdb_load (lmdb-utils) not installed"
-	printf 'format\n2\n' | mdb_load -T -s meta "$CP_DB"
+	printf 'format\n3\n' | mdb_load -T -s meta "$CP_DB"
 	run --separate-stderr "$CP_USERS"
 	assert_failure 1
-	assert_equal "$stderr" "cp-users: store $CP_DB has format 2; this program reads format 1 only"
+	assert_equal "$stderr" "cp-users: store $CP_DB has format 3; this program reads formats 1 and 2 only"
 	run cp_session < <(printf 'USER alice\r\nPASS alicepw\r\nTERM\r\n')
 	assert_failure 1
 	assert_output ''
@@ -403,4 +403,216 @@ EOF
 	[ "$(stat -c %U "$db")" = "$svc" ]
 	[ "$(stat -c %U "$db/data.mdb")" = "$svc" ]
 	[ "$(stat -c %U "$db/lock.mdb")" = "$svc" ]
+}
+
+@test "a tool started with fds 0-2 closed leaves the store intact (stdio on /dev/null)" {
+	# stdout and stderr closed: no message may be written into data.mdb.
+	run bash -c 'exec >&- 2>&-; "$1" nosuch' _ "$CP_USERDEL"
+	assert_failure 4
+	run bash -c 'exec >&- 2>&-; "$1" alice' _ "$CP_USERADD"
+	assert_failure 3
+	# stdin closed: the password is not read from a store file.
+	run --separate-stderr bash -c 'exec <&-; "$1" carol' _ "$CP_USERADD"
+	assert_failure 2
+	assert_equal "$stderr" "cp-useradd: empty password"
+	run "$CP_USERS"
+	assert_success
+	assert_output "alice	0"$'\n'"bob	0"
+	run login alice alicepw
+	assert_line "$R230"
+}
+
+@test "an empty --db or CP_DB is an error (status 2) and no store is touched" {
+	local t
+	for t in "$CP_USERDEL" "$CP_USERADD" "$CP_PASSWD"; do
+		run --separate-stderr "$t" --db '' alice </dev/null
+		assert_failure 2
+		assert_equal "$stderr" "${t##*/}: --db: the store path is empty"
+		run --separate-stderr env CP_DB= "$t" alice </dev/null
+		assert_failure 2
+		assert_equal "$stderr" "${t##*/}: CP_DB is set but empty; unset it or name the store directory"
+	done
+	run --separate-stderr "$CP_USERS" --db ''
+	assert_failure 2
+	run --separate-stderr env CP_DB= STATE_DIRECTORY="$CP_DB" "$CP_USERS"
+	assert_failure 2
+	run --separate-stderr env -u CP_DB STATE_DIRECTORY=":$CP_DB" "$CP_USERS"
+	assert_failure 2
+	assert_equal "$stderr" "cp-users: STATE_DIRECTORY is set but its first entry is empty"
+	# $CP_DB (the fallback of old) still has both users.
+	run "$CP_USERS"
+	assert_output "alice	0"$'\n'"bob	0"
+}
+
+# ------------------------------------------------------------ run as root
+# A root-run tool must not be turnable against the host by the store's
+# owner (issue 9 items 3 and 4). The service user is simulated: as_service
+# runs a command in a private mount namespace whose /etc/passwd and
+# /etc/group add the compiled-in service user with an unused id.
+
+service_name() {
+	sed -n 's/.*\x27\([^\x27]*\)\x27 if it exists.*/\1/p' < <("$CP_USERADD" --help)
+}
+
+# need_root: skip unless root; lets other users reach the test's files.
+need_root() {
+	[ "$(id -u)" = 0 ] || skip "needs root"
+	chmod 711 "$BATS_RUN_TMPDIR"
+}
+
+# fake_service: sets SVC, SVC_UID and the files as_service mounts; skips
+# if the real service user exists or no mount namespace can be made.
+fake_service() {
+	need_root
+	SVC=$(service_name)
+	! getent passwd "$SVC" >/dev/null || skip "service user '$SVC' exists here"
+	SVC_UID=64000
+	while getent passwd "$SVC_UID" >/dev/null || getent group "$SVC_UID" >/dev/null; do
+		SVC_UID=$((SVC_UID + 1))
+	done
+	cp /etc/passwd "$BATS_TEST_TMPDIR/passwd"
+	cp /etc/group "$BATS_TEST_TMPDIR/group"
+	echo "$SVC:x:$SVC_UID:$SVC_UID::/nonexistent:/usr/sbin/nologin" >>"$BATS_TEST_TMPDIR/passwd"
+	echo "$SVC:x:$SVC_UID:" >>"$BATS_TEST_TMPDIR/group"
+	as_service true 2>/dev/null || skip "cannot make a private mount namespace here"
+}
+
+as_service() {
+	unshare -m sh -c 'mount --bind "$1/passwd" /etc/passwd &&
+		mount --bind "$1/group" /etc/group && shift && exec "$@"' \
+		_ "$BATS_TEST_TMPDIR" "$@"
+}
+
+owners() { stat -c %u "$@" | tr '\n' ' '; }
+
+@test "root on a store owned by another user acts as that user: a planted hard link is refused" {
+	need_root
+	chown -R nobody: "$CP_DB"
+	local victim="$BATS_TEST_TMPDIR/victim"
+	printf 'root only\n' >"$victim"
+	chmod 600 "$victim"
+	# lock.mdb replaced by a hard link to a file of root's (the owner can
+	# make one where fs.protected_hardlinks=0): refused, never opened.
+	rm "$CP_DB/lock.mdb"
+	ln "$victim" "$CP_DB/lock.mdb"
+	run --separate-stderr "$CP_USERS"
+	assert_failure 1
+	assert_equal "$stderr" "cp-users: store file $CP_DB/lock.mdb has 2 links (a store file has one); refusing it"
+	[ "$(cat "$victim")" = 'root only' ]
+	[ "$(stat -c %U "$victim")" = root ]
+	rm "$CP_DB/lock.mdb"
+	# A file of root's in nobody's store: refused with the fix.
+	install -m 600 /dev/null "$CP_DB/mailbox.lock"
+	local nb
+	nb=$(id -u nobody)
+	run --separate-stderr "$CP_USERS"
+	assert_failure 1
+	assert_equal "$stderr" "cp-users: store file $CP_DB/mailbox.lock belongs to uid 0, not to the store's owner (uid $nb); fix with: chown $nb $CP_DB/mailbox.lock"
+	rm "$CP_DB/mailbox.lock"
+	# What the tool makes belongs to the owner: it acted as nobody.
+	run "$CP_USERS"
+	assert_success
+	assert_output "alice	0"$'\n'"bob	0"
+	[ "$(stat -c %U "$CP_DB/lock.mdb")" = nobody ]
+	"$CP_USERADD" carol <<<'carolpw'
+	[ "$(stat -c %U "$CP_DB/mailbox.lock")" = nobody ]
+	[ "$(stat -c %U "$CP_DB/data.mdb")" = nobody ]
+}
+
+@test "root on a store owned by another user: lock.mdb swapped with a symlink meanwhile is never followed" {
+	need_root
+	command -v perl >/dev/null || skip "perl not installed"
+	chown -R nobody: "$CP_DB"
+	local victim="$BATS_TEST_TMPDIR/victim" i swapper
+	printf 'root only\n' >"$victim"
+	chmod 600 "$victim"
+	cp -p "$CP_DB/lock.mdb" "$CP_DB/keep"
+	# The store's owner swaps lock.mdb between a file and a symlink to
+	# root's file as fast as it can, while root runs cp-users.
+	setpriv --reuid=nobody --regid=nogroup --clear-groups perl -e '
+		chdir $ARGV[0] or die; my $v = $ARGV[1];
+		for (my $i = 0; $i < 50_000_000 && -e "keep"; $i++) {
+			symlink($v, "s.tmp"); rename("s.tmp", "lock.mdb");
+			link("keep", "f.tmp"); rename("f.tmp", "lock.mdb");
+		}' "$CP_DB" "$victim" &
+	swapper=$!
+	for ((i = 0; i < 300; i++)); do
+		"$CP_USERS" >/dev/null 2>&1 || true
+	done
+	rm -f "$CP_DB/keep"
+	wait "$swapper" || true
+	[ "$(cat "$victim")" = 'root only' ]
+	[ "$(stat -c '%U %s' "$victim")" = "root 10" ]
+}
+
+@test "a directory holding other files is never made a store, nor handed over" {
+	local etc="$BATS_TEST_TMPDIR/etc"
+	mkdir -m 755 "$etc"
+	echo 'root:x:0:0::/root:/bin/sh' >"$etc/passwd"
+	chmod 700 "$etc"
+	local t
+	for t in "$CP_USERADD" "$CP_USERDEL" "$CP_PASSWD" "$CP_USERS"; do
+		run --separate-stderr "$t" --db "$etc" alice <<<'pw'
+		[ "$t" = "$CP_USERS" ] && run --separate-stderr "$t" --db "$etc"
+		assert_failure 1
+		assert_equal "$stderr" "${t##*/}: $etc holds no cp store but other files (such as passwd); refusing to use it as a store"
+	done
+	run ls -A "$etc"
+	assert_output passwd
+	[ "$(stat -c '%U %a' "$etc")" = "$(id -un) 700" ]
+}
+
+@test "root with a service user: --db of a foreign directory is refused and left untouched" {
+	fake_service
+	local etc="$BATS_TEST_TMPDIR/etc"
+	mkdir -m 700 "$etc"
+	echo 'root:x:0:0::/root:/bin/sh' >"$etc/passwd"
+	run --separate-stderr as_service "$CP_USERADD" --db "$etc" carol <<<'pw'
+	assert_failure 1
+	assert_equal "$stderr" "cp-useradd: $etc holds no cp store but other files (such as passwd); refusing to use it as a store"
+	[ "$(owners "$etc" "$etc/passwd")" = "0 0 " ]
+	run ls -A "$etc"
+	assert_output passwd
+	# A store of root's (not the service user's) is not handed over either.
+	run --separate-stderr as_service "$CP_USERS"
+	assert_failure 1
+	assert_equal "$stderr" "cp-users: store $CP_DB belongs to uid 0 and holds a store that is not the service user $SVC's; refusing to hand it over (if it is cp's store: chown -R $SVC: $CP_DB)"
+	[ "$(owners "$CP_DB" "$CP_DB/data.mdb" "$CP_DB/lock.mdb")" = "0 0 0 " ]
+}
+
+@test "root with a service user: a new or an empty directory is handed over, the tool acting as that user" {
+	fake_service
+	local new="$BATS_TEST_TMPDIR/new" empty="$BATS_TEST_TMPDIR/empty"
+	run as_service "$CP_USERADD" --db "$new" carol <<<'carolpw'
+	assert_success
+	[ "$(owners "$new" "$new/data.mdb" "$new/lock.mdb" "$new/mailbox.lock")" = \
+		"$SVC_UID $SVC_UID $SVC_UID $SVC_UID " ]
+	[ "$(stat -c %a "$new" "$new/data.mdb" "$new/lock.mdb" "$new/mailbox.lock" | tr '\n' ' ')" = \
+		"700 600 600 600 " ]
+	mkdir -m 700 "$empty"
+	run as_service "$CP_USERADD" --db "$empty" dave <<<'davepw'
+	assert_success
+	[ "$(owners "$empty" "$empty/data.mdb" "$empty/mailbox.lock")" = "$SVC_UID $SVC_UID $SVC_UID " ]
+	run as_service "$CP_USERS" --db "$empty"
+	assert_output "dave	0"
+}
+
+@test "root with a service user: root's mailbox.lock in the store is handed over; a hard link is not" {
+	fake_service
+	chown -R "$SVC_UID:$SVC_UID" "$CP_DB"
+	# As a cpd run by root leaves it.
+	install -m 600 /dev/null "$CP_DB/mailbox.lock"
+	run as_service "$CP_USERS"
+	assert_success
+	[ "$(owners "$CP_DB/mailbox.lock" "$CP_DB/lock.mdb")" = "$SVC_UID $SVC_UID " ]
+	# A hard link to a file of root's, planted as mailbox.lock: refused,
+	# and the file stays root's.
+	local victim="$BATS_TEST_TMPDIR/victim"
+	install -m 600 /dev/null "$victim"
+	rm "$CP_DB/mailbox.lock"
+	ln "$victim" "$CP_DB/mailbox.lock"
+	run --separate-stderr as_service "$CP_USERS"
+	assert_failure 1
+	assert_equal "$stderr" "cp-users: store file $CP_DB/mailbox.lock has 2 links (a store file has one); refusing it"
+	[ "$(stat -c %u "$victim")" = 0 ]
 }

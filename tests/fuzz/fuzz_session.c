@@ -213,7 +213,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned tchance;
 	int64_t fake_now = 0, last_line = 0, partial_since = -1, ack_deadline = -1;
 	uint64_t ack_for = 0;
-	bool stalled = false;
 
 	for (size_t i = 0; i < 4 && i < size; i++)
 		h[i] = data[i];
@@ -260,7 +259,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct proto_cmd cmd;
 			last_line = fake_now;
 			partial_since = -1;
-			stalled = false;
+			/* cpd: a line past the login deadline closes instead */
+			if (!session_logged_in(&F.s) &&
+			    fake_now >= F.cfg.login_timeout_ms) {
+				session_event(&F.s, SESSION_EV_LOGIN_TIMEOUT);
+				CHECK(F.s.done);
+				break;
+			}
 			if (r == LINEIO_LINE) {
 				CHECK(len <= CP_LINE_MAX - 1);
 				CHECK(memchr(line, '\n', len) == NULL);
@@ -308,9 +313,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ack_deadline = -1;
 			deadline = last_line + F.cfg.idle_timeout_ms;
 			tev = SESSION_EV_IDLE_TIMEOUT;
-			if (!lio->discarding)
-				stalled = false;
-			if (lineio_partial(lio) && !stalled) {
+			if (lineio_partial(lio)) {
 				if (partial_since < 0)
 					partial_since = fake_now;
 				if (partial_since + F.cfg.line_timeout_ms < deadline) {
@@ -318,6 +321,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					tev = SESSION_EV_LINE_TIMEOUT;
 				}
 			}
+		}
+		/* cpd: counted from the start (fake time 0) until the 230 */
+		if (!session_logged_in(&F.s) && F.cfg.login_timeout_ms < deadline) {
+			deadline = F.cfg.login_timeout_ms;
+			tev = SESSION_EV_LOGIN_TIMEOUT;
 		}
 		if (tchance && rng() % tchance == 0) {
 			enum session_state before = F.s.state;
@@ -330,9 +338,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			else
 				CHECK(F.s.done);
 			if (tev == SESSION_EV_LINE_TIMEOUT) {
-				lineio_skip_line(lio);
+				lineio_end_line(lio);
 				partial_since = -1;
-				stalled = true;
 			}
 			last_line = fake_now;
 			ack_deadline = -1;

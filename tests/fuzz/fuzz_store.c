@@ -68,7 +68,7 @@ static void absorb_commit(void)
 			want += FS.pend[i].rcpt == u;
 		size_t k = 0;
 		while (store_msg_next(FS.st, fuzz_users[u], strlen(fuzz_users[u]),
-		    FS.max_id[u], &m) == 1) {
+		    FS.gen[u], FS.max_id[u], &m) == 1) {
 			uint64_t h = fuzz_msg_hash(m.sender, m.sender_len, m.text,
 				m.text_len);
 			while (k < FS.npend && FS.pend[k].rcpt != u)
@@ -89,16 +89,21 @@ static void absorb_commit(void)
 }
 
 static int w_user_hash(void *ctx, const char *name, size_t len, char *hash,
-	size_t cap)
+	size_t cap, uint64_t *gen)
 {
+	int r, u = fuzz_user_index(name, len);
+
 	if (inject_now(INJ_USER_HASH))
 		return -1;
-	return store_session_ops.user_hash(ctx, name, len, hash, cap);
+	r = store_session_ops.user_hash(ctx, name, len, hash, cap, gen);
+	CHECK(r != 1 || (u >= 0 && *gen == FS.gen[u]));
+	return r;
 }
 
 static enum store_put_result w_msg_put(void *ctx, const char *rcpt,
 	size_t rcpt_len, const char *sender, size_t sender_len,
-	const char *text, size_t text_len, uint64_t mailbox_limit)
+	uint64_t sender_gen, const char *text, size_t text_len,
+	uint64_t mailbox_limit)
 {
 	enum store_put_result r;
 
@@ -107,6 +112,7 @@ static enum store_put_result w_msg_put(void *ctx, const char *rcpt,
 	CHECK(memchr(text, ':', text_len) == NULL);
 	CHECK(sender_len == FS.session->user_len &&
 	      memcmp(sender, FS.session->user, sender_len) == 0);
+	CHECK(sender_gen == FS.gen[fuzz_user_index(sender, sender_len)]);
 	if (FS.inj == INJ_PUT_ERROR || FS.inj == INJ_PUT_FULL) {
 		if (inject_now(FS.inj)) {
 			if (FS.inj == INJ_PUT_FULL)
@@ -117,7 +123,8 @@ static enum store_put_result w_msg_put(void *ctx, const char *rcpt,
 		}
 	}
 	r = store_session_ops.msg_put(ctx, rcpt, rcpt_len, sender, sender_len,
-		text, text_len, mailbox_limit);
+		sender_gen, text, text_len, mailbox_limit);
+	CHECK(r != STORE_PUT_ACCOUNT_CHANGED); /* no account changes here */
 	if (r == STORE_PUT_OK) {
 		int u = fuzz_user_index(rcpt, rcpt_len);
 		CHECK(u >= 0);
@@ -153,8 +160,8 @@ static void w_msg_abort(void *ctx)
 	FS.npend = 0;
 }
 
-static int w_msg_next(void *ctx, const char *user, size_t len, uint64_t after,
-	struct store_msg *msg)
+static int w_msg_next(void *ctx, const char *user, size_t len, uint64_t gen,
+	uint64_t after, struct store_msg *msg)
 {
 	int r, u = fuzz_user_index(user, len);
 
@@ -162,7 +169,8 @@ static int w_msg_next(void *ctx, const char *user, size_t len, uint64_t after,
 	CHECK(FS.npend == 0);           /* no batch open during a download */
 	if (inject_now(INJ_NEXT))
 		return -1;
-	r = store_session_ops.msg_next(ctx, user, len, after, msg);
+	CHECK(gen == FS.gen[u]);
+	r = store_session_ops.msg_next(ctx, user, len, gen, after, msg);
 	if (r == 1) {
 		struct model_msg *mm = model_find(msg->id, u);
 		CHECK(msg->id > after);
@@ -177,11 +185,12 @@ static int w_msg_next(void *ctx, const char *user, size_t len, uint64_t after,
 }
 
 static int w_msg_remove(void *ctx, const char *user, size_t len,
-	const uint64_t *ids, size_t n)
+	uint64_t gen, const uint64_t *ids, size_t n)
 {
 	int u = fuzz_user_index(user, len);
 
 	CHECK(u >= 0 && n >= 1 && n <= CP_ACK_BATCH_MAX);
+	CHECK(gen == FS.gen[u]);
 	for (size_t i = 0; i < n; i++) {
 		struct model_msg *mm = model_find(ids[i], u);
 		CHECK(mm != NULL);          /* removing what does not exist */
@@ -192,7 +201,7 @@ static int w_msg_remove(void *ctx, const char *user, size_t len,
 	}
 	if (inject_now(INJ_REMOVE))
 		return -1;
-	if (store_session_ops.msg_remove(ctx, user, len, ids, n) < 0)
+	if (store_session_ops.msg_remove(ctx, user, len, gen, ids, n) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		model_find(ids[i], u)->removed = true;
@@ -246,7 +255,7 @@ void fuzz_store_check(size_t acks)
 	 * open). */
 	{
 		uint64_t none = UINT64_MAX - 1;
-		CHECK(store_msg_remove(FS.st, "alice", 5, &none, 1) == 0);
+		CHECK(store_msg_remove(FS.st, "alice", 5, FS.gen[0], &none, 1) == 0);
 	}
 
 	/* the store holds exactly the model's messages */
@@ -255,7 +264,7 @@ void fuzz_store_check(size_t acks)
 		uint64_t after = 0;
 		size_t present = 0, want = 0;
 		while (store_msg_next(FS.st, fuzz_users[u],
-		    strlen(fuzz_users[u]), after, &m) == 1) {
+		    strlen(fuzz_users[u]), FS.gen[u], after, &m) == 1) {
 			struct model_msg *mm = model_find(m.id, u);
 			CHECK(mm != NULL && !mm->removed);
 			CHECK(mm->hash == fuzz_msg_hash(m.sender, m.sender_len,
@@ -289,6 +298,8 @@ void fuzz_store_open(void)
 			hash, sizeof hash) == 0);
 		CHECK(store_user_add(FS.st, fuzz_users[i], strlen(fuzz_users[i]),
 			hash) == STORE_ADMIN_OK);
+		CHECK(store_user_account(FS.st, fuzz_users[i],
+			strlen(fuzz_users[i]), hash, sizeof hash, &FS.gen[i]) == 1);
 	}
 }
 
@@ -304,11 +315,13 @@ void fuzz_store_reset(int owner, unsigned preseed)
 			uint64_t after = 0;
 			n = 0;
 			while (n < CP_ACK_BATCH_MAX && store_msg_next(FS.st,
-			    fuzz_users[u], strlen(fuzz_users[u]), after, &m) == 1)
+			    fuzz_users[u], strlen(fuzz_users[u]), FS.gen[u],
+			    after, &m) == 1)
 				after = ids[n++] = m.id;
 			if (n > 0)
 				CHECK(store_msg_remove(FS.st, fuzz_users[u],
-					strlen(fuzz_users[u]), ids, n) == 0);
+					strlen(fuzz_users[u]), FS.gen[u], ids,
+					n) == 0);
 		} while (n > 0);
 		FS.max_id[u] = 0;
 	}
@@ -333,15 +346,16 @@ void fuzz_store_reset(int owner, unsigned preseed)
 				fuzz_users[owner]);
 		}
 		CHECK(store_msg_put(FS.st, fuzz_users[owner], strlen(fuzz_users[owner]), snd,
-			strlen(snd), t, tl, 0) == STORE_PUT_OK);
+			strlen(snd), FS.gen[fuzz_user_index(snd, strlen(snd))], t, tl,
+			0) == STORE_PUT_OK);
 	}
 	CHECK(store_msg_commit(FS.st) == 0);
 ids:
 	/* learn the ids (and the id high-water marks) the store now has */
 	for (int u = 0; u < NUSERS; u++) {
 		uint64_t after = 0;
-		while (store_msg_next(FS.st, fuzz_users[u], strlen(fuzz_users[u]), after,
-		    &m) == 1) {
+		while (store_msg_next(FS.st, fuzz_users[u], strlen(fuzz_users[u]),
+		    FS.gen[u], after, &m) == 1) {
 			CHECK(u == owner);
 			CHECK(FS.nmsgs < MODEL_MAX);
 			FS.msgs[FS.nmsgs++] = (struct model_msg){ .id = m.id,

@@ -57,6 +57,7 @@ struct fuzz_store {
 	struct pending pend[CP_SMSG_BATCH_MAX + 1];
 	size_t npend;
 	uint64_t max_id[NUSERS];
+	uint64_t gen[NUSERS];        /* each user's account generation */
 	uint64_t deliv[DELIV_MAX];   /* hashes of messages msg_next returned */
 	size_t ndeliv, deliv_seen;   /* deliv_seen: checked against the output */
 	size_t committed;            /* messages committed during this input */

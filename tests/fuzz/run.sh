@@ -46,7 +46,7 @@ build() {
 		"$srcdir/tests/fuzz/$main" "$@" $CP_FUZZ_LIBS
 }
 
-core="$src/proto.c $src/session.c $src/store.c $src/storerec.c $src/storeops.c $src/mboxlock.c $src/auth.c $src/lineio.c $src/log.c"
+core="$src/proto.c $src/session.c $src/store.c $src/storemail.c $src/storerec.c $src/storeops.c $src/mboxlock.c $src/auth.c $src/lineio.c $src/log.c"
 for h in "$@"; do
 	case $h in
 	proto) build proto fuzz_proto.c "$src/proto.c" ;;

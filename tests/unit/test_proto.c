@@ -1,8 +1,10 @@
 /* test_proto.c - table-driven unit tests of the PDU parser and formatter
  * (src/proto.c): verbs, arguments, codes, UTF-8 and control rules, SMSG
- * splitting, name rules, replies and deliveries. */
+ * splitting, name rules, replies and deliveries; and the client's masking
+ * of what a server sends before it reaches a terminal (client_mask). */
 #include <string.h>
 
+#include "client.h"
 #include "limits.h"
 #include "proto.h"
 #include "tap.h"
@@ -181,6 +183,42 @@ static void test_server_side(void)
 	ok(cmd.verb == PROTO_BAD, "garbage from server");
 }
 
+static const struct {
+	const char *in;
+	size_t len;
+	bool keep_tab;
+	const char *want;
+} mask_cases[] = {
+	{ L("alice"), false, "alice" },
+	{ L("a\tb"), false, "a?b" },
+	{ L("a\tb"), true, "a\tb" },
+	{ L("\x1b[2Jx"), true, "?[2Jx" },               /* ESC */
+	{ L("\xc2\x9b" "2J"), false, "?2J" },            /* C1 CSI */
+	{ L("\xc2\x85\xc2\x9f\xc2\xa0"), true, "??\xc2\xa0" }, /* NEL, APC; NBSP kept */
+	{ L("x\x7fy\x00z"), true, "x?y?z" },           /* DEL, NUL */
+	{ L("\xff\xc3"), true, "??" },                 /* not UTF-8 */
+	{ L("\xc3\xa9\xe2\x86\x92\xf0\x9f\x98\x80"), true,
+	  "\xc3\xa9\xe2\x86\x92\xf0\x9f\x98\x80" },   /* é → 😀 kept */
+	{ L("\r\n"), true, "??" },
+};
+
+static void test_client_mask(void)
+{
+	char buf[64];
+
+	for (size_t i = 0; i < sizeof mask_cases / sizeof *mask_cases; i++) {
+		size_t n = client_mask(buf, sizeof buf, mask_cases[i].in,
+			mask_cases[i].len, mask_cases[i].keep_tab);
+		ok(n == strlen(mask_cases[i].want) &&
+		   strcmp(buf, mask_cases[i].want) == 0, "client_mask case %zu", i);
+	}
+	/* A small buffer: NUL-terminated, no character cut in two. */
+	ok(client_mask(buf, 3, L("\xc3\xa9\xc3\xa9"), true) == 2 &&
+	   strcmp(buf, "\xc3\xa9") == 0, "client_mask keeps whole characters");
+	ok(client_mask(buf, 1, L("abc"), true) == 0 && buf[0] == '\0',
+		"client_mask with room for the NUL only");
+}
+
 int main(void)
 {
 	test_parse();
@@ -188,5 +226,6 @@ int main(void)
 	test_names();
 	test_format();
 	test_server_side();
+	test_client_mask();
 	return tap_done();
 }

@@ -35,12 +35,16 @@ enum setup {
 	LIMIT_1 = 32,       /* mailbox limit 1 */
 	MAX_FAIL_2 = 64,    /* two auth failures close */
 	FAIL_REMOVE = 128,
+	FAIL_LOCK = 256,    /* the mailbox lock cannot be taken (-1) */
 };
 
 struct scase {
 	const char *name;
 	unsigned setup;
-	const char *input;   /* lines; "!EOF" "!IDLE" "!LINE" "!ACK" "!LONG" "!SYNC" */
+	const char *input;   /* lines; "!EOF" "!IDLE" "!LINE" "!ACK" "!LOGIN" "!LONG" "!SYNC",
+	                      * and what root and alice do meanwhile: "!userdel
+	                      * NAME", "!useradd NAME", "!passwd NAME", "!mail
+	                      * NAME" (alice sends NAME "secret") */
 	const char *want;    /* replies, CR removed */
 	enum session_state state;
 	bool done;
@@ -117,12 +121,66 @@ static const struct scase cases[] = {
 	{ "TERM commits pipelined SMSGs", 0, LOGIN "SMSG bob:1\nTERM\n", OK_LOGIN R240, S_IDLE, true, 1 },
 	{ "EOF commits pipelined SMSGs", 0, LOGIN "SMSG bob:1\n!EOF\n", OK_LOGIN R240, S_IDLE, true, 1 },
 	{ "idle timeout closes", 0, LOGIN "!IDLE\n", OK_LOGIN, S_IDLE, true, -1 },
+	{ "login timeout in Idle closes", 0, "USER alice\nPASS x\n!LOGIN\nUSER alice\n",
+	  R220 E565, S_IDLE, true, -1 },
+	{ "login timeout in User Validated closes", 0, "USER alice\n!LOGIN\nPASS alicepw\n",
+	  R220, S_IDLE, true, -1 },
+	{ "login timeout after login is ignored", 0, LOGIN "!LOGIN\nRMSG\n", OK_LOGIN R256,
+	  S_PROCESS_COMMAND, false, -1 },
 	{ "stalled line before login closes", 0, "USER alice\n!LINE\n", R220, S_IDLE, true, -1 },
 	{ "stalled line in Process Command", 0, LOGIN "!LINE\n201\n", OK_LOGIN E540 R201,
 	  S_PROCESS_COMMAND, false, -1 },
 	{ "invalid UTF-8 keeps state", 0, "USER alice\nPASS \xff\xfe\n", R220 E500,
 	  S_USER_VALIDATED, false, -1 },
+	/* A session outlives no change of its account (issue 9, item 1). */
+	{ "account deleted: its SMSG gets 540 and the session closes", 0,
+	  LOGIN "!userdel alice\nSMSG bob:x\nSMSG bob:y\n", OK_LOGIN E540,
+	  S_ERROR_PROCESSING, true, 0 },
+	{ "account made anew: the old session's SMSG gets 540, closed", 0,
+	  LOGIN "!userdel alice\n!useradd alice\nSMSG bob:x\n", OK_LOGIN E540,
+	  S_ERROR_PROCESSING, true, 0 },
+	{ "account made anew: the old session never reads the new owner's mail", 0,
+	  "USER bob\nPASS bobpw\n!userdel bob\n!useradd bob\n!mail bob\nRMSG\nRMSG\n",
+	  OK_LOGIN E550, S_ERROR_PROCESSING, true, 1 },
+	{ "new password: the live session's RMSG gets 550, closed", BOB_HAS_2,
+	  "USER bob\nPASS bobpw\n!passwd bob\nRMSG\n", OK_LOGIN E550,
+	  S_ERROR_PROCESSING, true, 2 },
+	{ "new password mid-download: the ack removes nothing, 550, closed", BOB_HAS_2,
+	  "USER bob\nPASS bobpw\nRMSG\n!passwd bob\n250\n250\n",
+	  OK_LOGIN "RMSGalice:one\n" E550, S_ERROR_PROCESSING, true, 2 },
+	{ "new password after acks: their removal is refused, closed", BOB_HAS_2,
+	  "USER bob\nPASS bobpw\nRMSG\n250\n250\n!passwd bob\n!SYNC\nRMSG\n",
+	  OK_LOGIN "RMSGalice:one\n" "RMSGalice:two\n" E550, S_PROCESS_COMMAND, true, 2 },
+	{ "another user's new password changes nothing", BOB_HAS_2,
+	  "USER bob\nPASS bobpw\n!passwd alice\nRMSG\n250\n250\n",
+	  OK_LOGIN "RMSGalice:one\n" "RMSGalice:two\n" R255, S_PROCESS_COMMAND, false, 0 },
+	/* The download lock cannot be taken: no download (item 10). */
+	{ "mailbox lock fails: 550, nothing delivered", BOB_HAS_2 | FAIL_LOCK,
+	  "USER bob\nPASS bobpw\nRMSG\n201\n", OK_LOGIN E550 R201,
+	  S_PROCESS_COMMAND, false, 2 },
 };
+
+/* "userdel NAME" and its siblings (see struct scase). */
+static void store_action(struct memstore *m, const char *act, size_t n)
+{
+	char buf[64], *name;
+
+	snprintf(buf, sizeof buf, "%.*s", (int)n, act);
+	name = strchr(buf, ' ');
+	if (!name)
+		abort();
+	*name++ = '\0';
+	if (strcmp(buf, "userdel") == 0)
+		memstore_del_user(m, name);
+	else if (strcmp(buf, "useradd") == 0)
+		memstore_add_user(m, name, "newpw");
+	else if (strcmp(buf, "passwd") == 0)
+		memstore_set_password(m, name, "newpw");
+	else if (strcmp(buf, "mail") == 0)
+		memstore_put(m, name, "alice", "secret");
+	else
+		abort();
+}
 
 static void feed(struct session *s, const char *input, char *got, size_t cap)
 {
@@ -140,10 +198,14 @@ static void feed(struct session *s, const char *input, char *got, size_t cap)
 			session_event(s, SESSION_EV_LINE_TIMEOUT);
 		else if (n == 4 && memcmp(p, "!ACK", 4) == 0)
 			session_event(s, SESSION_EV_ACK_TIMEOUT);
+		else if (n == 6 && memcmp(p, "!LOGIN", 6) == 0)
+			session_event(s, SESSION_EV_LOGIN_TIMEOUT);
 		else if (n == 5 && memcmp(p, "!LONG", 5) == 0)
 			session_line_too_long(s);
 		else if (n == 5 && memcmp(p, "!SYNC", 5) == 0)
 			session_sync(s);
+		else if (n > 1 && p[0] == '!')
+			store_action(s->store_ctx, p + 1, n - 1);
 		else
 			session_line(s, p, n);
 		p = nl + 1;
@@ -187,6 +249,7 @@ int main(void)
 		ms.store_full = c->setup & STORE_FULL;
 		ms.fail_next = c->setup & FAIL_NEXT;
 		ms.fail_remove = c->setup & FAIL_REMOVE;
+		ms.fail_lock = c->setup & FAIL_LOCK;
 		if (c->setup & LIMIT_1)
 			cfg.mailbox_limit = 1;
 		if (c->setup & MAX_FAIL_2)

@@ -28,8 +28,10 @@ static void test_format(void)
 	char buf[STOREREC_FORMAT_MAX], err[256];
 	size_t n = storerec_format_encode(buf);
 
-	ok(storerec_format_check(buf, n, "/s", err, sizeof err) == 0,
-		"this program's format is accepted");
+	ok(storerec_format_check(buf, n, "/s", err, sizeof err) ==
+		STORE_FORMAT_VERSION, "this program's format is accepted");
+	ok(storerec_format_check("1", 1, "/s", err, sizeof err) == 1,
+		"format 1 is accepted (to be upgraded)");
 	ok(storerec_format_check("999", 3, "/s", err, sizeof err) < 0 &&
 		strstr(err, "/s") && strstr(err, "999"),
 		"another format is refused, naming the store and the format: %s", err);
@@ -45,11 +47,15 @@ static void test_users(void)
 	const char *hash = "$y$j9T$abcdefghijklmnop$0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefg";
 	char back[CP_HASH_MAX + 1];
 	int64_t created = 0;
-	size_t n = storerec_user_encode(rec, 1764150000, hash, strlen(hash));
+	uint64_t gen = 0;
+	size_t n = storerec_user_encode(rec, 1764150000,
+		UINT64_C(0x0102030405060708), hash, strlen(hash));
 
 	ok(n == STOREREC_USER_HEAD + strlen(hash), "user record is head + hash");
 	ok(storerec_user_created(rec, n, &created) == 0 && created == 1764150000,
 		"created time round-trips");
+	ok(storerec_user_gen(rec, n, &gen) == 0 &&
+		gen == UINT64_C(0x0102030405060708), "generation round-trips");
 	ok(storerec_user_hash(rec, n, back, sizeof back) == 0 &&
 		strcmp(back, hash) == 0, "hash round-trips");
 	ok(storerec_user_hash(rec, n, back, strlen(hash)) < 0,
@@ -59,8 +65,32 @@ static void test_users(void)
 	ok(storerec_user_created(rec, 4, &created) < 0,
 		"a truncated record has no created time");
 	rec[0] ^= 0xff;
-	ok(storerec_user_hash(rec, n, back, sizeof back) < 0,
+	ok(storerec_user_hash(rec, n, back, sizeof back) < 0 &&
+		storerec_user_gen(rec, n, &gen) < 0,
 		"a record of another version is refused");
+
+	/* format 1: version 1, created, hash; generation 0 */
+	rec[0] = 1;
+	memcpy(rec + STOREREC_USER_V1_HEAD, hash, strlen(hash));
+	n = STOREREC_USER_V1_HEAD + strlen(hash);
+	ok(storerec_user_hash(rec, n, back, sizeof back) == 0 &&
+		strcmp(back, hash) == 0 && storerec_user_gen(rec, n, &gen) == 0 &&
+		gen == 0 && storerec_user_created(rec, n, &created) == 0 &&
+		created == 1764150000,
+		"a format 1 record reads with generation 0");
+}
+
+static void test_gen(void)
+{
+	unsigned char rec[STOREREC_GEN_SIZE];
+	uint64_t g = 5;
+
+	storerec_gen_encode(rec, UINT64_C(1) << 40);
+	ok(storerec_gen_decode(rec, sizeof rec, &g) == 0 && g == UINT64_C(1) << 40,
+		"generation counter round-trips");
+	g = 5;
+	ok(storerec_gen_decode(rec, 7, &g) < 0 && g == 5,
+		"a generation counter of the wrong size is refused");
 }
 
 static void test_boxes(void)
@@ -152,6 +182,7 @@ int main(void)
 	test_names();
 	test_format();
 	test_users();
+	test_gen();
 	test_boxes();
 	test_mail_keys();
 	test_mail_values();
