@@ -22,6 +22,9 @@ CPBENCH=$B/bench/cpbench
 FLOOR=$B/bench/floor
 FLOORL=$B/bench/floor-login
 NAGLE=$B/bench/nagle.so
+FLOOR_TLS=$B/bench/floor-tls
+TLSBENCH=$B/bench/tlsbench
+CPD_TLS=$B/src/cpd-tls
 RUSAGE=$B/bench/rusage-exec
 ACTIVATE=${SYSTEMD_SOCKET_ACTIVATE:-systemd-socket-activate}
 
@@ -35,7 +38,8 @@ SMALL=1000       # messages queued in the store in the first phase
 PW=benchpw
 HZ=$(getconf CLK_TCK)
 
-for p in "$CPD" "$USERADD" "$USERS" "$CPBENCH" "$FLOOR" "$FLOORL" "$RUSAGE"; do
+for p in "$CPD" "$USERADD" "$USERS" "$CPBENCH" "$FLOOR" "$FLOORL" "$RUSAGE" \
+	"$FLOOR_TLS" "$TLSBENCH" "$CPD_TLS"; do
 	[ -x "$p" ] || { echo "bench: $p is not built" >&2; exit 1; }
 done
 [ -r "$NAGLE" ] || { echo "bench: $NAGLE is not built" >&2; exit 1; }
@@ -80,8 +84,8 @@ ticks() {
 # kv KEY LINE: value of KEY in a cpbench result line.
 kv() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
-# record TAG SERVER CPBENCH-ARGS...: one cpbench run against SERVER (cpd,
-# floor, floorl, nagle); appends "TAG SERVER rate p50 p99 handler_ms sa_ms sessions msgs
+# record TAG SERVER CPBENCH-ARGS...: one cpbench run (or $CLIENT's, e.g.
+# tlsbench) against SERVER (cpd, floor, floorl, nagle, ...); appends "TAG SERVER rate p50 p99 handler_ms sa_ms sessions msgs
 # round" to $RES, where handler_ms is handler CPU per session (from the
 # reaped children of socket activation), sa_ms the activator's own per
 # session, and round the value of $ROUND (pairs cpd and floor runs).
@@ -91,7 +95,7 @@ record() {
 	shift 2
 	eval "port=\$PORT_$server pid=\$PID_$server"
 	t0=$(ticks "$pid")
-	out=$("$CPBENCH" -p "$port" -P "$PW" "$@" 2>>"$S/cpbench.err")
+	out=$("${CLIENT:-$CPBENCH}" -p "$port" -P "$PW" "$@" 2>>"$S/cpbench.err")
 	rc=$?
 	sleep 0.3   # let socket activation reap the last handlers
 	t1=$(ticks "$pid")
@@ -125,12 +129,14 @@ med() {
 		median
 }
 
-# pratio TAG [BASE]: median over the rounds of cpd's rate / BASE's rate
-# (default: the floor) in the same round (pairs run back to back, so slow
-# drifts in the machine's load cancel out).
+# pratio TAG [FIELD [SERVER FLOOR]]: median over the rounds of SERVER's
+# FIELD (default 3, the rate) / FLOOR's in the same round (pairs run back to
+# back, so slow drifts in the machine's load cancel out); cpd and floor by
+# default.
 pratio() {
-	awk -v t="$1" -v b="${2:-floor}" '$1 == t && $2 == b { f[$10] = $3 }
-		$1 == t && $2 == "cpd" { c[$10] = $3 }
+	awk -v t="$1" -v fld="${2:-3}" -v sv="${3:-cpd}" -v fl="${4:-floor}" '
+		$1 == t && $2 == fl { f[$10] = $fld }
+		$1 == t && $2 == sv { c[$10] = $fld }
 		END { for (r in c) if (f[r] > 0) print c[r] / f[r] }' "$RES" |
 		median
 }
@@ -303,6 +309,50 @@ for c in 4 16; do
 	record "mixed-c$c" cpd -s mixed -u u:16 -c "$c" -d "$SECS" -m 10
 done
 
+# ---------------------------------------------------------------- TLS
+# A TLS session (tlsbench: connect, handshake, USER, 220, TERM) with cpd,
+# which peeks at the first byte and execs cpd-tls, against floor-tls (the
+# floor: GnuTLS's initialisation, the credentials and one handshake); the
+# same sessions in plaintext from the same client; and cpbench's plaintext
+# connect against a cpd that has a certificate (so it peeks first).
+TLSDIR=$S/tls
+mkdir -p "$TLSDIR"
+TLS_OK=0
+if command -v certtool >/dev/null 2>&1 &&
+	certtool --generate-privkey --key-type=ecdsa --curve=secp256r1 \
+		--outfile "$TLSDIR/key.pem" >/dev/null 2>&1 &&
+	printf '%s\n' 'cn = "localhost"' 'dns_name = "localhost"' tls_www_server \
+		signing_key 'expiration_days = 2' >"$TLSDIR/tmpl" &&
+	certtool --generate-self-signed --load-privkey "$TLSDIR/key.pem" \
+		--template "$TLSDIR/tmpl" --outfile "$TLSDIR/cert.pem" >/dev/null 2>&1; then
+	TLS_OK=1
+else
+	note ""
+	note "== TLS: skipped (certtool, from gnutls-bin, cannot make a certificate) =="
+fi
+if [ "$TLS_OK" = 1 ]; then
+	TLSOPT="--tls-cert $TLSDIR/cert.pem --tls-key $TLSDIR/key.pem"
+	# shellcheck disable=SC2086
+	serve tcpd -E "CP_TLS_HANDLER=$CPD_TLS" "$CPD" $TLSOPT
+	# shellcheck disable=SC2086
+	serve tfloor "$FLOOR_TLS" $TLSOPT
+	note ""
+	note "== TLS: $ROUNDS alternating rounds of ${SECS}s per point =="
+	for r in $(seq "$ROUNDS"); do
+		ROUND=$r
+		if [ $((r % 2)) = 1 ]; then order="tfloor tcpd"; else order="tcpd tfloor"; fi
+		for c in 1 4; do
+			for srv in $order; do
+				CLIENT=$TLSBENCH record "tls-c$c" "$srv" -c "$c" -d "$SECS"
+			done
+			CLIENT=$TLSBENCH record "plain-c$c" tcpd -c "$c" -d "$SECS" --plain
+		done
+		for srv in floor tcpd; do
+			record connect-tlson-c16 "$srv" -s connect -u u:16 -c 16 -d "$SECS"
+		done
+	done
+fi
+
 # ---------------------------------------------------------------- summary
 note ""
 note "==================== summary (medians) ===================="
@@ -315,7 +365,7 @@ for s in connect login; do
 	for c in $CONCS; do
 		printf '%-8s %-5s %10s %10s %9s %14s %14s\n' "$s" "$c" \
 			"$(med "$s-c$c" "$f" 3)" "$(med "$s-c$c" cpd 3)" \
-			"$(pratio "$s-c$c" "$f")" \
+			"$(pratio "$s-c$c" 3 cpd "$f")" \
 			"$(med "$s-c$c" "$f" 4)/$(med "$s-c$c" "$f" 5)" \
 			"$(med "$s-c$c" cpd 4)/$(med "$s-c$c" cpd 5)"
 	done
@@ -334,7 +384,7 @@ for n in 1000 10000; do
 		esac
 		printf '%-22s %-6s %12s %12s %9s\n' "$what" "$n" \
 			"$(med "nd-$t-$n" nagle 3)" "$(med "nd-$t-$n" cpd 3)" \
-			"$(pratio "nd-$t-$n" nagle)"
+			"$(pratio "nd-$t-$n" 3 cpd nagle)"
 	done
 done
 note "(messages/s of one session, median over the rounds; cpd/Nagle is the"
@@ -378,10 +428,28 @@ note "  connect (no password hash): floor $(rss floor-connect)  cpd $(rss cpd-co
 note "  login (one yescrypt verify): floor $(rss floor-login)  cpd $(rss cpd-login)  cpd-floor $(( $(rss cpd-login) - $(rss floor-login) ))"
 note "  handler CPU per session from its own rusage, ms: connect floor $(hcpu floor-connect) cpd $(hcpu cpd-connect); login floor $(hcpu floor-login) cpd $(hcpu cpd-login)"
 
+if [ "$TLS_OK" = 1 ]; then
+	note ""
+	note "TLS sessions (tlsbench: handshake, USER, 220, TERM), medians:"
+	printf '%-14s %-5s %10s %10s %9s %12s %12s %9s\n' scenario conc \
+		"floor-tls/s" "cpd/s" cpd/floor "floor ms" "cpd ms" cpd/floor
+	for c in 1 4; do
+		printf '%-14s %-5s %10s %10s %9s %12s %12s %9s\n' tls "$c" \
+			"$(med "tls-c$c" tfloor 3)" "$(med "tls-c$c" tcpd 3)" \
+			"$(pratio "tls-c$c" 3 tcpd tfloor)" \
+			"$(med "tls-c$c" tfloor 6)" "$(med "tls-c$c" tcpd 6)" \
+			"$(pratio "tls-c$c" 6 tcpd tfloor)"
+		printf '%-14s %-5s %10s %10s %9s %12s %12s %9s\n' "plain, same" "$c" \
+			- "$(med "plain-c$c" tcpd 3)" - - "$(med "plain-c$c" tcpd 6)" -
+	done
+	note "(ms: handler CPU per session; 'plain, same': the same client and cpd,"
+	note " plaintext: TLS costs $(ratio "$(med tls-c1 tcpd 6)" "$(med plain-c1 tcpd 6)")x the CPU of a plaintext session at c=1)"
+fi
+
 ceiling=$(med hash - 3)
 c16=$(pratio connect-c16)
 l16=$(hratio login-c16 3)
-lf16=$(pratio login-c16 floorl)
+lf16=$(pratio login-c16 3 cpd floorl)
 s1=$(med send-small-c1 cpd 3); r1=$(med recv-small-c1 cpd 3)
 rp1=$(med recvp-small-c1 cpd 3)
 drss=$(( $(rss cpd-connect) - $(rss floor-connect) ))
@@ -397,9 +465,17 @@ note "            (ncpu / one verify of $(med hash - 4) ms: $(med hash - 5)/s, p
 note "            (vs the login floor, process + one verify: $lf16)"
 note "send c=1: $s1 msg/s >= 50000: $(verdict "$s1" '>=' 50000) (fdatasync here: $(kv fdatasync_p50_ms "$SYNC") ms; one commit per message: $(med send1-small-c1 cpd 3) msg/s)"
 note "recv c=1: $r1 msg/s >= 10000: $(verdict "$r1" '>=' 10000) (acks written ahead: $rp1 msg/s)"
-note "TCP_NODELAY, 1,000 pipelined, cpd/Nagle on: send $(pratio nd-send-1000 nagle), recv with acks ahead $(pratio nd-recvp-1000 nagle) (reported, no target)"
+note "TCP_NODELAY, 1,000 pipelined, cpd/Nagle on: send $(pratio nd-send-1000 3 cpd nagle), recv with acks ahead $(pratio nd-recvp-1000 3 cpd nagle) (reported, no target)"
 note "RSS without hash: cpd-floor $drss KiB <= 1024: $(verdict "$drss" '<=' 1024)"
 note "RSS with hash: cpd-floor $drssl KiB <= 1024: $(verdict "$drssl" '<=' 1024)"
+if [ "$TLS_OK" = 1 ]; then
+	t1=$(pratio tls-c1 6 tcpd tfloor)
+	ct16=$(pratio connect-tlson-c16 3 tcpd floor)
+	note "TLS c=1: cpd's handler CPU per session / floor-tls's $t1 <= 1.20: $(verdict "$t1" '<=' 1.2)"
+	note "            (sessions/s cpd/floor-tls: $(pratio tls-c1 3 tcpd tfloor); c=4: CPU $(pratio tls-c4 6 tcpd tfloor), rate $(pratio tls-c4 3 tcpd tfloor))"
+	note "connect c=16, plaintext to a cpd with a certificate: cpd/floor $ct16 >= 0.90: $(verdict "$ct16" '>=' 0.9)"
+	note "            (without a certificate, above: $c16; handler CPU per session: floor $(med connect-tlson-c16 floor 6) ms, cpd $(med connect-tlson-c16 tcpd 6) ms, floor/cpd $(ratio "$(med connect-tlson-c16 floor 6)" "$(med connect-tlson-c16 tcpd 6)"))"
+fi
 if [ "$FAILED" != 0 ]; then
 	note ""
 	note "bench: some runs FAILED (see the errors above); logs in $S"

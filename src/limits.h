@@ -93,6 +93,13 @@
  * The wait restarts whenever bytes go out, so slow readers are served. */
 #define CP_WRITE_TIMEOUT 30
 
+/* TLS: after the session, the close_notify alert is sent for at most this
+ * long (a courtesy to the client; the session's data is already flushed). */
+#define CP_TLS_BYE_TIMEOUT_MS 1000
+
+/* TLS: the connection's version and cipher as logged in CP_TLS=. */
+#define CP_TLS_DESC_MAX 128
+
 /* Map usage (percent) above which new messages are refused, so deletes,
  * which also need free pages in LMDB, always have room. */
 #define CP_STORE_FULL_PERCENT 90

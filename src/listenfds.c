@@ -30,7 +30,7 @@ static int parse_int(const char *s, long lo, long hi, int *out)
 	return 0;
 }
 
-int listenfds_take(void)
+int listenfds_take(bool unset)
 {
 	const char *pid_s = getenv("LISTEN_PID"), *fds_s = getenv("LISTEN_FDS");
 	int pid, n = 0, r = 0;
@@ -63,9 +63,11 @@ int listenfds_take(void)
 out:
 	{
 		int saved = errno;
-		unsetenv("LISTEN_PID");
-		unsetenv("LISTEN_FDS");
-		unsetenv("LISTEN_FDNAMES");
+		if (unset) {
+			unsetenv("LISTEN_PID");
+			unsetenv("LISTEN_FDS");
+			unsetenv("LISTEN_FDNAMES");
+		}
 		errno = saved;
 	}
 	return r;

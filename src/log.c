@@ -1,7 +1,7 @@
 /* log.c - event logging for cp's programs. Chooses the journal (structured
- * fields CP_EVENT, CP_USER, CP_PEER, sent in journald's native protocol) or
- * plain stderr lines, and makes sure nothing is ever written to a client
- * socket that stderr may point at. */
+ * fields CP_EVENT, CP_USER, CP_PEER, and CP_TLS on TLS connections, sent in
+ * journald's native protocol) or plain stderr lines, and makes sure nothing
+ * is ever written to a client socket that stderr may point at. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -22,6 +22,7 @@ static enum log_target log_target = LOG_TARGET_STDERR;
 static const char *log_ident = "cp";
 static char log_peer[CP_PEER_MAX] = "";
 static char log_user[4 * CP_USER_MAX + 1] = "";
+static char log_tls[CP_TLS_DESC_MAX] = "";
 static int log_max_prio = LOG_INFO; /* LOG_DEBUG with CP_DEBUG=1 */
 static int log_journal_sock = -1;   /* datagram socket to journald */
 static bool log_journal_connected;
@@ -88,14 +89,14 @@ static int journal_field(struct iovec *iov, const char *name_eq,
 	return 5;
 }
 
-enum { JOURNAL_FIELDS = 9 };
+enum { JOURNAL_FIELDS = 10 }; /* the last, CP_TLS, only when set */
 
-/* Send one entry: the fields libsystemd's sd_journal_send() sent before
- * (CODE_FILE, CODE_LINE, CODE_FUNC, as its macro adds them, then ours). An
- * entry is at most a few KiB (msg[512], escaped user and peer), far below
- * a datagram's limit. Failures are dropped quietly, as sd_journal_send's
- * were (nothing else can be done with them). */
-static void journal_send(const char *const field[JOURNAL_FIELDS][2])
+/* Send one entry of the first nf fields: those libsystemd's sd_journal_send()
+ * sent before (CODE_FILE, CODE_LINE, CODE_FUNC, as its macro adds them, then
+ * ours). An entry is at most a few KiB (msg[512], escaped user, peer and
+ * TLS description), far below a datagram's limit. Failures are dropped
+ * quietly, as sd_journal_send's were (nothing else can be done with them). */
+static void journal_send(const char *const field[JOURNAL_FIELDS][2], int nf)
 {
 	struct iovec iov[JOURNAL_FIELDS * 5];
 	uint8_t len64[JOURNAL_FIELDS][8];
@@ -104,7 +105,7 @@ static void journal_send(const char *const field[JOURNAL_FIELDS][2])
 
 	if (log_journal_sock < 0)
 		return;
-	for (int i = 0; i < JOURNAL_FIELDS; i++)
+	for (int i = 0; i < nf; i++)
 		n += journal_field(iov + n, field[i][0], field[i][1], len64[i]);
 	mh.msg_iov = iov;
 	mh.msg_iovlen = (size_t)n;
@@ -196,6 +197,11 @@ void log_set_user(const char *user, size_t len)
 	log_escape(log_user, sizeof log_user, user, len);
 }
 
+void log_set_tls(const char *desc)
+{
+	log_escape(log_tls, sizeof log_tls, desc, strlen(desc));
+}
+
 void log_event(int prio, const char *event, const char *fmt, ...)
 {
 	char msg[512];
@@ -225,12 +231,14 @@ void log_event(int prio, const char *event, const char *fmt, ...)
 			{ "CP_EVENT=", event },
 			{ "CP_USER=", log_user },
 			{ "CP_PEER=", log_peer },
+			{ "CP_TLS=", log_tls }, /* on a TLS connection only */
 		};
-		journal_send(field);
+		journal_send(field, log_tls[0] ? JOURNAL_FIELDS : JOURNAL_FIELDS - 1);
 	} else {
-		fprintf(stderr, "%s[%ld]: %s peer=%s%s%s: %s\n", log_ident,
+		fprintf(stderr, "%s[%ld]: %s peer=%s%s%s%s%s: %s\n", log_ident,
 			(long)getpid(), event, log_peer[0] ? log_peer : "-",
-			log_user[0] ? " user=" : "", log_user, msg);
+			log_user[0] ? " user=" : "", log_user,
+			log_tls[0] ? " tls=" : "", log_tls, msg);
 	}
 	errno = saved;
 }

@@ -1,7 +1,7 @@
 /* log.h - event logging: the journal (its native protocol, with CP_* fields)
  * when stderr is connected to it, plain lines on stderr otherwise, and never
- * to a client socket. Client bytes are escaped; passwords and texts never
- * logged. */
+ * to a client socket. Client bytes are escaped; passwords, texts and keys
+ * never logged. */
 #ifndef CP_LOG_H
 #define CP_LOG_H
 
@@ -32,6 +32,9 @@ void log_journal_use_fd(int fd);
 /* Peer ("[addr]:port" or "local") and user attached to every later event. */
 void log_set_peer(const char *peer);
 void log_set_user(const char *user, size_t len);
+/* TLS version and cipher of the connection ("TLS1.3/AES-256-GCM", CP_TLS);
+ * empty for plaintext. Never key material. */
+void log_set_tls(const char *desc);
 
 /* Log one event: prio is a syslog priority, event a short fixed word
  * (CP_EVENT: login, login-failed, store, download, timeout, error, ...). */

@@ -25,6 +25,10 @@ enum proto_code {
 	PROTO_E_AUTH = 565,          /* error authenticating user */
 };
 
+/* The one reply with its own text: USER over plaintext when the server
+ * requires TLS (cpd --tls=required). The connection is then closed. */
+#define PROTO_TLS_REQUIRED_REPLY "560 error receiving username: TLS is required\r\n"
+
 /* What a client line is. Lines that start with three digits are codes
  * (acks such as "250", or "201" to recover); four letters are verbs. */
 enum proto_verb {

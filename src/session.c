@@ -58,6 +58,7 @@ void session_config_defaults(struct session_config *cfg)
 	cfg->auth_fail_delay_ms = CP_DEFAULT_AUTH_FAIL_DELAY_MS;
 	cfg->max_auth_failures = CP_DEFAULT_MAX_AUTH_FAILURES;
 	cfg->mailbox_limit = CP_DEFAULT_MAILBOX_LIMIT;
+	cfg->refuse_plaintext_login = false;
 }
 
 void session_init(struct session *s, const struct session_config *cfg,
@@ -315,6 +316,14 @@ static enum outcome h_login_timeout(struct session *s,
 
 static enum outcome h_user(struct session *s, const struct proto_cmd *cmd)
 {
+	if (s->cfg->refuse_plaintext_login) {
+		static const char line[] = PROTO_TLS_REQUIRED_REPLY;
+		log_event(LOG_NOTICE, "tls-required",
+			"USER over plaintext refused: TLS is required");
+		reply_bytes(s, line, sizeof line - 1);
+		session_end(s, "TLS required, plaintext login refused");
+		return OUT_REJECT;
+	}
 	if (!proto_user_arg_valid(cmd->arg, cmd->arg_len)) {
 		reply(s, PROTO_E_USER);
 		return OUT_REJECT;

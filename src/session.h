@@ -61,6 +61,10 @@ struct session_config {
 	int64_t auth_fail_delay_ms;
 	unsigned max_auth_failures;
 	uint64_t mailbox_limit;
+	/* Plaintext connection to a server that requires TLS: USER gets
+	 * PROTO_TLS_REQUIRED_REPLY and the session ends, so no password is
+	 * ever read in clear. */
+	bool refuse_plaintext_login;
 };
 
 void session_config_defaults(struct session_config *cfg);

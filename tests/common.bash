@@ -14,6 +14,8 @@ CP_USERDEL="$CP_BUILDDIR/src/cp-userdel"
 CP_PASSWD="$CP_BUILDDIR/src/cp-passwd"
 CP_USERS="$CP_BUILDDIR/src/cp-users"
 CPCHAT="$CP_BUILDDIR/src/cpchat"
+# cpd execs the build tree's TLS handler, not the installed one.
+export CP_TLS_HANDLER="$CP_BUILDDIR/src/cpd-tls"
 # Optional wrapper (e.g. "valgrind --error-exitcode=1 ...") for cpd.
 : "${CP_CPD_WRAPPER:=}"
 
@@ -67,7 +69,7 @@ cp_listen() {
 	local -a env=(-E "CP_DB=$CP_DB")
 	shift
 	# systemd-socket-activate passes only the variables it is told to.
-	for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS CP_DEBUG; do
+	for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS CP_DEBUG CP_TLS_HANDLER; do
 		[[ -z ${!v+x} ]] || env+=(-E "$v=${!v}")
 	done
 	for try in {1..20}; do
@@ -105,4 +107,72 @@ cp_listen_stop() {
 	[[ -z $kids ]] || kill $kids 2>/dev/null || true
 	wait "$SA_PID" 2>/dev/null || true
 	SA_PID=
+}
+
+# ------------------------------------------------------------ TLS
+# Sessions run over two transports with one test body: CP_TRANSPORT=plain
+# (the client talks to cpd's port) or CP_TRANSPORT=tls (cpd gets a
+# certificate and --tls=required, and the client talks to a local socat that
+# carries each connection into cpd over TLS, verifying cpd's certificate
+# against the test CA). Clients always connect to 127.0.0.1:$PORT.
+
+load certs
+
+# cp_need_tls: skip unless the TLS test tools are here.
+cp_need_tls() {
+	local t
+	for t in certtool openssl socat; do
+		command -v "$t" >/dev/null || skip "$t is not installed (TLS tests)"
+	done
+}
+
+# cp_tls_pki: the test PKI of certs.bash, made once per test file; sets PKI.
+cp_tls_pki() {
+	PKI=$BATS_FILE_TMPDIR/pki
+	[[ -f $PKI/server.crt ]] || cp_make_pki "$PKI" ||
+		fail "cannot make the test PKI with certtool"
+}
+
+# cp_tls_opts: cpd's options for the transport (none for plain).
+cp_tls_opts() {
+	[[ ${CP_TRANSPORT:-plain} == tls ]] || return 0
+	cp_tls_pki
+	printf '%s\n' --tls=required --tls-cert "$PKI/server.crt" \
+		--tls-key "$PKI/server.key"
+}
+
+# cp_transport_start: after cp_listen, with CP_TRANSPORT=tls: a TLS client
+# proxy on a free 127.0.0.1 port into cpd's port. Sets PORT to the port
+# clients use (SRV_PORT keeps cpd's) and TLS_PROXY_PID; log $BATS_TEST_TMPDIR/socat.log.
+cp_transport_start() {
+	local try i
+	SRV_PORT=$PORT TLS_PROXY_PID=
+	[[ ${CP_TRANSPORT:-plain} == tls ]] || return 0
+	cp_tls_pki
+	for try in {1..20}; do
+		PORT=$((20000 + RANDOM % 12000))
+		ss -Htln "sport = :$PORT" | grep -q . && continue
+		socat -lpsocat "TCP-LISTEN:$PORT,bind=127.0.0.1,reuseaddr,fork" \
+			"OPENSSL:localhost:$SRV_PORT,cafile=$PKI/ca.crt" \
+			</dev/null >/dev/null 2>>"$BATS_TEST_TMPDIR/socat.log" 3>&- &
+		TLS_PROXY_PID=$!
+		for i in {1..100}; do
+			ss -Htln "sport = :$PORT" | grep -q . && return 0
+			kill -0 "$TLS_PROXY_PID" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill "$TLS_PROXY_PID" 2>/dev/null || true
+		wait "$TLS_PROXY_PID" 2>/dev/null || true
+	done
+	fail "could not start the TLS proxy: $(cat "$BATS_TEST_TMPDIR/socat.log")"
+}
+
+# cp_transport_stop: stop the proxy (and the connections it still carries).
+cp_transport_stop() {
+	[[ -n ${TLS_PROXY_PID:-} ]] || return 0
+	pkill -P "$TLS_PROXY_PID" 2>/dev/null || true
+	kill "$TLS_PROXY_PID" 2>/dev/null || true
+	wait "$TLS_PROXY_PID" 2>/dev/null || true
+	TLS_PROXY_PID=
+	PORT=$SRV_PORT
 }

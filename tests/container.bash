@@ -49,9 +49,16 @@ ct_boot() {
 		>>"$log" 2>&1 || return 1
 	# 3>&-: a bats caller must not wait for the container's copy of fd 3.
 	# A machine name of its own: nspawn keeps per-name state in /run.
+	# The network is private and empty: nothing is to wait for "online"
+	# (a host service ordered after network-online.target, e.g. haproxy,
+	# would hold the boot for minutes), so the wait-online services are
+	# masked (systemd in a container reads its arguments as the kernel
+	# command line).
 	systemd-nspawn --quiet -D "$CT_ROOT" --volatile=yes --boot \
 		--private-network --register=no --keep-unit --machine="cptest-$$-$RANDOM" \
-		--console=pipe </dev/null >>"$log" 2>&1 3>&- &
+		--console=pipe -- systemd.mask=systemd-networkd-wait-online.service \
+		systemd.mask=NetworkManager-wait-online.service \
+		</dev/null >>"$log" 2>&1 3>&- &
 	CT_NSPAWN=$!
 	for i in {1..300}; do
 		CT_PID=$(pgrep -P "$CT_NSPAWN" -x systemd || true)

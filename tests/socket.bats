@@ -3,6 +3,9 @@
 # --inetd` (what cp.socket does) on a free 127.0.0.1 port, one per test.
 # Login/send/receive, concurrent senders, a handler killed mid-burst, a drop
 # mid-download; and the systemd units checked with systemd-analyze.
+# Each session test has one body and runs over two transports: "tcp:" in
+# plaintext, "tls:" over TLS into cpd --tls=required (CP_TRANSPORT, see
+# cp_transport_start in common.bash).
 
 load common
 
@@ -10,13 +13,20 @@ load common
 
 handlers() { cp_handlers; }
 
-# sa_start [cpd option...]: cpd on 127.0.0.1 and a free port (sets PORT, SA_PID).
+# sa_start [cpd option...]: cpd on 127.0.0.1 and a free port, reached over
+# $CP_TRANSPORT (sets PORT, the port clients use, and SA_PID).
 sa_start() {
-	cp_listen 127.0.0.1 $CP_CPD_WRAPPER "$CPD" --auth-fail-delay 0 "$@" ||
-		fail "cannot listen on 127.0.0.1"
+	local tls
+	mapfile -t tls < <(cp_tls_opts)
+	cp_listen 127.0.0.1 $CP_CPD_WRAPPER "$CPD" --auth-fail-delay 0 \
+		"${tls[@]}" "$@" || fail "cannot listen on 127.0.0.1"
+	cp_transport_start
 }
 
-sa_stop() { cp_listen_stop; }
+sa_stop() {
+	cp_transport_stop
+	cp_listen_stop
+}
 
 # wait_no_handlers: every session has ended (cpd exits at TERM/EOF).
 wait_no_handlers() {
@@ -29,8 +39,13 @@ wait_no_handlers() {
 }
 
 setup() {
-	SA_PID=
+	SA_PID= TLS_PROXY_PID=
 	[[ $BATS_TEST_DESCRIPTION == units:* ]] && return 0
+	CP_TRANSPORT=plain
+	if [[ $BATS_TEST_DESCRIPTION == tls:* ]]; then
+		cp_need_tls
+		CP_TRANSPORT=tls
+	fi
 	cp_store
 	sa_start
 }
@@ -40,6 +55,10 @@ teardown() {
 	if [[ -s $BATS_TEST_TMPDIR/sa.log ]]; then
 		echo "# listener and cpd log:"
 		sed 's/^/#   /' "$BATS_TEST_TMPDIR/sa.log"
+	fi
+	if [[ -s $BATS_TEST_TMPDIR/socat.log ]]; then
+		echo "# TLS proxy log:"
+		sed 's/^/#   /' "$BATS_TEST_TMPDIR/socat.log"
 	fi
 }
 
@@ -113,7 +132,7 @@ plain() {
 
 # ------------------------------------------------------------------ tests
 
-@test "tcp: alice sends to bob, bob downloads and acks, then his mailbox is empty" {
+t_send_download() {
 	run tcp_session <<-EOF
 	USER alice
 	PASS alicepw
@@ -156,9 +175,17 @@ RMSGalice:hello bob, over TCP
 	refute_output --partial "alicepw"
 	refute_output --partial "bobpw"
 	refute_output --partial "hello bob"
+	# Over TLS every event says so (CP_TLS in the journal).
+	if [[ $CP_TRANSPORT == tls ]]; then
+		assert_output --regexp "login peer=127\.0\.0\.1:[0-9]+ user=alice tls=TLS1\.[23]/"
+	else
+		refute_output --partial "tls="
+	fi
 }
+@test "tcp: alice sends to bob, bob downloads and acks, then his mailbox is empty" { t_send_download; }
+@test "tls: alice sends to bob, bob downloads and acks, then his mailbox is empty" { t_send_download; }
 
-@test "tcp: a wrong password over TCP gets 565 and the session goes on" {
+t_wrong_password() {
 	run tcp_session <<-EOF
 	USER alice
 	PASS bobpw
@@ -174,6 +201,8 @@ RMSGalice:hello bob, over TCP
 230 user authenticated successfully
 256 no new messages"
 }
+@test "tcp: a wrong password gets 565 and the session goes on" { t_wrong_password; }
+@test "tls: a wrong password gets 565 and the session goes on" { t_wrong_password; }
 
 # A sender that waits for each reply before the next command (so the eight
 # senders' commits interleave); prints every reply.
@@ -192,7 +221,7 @@ lockstep_sender() {
 	tcp_close
 }
 
-@test "tcp: 8 concurrent senders x 25 messages reach one recipient exactly once, in per-sender order" {
+t_concurrent_senders() {
 	local i j out=$BATS_TEST_TMPDIR
 	local -a pids=()
 	for i in {1..8}; do
@@ -240,8 +269,10 @@ lockstep_sender() {
 	assert_output "256 no new messages"
 	wait_no_handlers
 }
+@test "tcp: 8 concurrent senders x 25 messages reach one recipient exactly once, in per-sender order" { t_concurrent_senders; }
+@test "tls: 8 concurrent senders x 25 messages reach one recipient exactly once, in per-sender order" { t_concurrent_senders; }
 
-@test "tcp: kill -9 of a handler during a burst of pipelined SMSG loses no message that got 240" {
+t_kill_mid_burst() {
 	local round seen handler writer reader i k n=50000 out=$BATS_TEST_TMPDIR
 	# Kill when the client has this many replies: progress, not time, so
 	# that a faster or slower cpd is still cut mid-burst.
@@ -314,8 +345,10 @@ lockstep_sender() {
 		round=$((round + 1))
 	done
 }
+@test "tcp: kill -9 of a handler during a burst of pipelined SMSG loses no message that got 240" { t_kill_mid_burst; }
+@test "tls: kill -9 of a handler during a burst of pipelined SMSG loses no message that got 240" { t_kill_mid_burst; }
 
-@test "tcp: a connection dropped mid-download loses nothing; the unacked message comes again" {
+t_drop_mid_download() {
 	run tcp_session <<-EOF
 	USER alice
 	PASS alicepw
@@ -351,6 +384,8 @@ RMSGalice:m3
 	run tcp_download bob bobpw
 	assert_output "256 no new messages"
 }
+@test "tcp: a connection dropped mid-download loses nothing; the unacked message comes again" { t_drop_mid_download; }
+@test "tls: a connection dropped mid-download loses nothing; the unacked message comes again" { t_drop_mid_download; }
 
 # ------------------------------------------------------------------ units
 

@@ -259,3 +259,66 @@ logged in afterwards: 16"
 	assert_output --partial 'from source 127.0.0.1, dropping connection'
 	wait_drained
 }
+
+# ct_tls_session < transcript: one session over TLS with the container's
+# cp.socket, cpd's certificate verified against the test CA ($PKI).
+ct_tls_session() {
+	sed 's/$/\r/' | ctnet timeout 20 openssl s_client -quiet -verify_return_error \
+		-CAfile "$PKI/ca.crt" -verify_hostname localhost \
+		-connect 127.0.0.1:5035 2>/dev/null | tr -d '\r'
+}
+
+@test "TLS under the shipped unit: certbot-style files through LoadCredential= (contrib/cp-tls.conf), CP_TLS= in the journal" {
+	command -v certtool >/dev/null && command -v openssl >/dev/null ||
+		skip "certtool and openssl are needed (gnutls-bin, openssl)"
+	local live=/etc/letsencrypt/live/cp.test dropin=/etc/systemd/system/cp@.service.d
+	PKI=$BATS_TEST_TMPDIR/pki
+	cp_make_pki "$PKI" || fail "cannot make the test PKI"
+	wait_drained
+	# The operator's files, root's only, where certbot keeps them.
+	ct mkdir -p "$live" "$dropin"
+	ct sh -c "umask 077 && cat >$live/fullchain.pem" <"$PKI/server.crt"
+	ct sh -c "umask 077 && cat >$live/privkey.pem" <"$PKI/server.key"
+	sed 's|NAME|cp.test|' "$CP_SRCDIR/contrib/cp-tls.conf" |
+		ct tee "$dropin/tls.conf" >/dev/null
+	ct systemctl daemon-reload
+
+	local since
+	# Only this test's journal entries: every earlier one is at least a
+	# second older than $since (whole seconds).
+	sleep 1.1
+	since=$(ct date '+%Y-%m-%d %H:%M:%S')
+	# bob to alice over TLS (earlier tests left mail for bob, none for alice)
+	run ct_tls_session <<<$'USER bob\nPASS bobpw\nSMSG alice:over TLS in the unit\nTERM'
+	assert_output "$R220
+$R230
+$R240"
+	# Plaintext on the same port still works (optional by default).
+	run ct_session < <(printf 'USER alice\r\nPASS alicepw\r\nRMSG\r\n250\r\nTERM\r\n')
+	assert_output "$R220
+$R230
+RMSGbob:over TLS in the unit
+$R255"
+	wait_drained
+	ct journalctl --sync
+	run ct journalctl --no-pager -o verbose --since="$since" CP_USER=bob CP_EVENT=login
+	assert_output --regexp 'CP_TLS=TLS1\.3/[A-Z0-9-]+'
+	run ct journalctl --no-pager -o verbose --since="$since" CP_USER=alice CP_EVENT=login
+	assert_output --partial 'CP_EVENT=login'
+	refute_output --partial 'CP_TLS='
+	# The service user cannot read the key where the operator keeps it.
+	run ct setpriv --reuid=cp --regid=cp --clear-groups cat "$live/privkey.pem"
+	assert_failure
+	# Required: a plaintext USER is refused with 560 under the unit too.
+	printf '[Service]\nEnvironment=CP_TLS=required\n' |
+		ct tee "$dropin/required.conf" >/dev/null
+	ct systemctl daemon-reload
+	run ct_session < <(printf 'USER bob\r\nPASS bobpw\r\nTERM\r\n')
+	assert_output "560 error receiving username: TLS is required"
+	run ct_tls_session <<<$'USER bob\nPASS bobpw\nTERM'
+	assert_output "$R220
+$R230"
+	ct rm -r "$dropin"
+	ct systemctl daemon-reload
+	wait_drained
+}

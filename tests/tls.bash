@@ -1,16 +1,14 @@
-# tls.bash - a TLS server for the client's tests: cpd behind a TLS
-# terminator (socat, OpenSSL), one plaintext cpd per connection, until cpd
-# speaks TLS itself. Then cp_tls_listen's body becomes the one line
-#   cp_listen "$1" $CP_CPD_WRAPPER "$CPD" --auth-fail-delay 0 --tls-cert "$2" --tls-key "$3" "${@:4}"
-# and nothing else changes: both set PORT and SA_PID and stop with
-# cp_listen_stop. Needs common.bash loaded.
+# tls.bash - TLS servers for cpchat's tests: cpd's own TLS (cp_tls_listen),
+# and socat (cp_socat_listen) for what cpd will not do: a plaintext recorder
+# and an endpoint that never answers. Needs common.bash loaded.
 
-# cp_tls_listen ADDR CERT KEY [cpd option...]: TLS on ADDR and a free port,
-# with the certificate chain CERT and its key KEY; each connection a cpd on
-# $CP_DB. Returns 1 if ADDR cannot be bound.
+# cp_tls_listen ADDR CERT KEY [cpd option...]: cpd serving TLS (its first-byte
+# rule, cpd-tls) on ADDR and a free port, with the certificate chain CERT and
+# its key KEY, on $CP_DB. Sets PORT and SA_PID; stop with cp_listen_stop.
+# Returns 1 if ADDR cannot be bound.
 cp_tls_listen() {
-	cp_socat_listen "$1" "OPENSSL-LISTEN" "cert=$2,key=$3,verify=0" \
-		$CP_CPD_WRAPPER "$CPD" --auth-fail-delay 0 "${@:4}"
+	cp_listen "$1" $CP_CPD_WRAPPER "$CPD" --auth-fail-delay 0 \
+		--tls-cert "$2" --tls-key "$3" "${@:4}"
 }
 
 # cp_socat_listen ADDR TYPE OPTIONS PROGRAM [ARG...]: socat TYPE (with the

@@ -11,6 +11,9 @@
  * the store handed out; that only delivered-and-acked messages are removed;
  * and that the store then holds exactly what the model says.
  *
+ * The client's end is a socketpair, as a real connection is a socket (the
+ * first-byte peek needs one).
+ *
  * Built twice: fuzz_session starts each input from a copy of a session
  * that logged in once at start-up through the real USER/PASS lines (as
  * alice or bob), so runs skip yescrypt (~20 ms per PASS); fuzz_login
@@ -18,7 +21,11 @@
  *
  * Input: 4 header bytes, then the client's byte stream.
  *   h0  fuzz_session: logged in as alice (odd) or bob (even);
- *       fuzz_login: --max-auth-failures 1 + h0 % 3.
+ *       fuzz_login: --max-auth-failures 1 + h0 % 3; bit 6: a certificate
+ *       is configured, so cpd's first-byte rule applies (0x16 would go to
+ *       cpd-tls: the run checks the byte was only peeked, and ends; the
+ *       TLS library is not ours to fuzz); bit 7: --tls=required (every
+ *       USER must get the TLS-required 560 and end the session).
  *   h1  bits 0-2: messages pre-queued for the logged-in user; bits 3-5:
  *       --mailbox-limit (0 = none); bits 6-7: timeout chance per wait.
  *   h2  bits 0-2: store failure to inject (see enum inject); bit 3: keep
@@ -31,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include "limits.h"
 #include "lineio.h"
@@ -77,6 +85,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 struct outcheck {
 	bool logged_in;
+	bool tls_refused;   /* the TLS-required 560 was sent */
 	size_t lines, r240, r565;
 };
 
@@ -106,11 +115,22 @@ static void check_output(struct outcheck *oc, const char *out, size_t len)
 			/* exactly the next message the store handed out */
 			CHECK(FS.deliv_seen < FS.ndeliv);
 			CHECK(FS.deliv[FS.deliv_seen++] == fuzz_msg_hash(snd, sl, txt, tl));
+		} else if (F.cfg.refuse_plaintext_login &&
+		    n == sizeof PROTO_TLS_REQUIRED_REPLY - 1 &&
+		    memcmp(out, PROTO_TLS_REQUIRED_REPLY, n) == 0) {
+			/* once, before any login, and the session is over */
+			CHECK(!oc->logged_in && !oc->tls_refused);
+			CHECK(F.s.done);
+			oc->tls_refused = true;
 		} else {
 			CHECK(cmd.verb == PROTO_CODE);
 			CHECK(ln == 4 + strlen(proto_code_text(cmd.code)));
 			CHECK(memcmp(cmd.arg, proto_code_text(cmd.code),
 				cmd.arg_len) == 0);
+			/* with --tls=required no USER is ever accepted */
+			CHECK(!F.cfg.refuse_plaintext_login ||
+				(cmd.code != PROTO_R_USER_OK &&
+				 cmd.code != PROTO_E_USER && cmd.code != PROTO_E_AUTH));
 			switch (cmd.code) {
 			case PROTO_R_USER_OK:
 			case PROTO_E_USER:
@@ -233,6 +253,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rng_state = 1;
 
 #ifdef FUZZ_LOGIN
+	F.cfg.refuse_plaintext_login = (h[0] >> 7) & 1;
 	owner = -1;
 	session_init(&F.s, &F.cfg, &fuzz_store_ops, FS.st);
 #else
@@ -244,9 +265,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 #endif
 	fuzz_store_reset(owner, h[1] & 7);
 
-	CHECK(pipe(fds) == 0);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
 	CHECK(fcntl(fds[1], F_SETFL, O_NONBLOCK) == 0);
 	lineio_init(lio, fds[0]);
+
+#ifdef FUZZ_LOGIN
+	/* cpd's first-byte rule, when a certificate is configured: peek (the
+	 * client speaks first), and 0x16 goes to cpd-tls with the byte still
+	 * unread; anything else, or the end of input, is plaintext. */
+	if ((h[0] >> 6) & 3) {
+		unsigned char first, again;
+		feed(fds, data, size, &fed);
+		int pr = lineio_peek(fds[0], lineio_now_ms() + 10000, &first);
+		CHECK(pr == 1 || (pr == 0 && size == 0));
+		if (pr == 1 && first == 0x16) {
+			CHECK(recv(fds[0], &again, 1, MSG_DONTWAIT) == 1);
+			CHECK(again == 0x16);
+			if (fds[1] >= 0)
+				close(fds[1]);
+			close(fds[0]);
+			return 0;
+		}
+	}
+#endif
 
 	/* cpd's serve() with a fake clock: a timeout fires only when the
 	 * input says so, and then the deadline cpd would use has passed. */
@@ -358,6 +399,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(oc.lines == expect_replies);
 	CHECK(F.s.batch_puts == 0 && F.s.acked_n == 0);
 	CHECK(oc.r565 <= F.cfg.max_auth_failures);
+	/* --tls=required: nobody logged in in plaintext */
+	CHECK(!F.cfg.refuse_plaintext_login || !oc.logged_in);
 
 	/* every 240 is one committed message and every commit got its 240 */
 	CHECK(oc.r240 == FS.committed);

@@ -124,7 +124,7 @@ static void listen_case(const char *pid, const char *fds, int want,
 	if (fds != NULL)
 		setenv("LISTEN_FDS", fds, 1);
 	setenv("LISTEN_FDNAMES", "connection", 1);
-	r = listenfds_take();
+	r = listenfds_take(true);
 	ok(r == want && getenv("LISTEN_PID") == NULL &&
 	   getenv("LISTEN_FDS") == NULL && getenv("LISTEN_FDNAMES") == NULL,
 		"%s: %d (want %d), variables cleared", what, r, want);
@@ -160,6 +160,19 @@ static void test_listenfds(void)
 	listen_case("self", "1", 1, "one fd passed to this process");
 	flags = fcntl(LISTENFDS_START, F_GETFD);
 	ok(flags >= 0 && (flags & FD_CLOEXEC), "the passed fd is now close-on-exec");
+
+	/* Without unset (cpd, for the cpd-tls it may exec): the same answer,
+	 * and the variables stay for the next reader. */
+	{
+		char self[32];
+		snprintf(self, sizeof self, "%ld", (long)getpid());
+		setenv("LISTEN_PID", self, 1);
+		setenv("LISTEN_FDS", "1", 1);
+		ok(listenfds_take(false) == 1 && getenv("LISTEN_PID") != NULL &&
+		   getenv("LISTEN_FDS") != NULL && listenfds_take(true) == 1 &&
+		   getenv("LISTEN_PID") == NULL,
+			"without unset the variables stay; the next reader sees them too");
+	}
 	close(LISTENFDS_START);
 }
 

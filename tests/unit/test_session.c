@@ -22,6 +22,7 @@
 #define E550 "550 error downloading message\n"
 #define E560 "560 error receiving username\n"
 #define E565 "565 error authenticating user\n"
+#define E560TLS "560 error receiving username: TLS is required\n"
 #define LOGIN "USER alice\nPASS alicepw\n"
 #define OK_LOGIN R220 R230
 
@@ -36,6 +37,7 @@ enum setup {
 	MAX_FAIL_2 = 64,    /* two auth failures close */
 	FAIL_REMOVE = 128,
 	FAIL_LOCK = 256,    /* the mailbox lock cannot be taken (-1) */
+	TLS_REQUIRED = 512, /* plaintext connection, --tls=required */
 };
 
 struct scase {
@@ -158,6 +160,13 @@ static const struct scase cases[] = {
 	{ "mailbox lock fails: 550, nothing delivered", BOB_HAS_2 | FAIL_LOCK,
 	  "USER bob\nPASS bobpw\nRMSG\n201\n", OK_LOGIN E550 R201,
 	  S_PROCESS_COMMAND, false, 2 },
+	{ "TLS required: USER refused, PASS never read", TLS_REQUIRED, LOGIN "RMSG\n",
+	  E560TLS, S_IDLE, true, -1 },
+	{ "TLS required: a bad name too", TLS_REQUIRED, "USER a:b\nUSER alice\n",
+	  E560TLS, S_IDLE, true, -1 },
+	{ "TLS required: other lines as usual first", TLS_REQUIRED,
+	  "PASS alicepw\nHELO\nUSER alice\n", E500 E500 E560TLS, S_IDLE, true, -1 },
+	{ "TLS required: TERM still ends quietly", TLS_REQUIRED, "TERM\n", "", S_IDLE, true, -1 },
 };
 
 /* "userdel NAME" and its siblings (see struct scase). */
@@ -254,6 +263,7 @@ int main(void)
 			cfg.mailbox_limit = 1;
 		if (c->setup & MAX_FAIL_2)
 			cfg.max_auth_failures = 2;
+		cfg.refuse_plaintext_login = c->setup & TLS_REQUIRED;
 		session_init(&sess, &cfg, &memstore_ops, &ms);
 		feed(&sess, c->input, got, sizeof got);
 		int good = strcmp(got, c->want) == 0 && sess.state == c->state &&

@@ -1,0 +1,31 @@
+/* serve.h - one CP session driven over a line transport until it ends: the
+ * loop shared by cpd (plaintext) and cpd-tls (TLS), so the dialogue is
+ * byte-for-byte the same over both. Also the peer's description for logs. */
+#ifndef CP_SERVE_H
+#define CP_SERVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "lineio.h"
+#include "session.h"
+
+/* Run session s reading through in and writing through out until it is
+ * done or the client is gone; started_ms is when the connection began (the
+ * idle timeout counts from there). Logs the closing "disconnect" line. */
+void serve(struct session *s, struct lineio *in,
+	const struct lineio_transport *out, int64_t write_timeout_ms,
+	int64_t started_ms);
+
+/* "addr:port", "[addr6]:port", "unix" or "local" (not a socket) into buf;
+ * true when the peer is a loopback address (127.0.0.0/8, ::1, or
+ * ::ffff:127.0.0.0/104). */
+bool serve_describe_peer(int fd, char *buf, size_t cap);
+
+/* Nagle's algorithm off (TCP_NODELAY) if fd is a TCP socket; anything else
+ * (a pipe, a Unix socket) is left alone. The replies of a batch already
+ * leave in one write, so Nagle could only hold back the last segment of a
+ * pipelined exchange until the client's delayed ACK (about 40 ms). */
+void serve_set_nodelay(int fd);
+
+#endif
