@@ -99,6 +99,20 @@ static void test_journal(void)
 	ok(n > 0 && memmem(got, (size_t)n, "CP_USER=a\\x0ab\n", 15) != NULL,
 		"an escaped user name stays a text field");
 
+	/* On a TLS connection CP_TLS comes last; on a plaintext one not at all. */
+	log_set_tls("TLS1.3/AES-256-GCM");
+	log_event(LOG_INFO, "login", "x");
+	n = next_entry(got, sizeof got);
+	static const char tls_tail[] = "\nCP_TLS=TLS1.3/AES-256-GCM\n";
+	ok(n > (ssize_t)sizeof tls_tail &&
+	   memcmp(got + n - (sizeof tls_tail - 1), tls_tail, sizeof tls_tail - 1) == 0,
+		"CP_TLS is the last field on a TLS connection");
+	log_set_tls("");
+	log_event(LOG_INFO, "login", "x");
+	n = next_entry(got, sizeof got);
+	ok(n > 0 && memmem(got, (size_t)n, "CP_TLS", 6) == NULL,
+		"no CP_TLS field on a plaintext connection");
+
 	/* Below the priority threshold nothing is sent. */
 	log_event(LOG_DEBUG, "debug", "not sent");
 	ok(next_entry(got, sizeof got) < 0, "LOG_DEBUG without CP_DEBUG: nothing");
