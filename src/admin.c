@@ -17,14 +17,24 @@
 #include "proto.h"
 #include "store.h"
 
+bool admin_name_valid(const char *name, size_t len)
+{
+	return proto_username_valid(name, len) && name[0] != '-' &&
+		!(len == 1 && name[0] == '.') &&
+		!(len == 2 && name[0] == '.' && name[1] == '.');
+}
+
 /* ---------------------------------------------------------------- password */
 
 static struct termios admin_tty_saved;
 static const int admin_tty_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 
-/* A fatal signal while echo is off: turn echo back on, then die of it. */
+/* A fatal signal while echo is off: end the line, turn echo back on, then
+ * die of it. */
 static void admin_tty_signal(int sig)
 {
+	/* End the prompt's line, so the shell's prompt gets a line of its own. */
+	(void)!write(STDERR_FILENO, "\n", 1);
 	tcsetattr(STDIN_FILENO, TCSANOW, &admin_tty_saved);
 	signal(sig, SIG_DFL);
 	raise(sig);

@@ -24,6 +24,16 @@ enum admin_exit {
 	ADMIN_EXIT_NO_USER = 4, /* cp-userdel, cp-passwd: no such user */
 };
 
+/* The names the tools create and act on: what the wire accepts
+ * (proto_username_valid: 1-CP_USER_MAX bytes of A-Z a-z 0-9 . _ -), less
+ * names that start with '-' (they read as options) and "." and ".." (they
+ * read as paths). */
+bool admin_name_valid(const char *name, size_t len);
+#define ADMIN_STR_(x) #x
+#define ADMIN_STR(x) ADMIN_STR_(x)
+#define ADMIN_NAME_RULE "1-" ADMIN_STR(CP_USER_MAX) " bytes of A-Z a-z 0-9 . _ -, " \
+	"not starting with -, not . or .."
+
 /* Open the store in dir (creating the directory, mode 0700, when create).
  * The directory must not be writable by group or others, and must hold a
  * store (data.mdb) or nothing but store files; its files (data.mdb,
@@ -36,8 +46,8 @@ enum admin_exit {
  *    store is the service user's already; anything else is refused;
  *  - else the directory's owner.
  * So nothing the store's owner planted in it can be a trap for root. Not
- * read-only, it makes mailbox.lock too, owned like the LMDB files. NULL
- * with a one-line reason in err on failure. */
+ * read-only, it makes mailbox.lock too, owned like the LMDB files, and
+ * leaves the directory 0700. NULL with a one-line reason in err on failure. */
 struct store *admin_store_open(const char *dir, bool create, bool readonly,
 	char *err, size_t errcap);
 

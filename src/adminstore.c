@@ -298,6 +298,16 @@ struct store *admin_store_open(const char *dir, bool create, bool readonly,
 	}
 	if (r == 0)
 		r = choose_owner(dfd, dir, &sb, &dc, created, &as, err, errcap);
+	/* The directory ends 0700: one that group or others may only read or
+	 * enter (0755, as a bare mkdir or StateDirectory= makes it) is
+	 * tightened; a writable one was refused above. */
+	if (r == 0 && (sb.st_mode & 077) != 0 &&
+	    fchmod(dfd, 0700) != 0) {
+		snprintf(err, errcap, "store directory %s is accessible to group or "
+			"others (mode %04o) and cannot be made 0700: %s", dir,
+			(unsigned)(sb.st_mode & 07777), strerror(errno));
+		r = -1;
+	}
 	close(dfd);
 	if (r != 0 || (geteuid() == 0 && become(&as, err, errcap) != 0))
 		return NULL;

@@ -15,10 +15,13 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include "chatcfg.h"
 #include "client.h"
 #include "knownsrv.h"
 #include "limits.h"
+#include "proto.h"
 
 #define DEFAULT_HOST "localhost"
 
@@ -224,6 +227,15 @@ int chatcfg_resolve(struct chatcfg *cfg, const char *const opt[CFG_COUNT])
 			"user = NAME in ~/.config/cpchat/config\n");
 		return -1;
 	}
+	/* A name the server could not even take is a local usage error. Not
+	 * echoed: it may hold terminal controls. */
+	if (!proto_user_arg_valid(cfg->value[CFG_USER],
+			strlen(cfg->value[CFG_USER]))) {
+		fprintf(stderr, "cpchat: invalid user name (from %s): 1-%d bytes, "
+			"no ':', space or control character\n", cfg->origin[CFG_USER],
+			CP_USER_MAX);
+		return -1;
+	}
 	return 0;
 }
 
@@ -236,18 +248,34 @@ static void on_signal(int sig)
 	got_signal = sig;
 }
 
-/* First line of a file, without its line end. */
-static int password_from_file(const char *path, char *pw, size_t cap)
+/* First line of a file, without its line end; a file others can read or
+ * write is refused (their password is at stake) unless insecure_ok. */
+static int password_from_file(const char *path, bool insecure_ok, char *pw,
+	size_t cap)
 {
 	FILE *f = fopen(path, "re");
 	char *line = NULL;
 	size_t lcap = 0;
+	struct stat sb;
 	ssize_t len;
 
-	if (f == NULL) {
+	if (f == NULL || fstat(fileno(f), &sb) != 0) {
 		fprintf(stderr, "cpchat: cannot read password file %s: %s\n",
 			path, strerror(errno));
+		if (f != NULL)
+			fclose(f);
 		return -1;
+	}
+	if ((sb.st_mode & 077) != 0 && S_ISREG(sb.st_mode)) {
+		fprintf(stderr, "cpchat: %s: password file %s is accessible to "
+			"group or others (mode %04o); fix with: chmod 600 %s (or "
+			"accept it with --insecure-password-file)\n",
+			insecure_ok ? "warning" : "refused", path,
+			(unsigned)(sb.st_mode & 07777), path);
+		if (!insecure_ok) {
+			fclose(f);
+			return -1;
+		}
 	}
 	len = getline(&line, &lcap, f);
 	fclose(f);
@@ -308,6 +336,10 @@ static int password_prompt(const char *user, const char *host, char *pw,
 			pw[n++] = ch;
 	}
 	pw[n] = '\0';
+	/* Interrupted (Ctrl-C, Ctrl-D): end the prompt's line, as Enter would
+	 * have, so the shell's prompt starts on a line of its own. */
+	if (rc != 0 || got_signal)
+		(void)!write(fd, "\n", 1);
 	tcsetattr(fd, TCSAFLUSH, &t);
 	close(fd);
 	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
@@ -345,7 +377,8 @@ int chatcfg_ask_trust(const char *host, const char *port, const char *fp,
 int chatcfg_password(const struct chatcfg *cfg, char *pw, size_t cap)
 {
 	if (cfg->value[CFG_PWFILE] != NULL)
-		return password_from_file(cfg->value[CFG_PWFILE], pw, cap);
+		return password_from_file(cfg->value[CFG_PWFILE],
+			cfg->insecure_pwfile, pw, cap);
 	if (password_prompt(cfg->value[CFG_USER], cfg->value[CFG_HOST], pw,
 	    cap) == 0)
 		return 0;

@@ -4,6 +4,7 @@
 #ifndef CP_CHATCFG_H
 #define CP_CHATCFG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum chatcfg_key {
@@ -17,6 +18,8 @@ enum chatcfg_key {
 
 struct chatcfg {
 	char *value[CFG_COUNT];       /* NULL when not set anywhere */
+	bool insecure_pwfile;         /* --insecure-password-file: take a
+					 password file others can read */
 	char origin[CFG_COUNT][64];   /* where each came from, for messages */
 };
 
@@ -32,8 +35,10 @@ void chatcfg_free(struct chatcfg *cfg);
 int chatcfg_ask_trust(const char *host, const char *port, const char *fp,
 	const char *file);
 
-/* The password into pw: first line of the password file if one is set,
- * else asked on /dev/tty. -1 (after a message on stderr) if neither works. */
+/* The password into pw: first line of the password file if one is set
+ * (refused, like ssh's key files, if group or others can read or write it,
+ * unless cfg->insecure_pwfile), else asked on /dev/tty. -1 (after a message
+ * on stderr) if neither works. */
 int chatcfg_password(const struct chatcfg *cfg, char *pw, size_t cap);
 
 #endif

@@ -1,7 +1,7 @@
 /* chatcmd.c - what cpchat's interactive mode does with a typed line: the
- * commands (@NAME TEXT, /inbox, /watch, /help, /quit), the answer to the
- * reconnect question, and the session they drive: downloads, failures,
- * losing and regaining the connection. */
+ * commands (@NAME TEXT, /inbox, /watch, /help, /quit) and the session they
+ * drive: downloads, failures, the keepalive, losing the connection and
+ * regaining it when the user next acts (the line is then sent). */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -10,13 +10,24 @@
 #include "chatcmd.h"
 #include "lineio.h"
 
+static void offline_hint(struct ui *u)
+{
+	chatui_show(u, C_DIM, "offline: the next line you enter reconnects "
+		"first (/quit leaves)");
+}
+
 static void lost(struct ui *u)
 {
 	chatui_show(u, C_RED, "connection lost: %s", client_error(&u->client));
 	client_close(&u->client);
 	u->connected = false;
-	if (!u->tty)
-		chatui_show(u, NULL, "reconnect? [Y/n]");
+	offline_hint(u);
+}
+
+/* A request went to the server: the keepalive can wait a whole interval. */
+static void touched(struct ui *u)
+{
+	u->next_keepalive = lineio_now_ms() + u->login->keepalive_ms;
 }
 
 /* Report a failed request; a broken dialogue ends the connection. */
@@ -35,8 +46,7 @@ void chatcmd_fail(struct ui *u, enum client_result r)
 		client_quit(&u->client);
 		u->connected = false;
 		chatui_show(u, C_RED, "disconnected after a protocol error");
-		if (!u->tty)
-			chatui_show(u, NULL, "reconnect? [Y/n]");
+		offline_hint(u);
 	}
 }
 
@@ -45,22 +55,22 @@ void chatcmd_inbox(struct ui *u, bool verbose)
 	unsigned long n = 0;
 	enum client_result r = client_recv(&u->client, chatui_deliver, u, &n);
 
+	touched(u);
 	if (r != CLIENT_OK)
 		chatcmd_fail(u, r);
 	else if (n == 0 && verbose)
 		chatui_show(u, C_DIM, "no new messages");
 }
 
-static void reconnect(struct ui *u)
+/* Connect and log in again, and show what waits. 0, or -1 (said why). */
+static int reconnect(struct ui *u)
 {
 	enum client_result r = cpchat_login(&u->client, u->login);
 
 	if (r != CLIENT_OK) {
-		chatui_show(u, C_RED, "%s", client_error(&u->client));
+		chatui_show(u, C_RED, "cannot reconnect: %s", client_error(&u->client));
 		client_close(&u->client);
-		if (!u->tty)
-			chatui_show(u, NULL, "reconnect? [Y/n]");
-		return;
+		return -1;
 	}
 	u->connected = true;
 	chatui_show(u, C_DIM, "connected to %s port %s as %s (%s)",
@@ -68,6 +78,13 @@ static void reconnect(struct ui *u)
 		chatui_transport(u));
 	chatcmd_inbox(u, true);
 	u->next_poll = lineio_now_ms() + u->watch_ms;
+	return u->connected ? 0 : -1;
+}
+
+void chatcmd_keepalive(struct ui *u)
+{
+	if (u->connected)
+		chatcmd_inbox(u, false);
 }
 
 static void help(struct ui *u)
@@ -78,6 +95,8 @@ static void help(struct ui *u)
 		"/watch N        download every N seconds; /watch off stops",
 		"/help           this help",
 		"/quit           leave (Ctrl-D too)",
+		"TAB             completes /commands and @names seen; in a text",
+		"                (or as Ctrl-V TAB) it types a TAB",
 	};
 
 	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
@@ -107,10 +126,20 @@ static void send_line(struct ui *u, const char *line)
 		return;
 	}
 	r = client_send(&u->client, name, nlen, text, strlen(text));
-	if (r == CLIENT_OK)
+	touched(u);
+	if (r == CLIENT_OK) {
+		complete_names_add(&u->names, name, nlen);
 		chatui_show(u, C_DIM, "sent to %.*s", (int)nlen, name);
-	else
-		chatcmd_fail(u, r);
+		return;
+	}
+	chatcmd_fail(u, r);
+	if (r == CLIENT_E_LOST && u->tty) {
+		/* No 240 came back: it may or may not have been stored. */
+		free(u->kept);
+		u->kept = strdup(line);
+		chatui_show(u, C_RED, "your line is kept: Enter sends it again "
+			"(check first: it may have arrived)");
+	}
 }
 
 static void watch_cmd(struct ui *u, const char *arg)
@@ -150,17 +179,27 @@ static void watch_cmd(struct ui *u, const char *arg)
 void chatcmd_handle(struct ui *u, const char *line)
 {
 	const char *p = line + strspn(line, " \t");
+	bool inbox = *p == '\0' || strcmp(p, "/inbox") == 0;
 
-	if (!u->connected) {
-		if (*p == '\0' || *p == 'y' || *p == 'Y')
-			reconnect(u);
-		else if (*p == 'n' || *p == 'N')
-			u->quit = true;
-		else if (!u->tty)
-			chatui_show(u, NULL, "reconnect? [Y/n]");
-		return;
+	/* Offline, a line that needs the server reconnects first (which
+	 * shows what waits); if that fails, the line is kept for another go. */
+	if (!u->connected && strcmp(p, "/quit") != 0 && strcmp(p, "/help") != 0) {
+		if (reconnect(u) != 0) {
+			if (*p != '\0') {
+				free(u->kept);
+				u->kept = u->tty ? strdup(line) : NULL;
+				if (u->tty)
+					chatui_show(u, C_RED, "not sent; your line is "
+						"kept: press Enter to try again");
+				else
+					chatui_show(u, C_RED, "not sent: %s", line);
+			}
+			return;
+		}
+		if (inbox)
+			return;
 	}
-	if (*p == '\0' || strcmp(p, "/inbox") == 0)
+	if (inbox)
 		chatcmd_inbox(u, true);
 	else if (*p == '@')
 		send_line(u, p);

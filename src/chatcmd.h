@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "chatcomplete.h"
 #include "chatui.h"
 #include "client.h"
 #include "lineio.h"
@@ -31,7 +32,11 @@ struct ui {
 	History *hist;
 	int64_t watch_ms;       /* /watch interval, 0 = off */
 	int64_t next_poll;
+	int64_t next_keepalive; /* when a silent RMSG is due (keepalive_ms) */
+	char *kept;             /* a line typed offline whose reconnect failed:
+				   put back into the editor, not lost */
 	struct lineio in;       /* stdin when it is not a terminal */
+	struct complete_names names; /* senders and recipients, for TAB */
 	char prompt[CP_USER_MAX + 32];
 	char transport[96];     /* chatui_transport's answer */
 };
@@ -55,7 +60,11 @@ void chatcmd_handle(struct ui *u, const char *line);
 void chatcmd_inbox(struct ui *u, bool verbose);
 
 /* chatcmd.c: report a failed request; a lost or broken connection is
- * closed and the reconnect question asked. */
+ * closed, and the next line typed reconnects before it is acted on. */
 void chatcmd_fail(struct ui *u, enum client_result r);
+
+/* chatcmd.c: the keepalive is due: a silent download (RMSG), which keeps
+ * cpd's idle timeout away and shows anything that arrived. */
+void chatcmd_keepalive(struct ui *u);
 
 #endif

@@ -44,11 +44,11 @@ static char *prompt_fn(EditLine *el)
 
 /* ---------------------------------------------------------------- output */
 
-/* Columns the terminal shows for these bytes (wide characters count 2). */
-static size_t text_width(const char *s, size_t len)
+/* The column after showing these bytes from column w (wide characters
+ * count 2; a TAB goes to the next multiple of 8, as libedit draws it). */
+static size_t text_width(size_t w, const char *s, size_t len)
 {
 	mbstate_t st;
-	size_t w = 0;
 
 	memset(&st, 0, sizeof st);
 	while (len > 0) {
@@ -63,7 +63,7 @@ static size_t text_width(const char *s, size_t len)
 		} else {
 			if (n == 0)
 				n = 1;
-			cw = wcwidth(wc);
+			cw = wc == L'\t' ? (int)(8 - w % 8) : wcwidth(wc);
 		}
 		if (cw > 0)
 			w += (size_t)cw;
@@ -83,8 +83,8 @@ static void erase_edit(struct ui *u)
 
 	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
 		cols = ws.ws_col;
-	pos = text_width(u->prompt, strlen(u->prompt)) +
-		text_width(li->buffer, (size_t)(li->cursor - li->buffer));
+	pos = text_width(text_width(0, u->prompt, strlen(u->prompt)),
+		li->buffer, (size_t)(li->cursor - li->buffer));
 	row = pos / cols;
 	fputs("\r", stdout);
 	if (row > 0)
@@ -141,6 +141,7 @@ int chatui_deliver(void *ctx, const char *sender, size_t slen,
 	struct tm tm;
 	size_t n;
 
+	complete_names_add(&u->names, sender, slen);
 	localtime_r(&now, &tm);
 	strftime(hm, sizeof hm, "%H:%M", &tm);
 	client_mask(name, sizeof name, sender, slen, false);
@@ -157,10 +158,8 @@ int chatui_deliver(void *ctx, const char *sender, size_t slen,
 static void set_prompt(struct ui *u)
 {
 	u->online_prompt = u->connected;
-	if (u->connected)
-		snprintf(u->prompt, sizeof u->prompt, "%s> ", u->login->user);
-	else
-		snprintf(u->prompt, sizeof u->prompt, "reconnect? [Y/n] ");
+	snprintf(u->prompt, sizeof u->prompt, "%s%s> ", u->login->user,
+		u->connected ? "" : " (offline)");
 	ui_prompt_text = u->prompt;
 }
 
@@ -170,7 +169,14 @@ static void begin_line(struct ui *u)
 	if (u->tty && !u->quit) {
 		el_set(u->el, EL_UNBUFFERED, 1); /* raw mode, empty line, prompt */
 		u->editing = true;
+		if (u->kept != NULL) { /* a line that could not be sent: again */
+			erase_edit(u);  /* the prompt just drawn; redrawn below */
+			el_insertstr(u->el, u->kept);
+			el_set(u->el, EL_REFRESH);
+		}
 	}
+	free(u->kept);
+	u->kept = NULL;
 }
 
 static void end_line(struct ui *u)
@@ -205,7 +211,7 @@ static void read_key(struct ui *u)
 	} else {
 		HistEvent ev;
 
-		if (line[0] != '\0' && u->connected)
+		if (line[0] != '\0')
 			history(u->hist, &ev, H_ENTER, line);
 		chatcmd_handle(u, line);
 		free(line);
@@ -292,6 +298,30 @@ const char *chatui_transport(struct ui *u)
 		"no TLS";
 }
 
+/* TAB (chatcomplete.c): complete "/cmd" or "@name", else a literal TAB. */
+static unsigned char complete_key(EditLine *el, int ch)
+{
+	const LineInfo *li = el_line(el);
+	char insert[CP_LINE_MAX], list[CP_LINE_MAX];
+	struct ui *u = NULL;
+
+	(void)ch;
+	el_get(el, EL_CLIENTDATA, &u);
+	switch (chat_complete(li->buffer, (size_t)(li->cursor - li->buffer),
+			u ? &u->names : NULL, insert, list, sizeof insert)) {
+	case COMPLETE_INSERT:
+		if (insert[0] != '\0' && el_insertstr(el, insert) != 0)
+			return CC_ERROR;
+		return CC_REFRESH;
+	case COMPLETE_LIST:
+		chatui_show(u, C_DIM, "%s", list);
+		return CC_NORM;
+	case COMPLETE_TAB:
+	default:
+		return el_insertstr(el, "\t") == 0 ? CC_REFRESH : CC_ERROR;
+	}
+}
+
 static int setup_tty(struct ui *u)
 {
 	u->el = el_init("cpchat", stdin, stdout, stderr);
@@ -305,7 +335,12 @@ static int setup_tty(struct ui *u)
 	el_set(u->el, EL_EDITOR, "emacs");
 	el_set(u->el, EL_PROMPT, prompt_fn);
 	el_set(u->el, EL_SIGNAL, 0);
-	el_source(u->el, NULL); /* ~/.editrc */
+	el_set(u->el, EL_CLIENTDATA, u);
+	/* el_wset: el_set's EL_ADDFN copies the name and never frees it. */
+	el_wset(u->el, EL_ADDFN, L"cp-complete",
+		L"complete a /command or @name, else insert a TAB", complete_key);
+	el_wset(u->el, EL_BIND, L"^I", L"cp-complete", NULL);
+	el_source(u->el, NULL); /* ~/.editrc (may bind TAB otherwise) */
 	return 0;
 }
 
@@ -362,12 +397,17 @@ int chatui_run(const struct chat_login *login, bool color)
 			{ .fd = STDIN_FILENO, .events = POLLIN },
 			{ .fd = u->connected ? u->client.fd : -1, .events = POLLIN },
 		};
+		int64_t due = INT64_MAX;
 		int timeout = -1;
 		bool buffered = u->connected && client_input_buffered(&u->client);
 
-		if (u->connected && u->watch_ms > 0) {
-			int64_t left = u->next_poll - lineio_now_ms();
-			timeout = left > 0 ? (int)left : 0;
+		if (u->connected && u->watch_ms > 0)
+			due = u->next_poll;
+		if (u->connected && login->keepalive_ms > 0 && u->next_keepalive < due)
+			due = u->next_keepalive;
+		if (due != INT64_MAX) {
+			int64_t left = due - lineio_now_ms();
+			timeout = left <= 0 ? 0 : left < 86400000 ? (int)left : 86400000;
 		}
 		if (buffered)
 			timeout = 0; /* TLS holds input poll cannot see */
@@ -392,6 +432,9 @@ int chatui_run(const struct chat_login *login, bool color)
 			chatcmd_inbox(u, false);
 			u->next_poll = lineio_now_ms() + u->watch_ms;
 		}
+		if (u->connected && login->keepalive_ms > 0 &&
+		    lineio_now_ms() >= u->next_keepalive)
+			chatcmd_keepalive(u);
 		if (p[0].revents & POLLIN) {
 			if (u->tty)
 				read_key(u);
@@ -401,9 +444,9 @@ int chatui_run(const struct chat_login *login, bool color)
 			u->quit = true;
 		}
 		if (u->editing && u->online_prompt != u->connected) {
-			erase_edit(u); /* ask the reconnect question instead */
-			end_line(u);
-			begin_line(u);
+			erase_edit(u); /* the prompt says "offline"; the line stays */
+			set_prompt(u);
+			el_set(u->el, EL_REFRESH);
 		}
 	}
 	if (u->editing)
@@ -414,6 +457,7 @@ int chatui_run(const struct chat_login *login, bool color)
 		history_end(u->hist);
 	}
 	rc = u->connected ? CPCHAT_EXIT_OK : CPCHAT_EXIT_CONNECT;
+	free(u->kept);
 	if (u->connected)
 		client_quit(&u->client);
 	fflush(stdout);

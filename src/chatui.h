@@ -37,6 +37,7 @@ struct chat_login {
 	enum chat_tls tls;
 	const char *proxy;      /* --proxy-command, NULL: TCP */
 	struct clienttls_conf tlsconf;
+	int64_t keepalive_ms;   /* interactive: silent RMSG after this idle, 0 off */
 };
 
 /* The exit status for a client result. */

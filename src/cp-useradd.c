@@ -20,19 +20,26 @@
 #define TOOL "cp-useradd"
 #define TOOL_ARGS " NAME"
 #define TOOL_WHAT "Add the CP user NAME, with a password read as described below.\n"
+#define TOOL_EXITS "Exit status: 0 done, 1 store error, 2 bad usage, name or password,\n" \
+	"3 user already exists.\n"
 #elif CP_TOOL == CP_TOOL_USERDEL
 #define TOOL "cp-userdel"
 #define TOOL_ARGS " NAME"
 #define TOOL_WHAT "Delete the CP user NAME and every message queued for them.\n"
+#define TOOL_EXITS "Exit status: 0 done, 1 store error, 2 bad usage or name,\n" \
+	"4 no such user.\n"
 #elif CP_TOOL == CP_TOOL_PASSWD
 #define TOOL "cp-passwd"
 #define TOOL_ARGS " NAME"
 #define TOOL_WHAT "Set a new password for the CP user NAME, read as described below.\n"
+#define TOOL_EXITS "Exit status: 0 done, 1 store error, 2 bad usage, name or password,\n" \
+	"4 no such user.\n"
 #elif CP_TOOL == CP_TOOL_USERS
 #define TOOL "cp-users"
 #define TOOL_ARGS ""
 #define TOOL_WHAT "List the CP users, one per line: name, a tab, and the number of\n" \
-	"messages queued for them.\n"
+	"messages queued for them (cp-admin queued NAME lists them).\n"
+#define TOOL_EXITS "Exit status: 0 done, 1 store error, 2 bad usage.\n"
 #else
 #error "build with -DCP_TOOL=CP_TOOL_USERADD, _USERDEL, _PASSWD or _USERS"
 #endif
@@ -51,7 +58,11 @@ TOOL_WHAT
 "  -V, --version  show the version and exit\n"
 "\n"
 #if CP_TOOL != CP_TOOL_USERS
-"A NAME is 1-%d bytes of A-Z a-z 0-9 . _ -\n"
+"A NAME is " ADMIN_NAME_RULE ".\n"
+#endif
+#if CP_TOOL == CP_TOOL_USERDEL
+"(A name made by an older cp-useradd, such as -x, can still be deleted:\n"
+"put -- before it.)\n"
 #endif
 #if HAS_PASSWORD
 "The password is asked twice without echo when standard input is a terminal,\n"
@@ -67,14 +78,10 @@ TOOL_WHAT
 "new or empty directory, or one whose store is that user's, is handed over.\n"
 "Refused: a store whose directory is writable by group or others, whose\n"
 "files are accessible to them or are links, and a directory holding other\n"
-"files but no store.\n"
+"files but no store. A directory others can only read is made 0700.\n"
 "\n"
-"Exit status: 0 done, 1 store error, 2 bad usage, name or password,\n"
-"3 user already exists, 4 no such user.\n",
+TOOL_EXITS,
 		CP_DEFAULT_DB,
-#if CP_TOOL != CP_TOOL_USERS
-		CP_USER_MAX,
-#endif
 #if HAS_PASSWORD
 		CP_PASS_MAX,
 #endif
@@ -181,6 +188,7 @@ int main(int argc, char **argv)
 	 * land in data.mdb, nor the password be read from lock.mdb. */
 	if (stdfds_ensure() < 0)
 		return ADMIN_EXIT_STORE;
+	argv[0] = (char *)TOOL; /* getopt's own messages name the tool */
 	while ((c = getopt_long(argc, argv, "d:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -211,10 +219,12 @@ int main(int argc, char **argv)
 		return ADMIN_EXIT_USAGE;
 	}
 	name = argv[optind];
-	if (!proto_username_valid(name, strlen(name))) {
+	/* cp-userdel takes any name the wire takes, so that one made by an
+	 * older cp-useradd (-x, ..) can still be removed. */
+	if (!(CP_TOOL == CP_TOOL_USERDEL ? proto_username_valid(name, strlen(name))
+	      : admin_name_valid(name, strlen(name)))) {
 		/* The name is not echoed: it may hold anything, terminal controls too. */
-		fprintf(stderr, TOOL ": invalid user name (1-%d bytes of "
-			"A-Z a-z 0-9 . _ -)\n", CP_USER_MAX);
+		fprintf(stderr, TOOL ": invalid user name (" ADMIN_NAME_RULE ")\n");
 		return ADMIN_EXIT_USAGE;
 	}
 #endif

@@ -32,8 +32,11 @@ static void usage(FILE *f)
 "Chat over the Chat Protocol (CP). Without a command: interactive chat.\n"
 "\n"
 "Commands:\n"
-"  send NAME [TEXT]...   send TEXT (the words joined by spaces) to user NAME;\n"
-"                        without TEXT, send each line of standard input\n"
+"  send [--replace-colon C] NAME [TEXT]...\n"
+"                        send TEXT (the words joined by spaces) to user NAME;\n"
+"                        without TEXT, send each line of standard input;\n"
+"                        CP forbids ':' in a text: --replace-colon C sends\n"
+"                        each ':' as the character C (e.g. ';') instead\n"
 "  recv                  download new messages, one \"sender<TAB>text\" line each\n"
 "  watch [-i S]          download every S seconds (default %d) and print\n"
 "                        arrivals like recv, until SIGINT or SIGTERM\n"
@@ -42,7 +45,9 @@ static void usage(FILE *f)
 "  -H, --host HOST          server name or address (default localhost)\n"
 "  -p, --port PORT          server port (default %d)\n"
 "  -u, --user NAME          log in as NAME\n"
-"      --password-file FILE read the password from the first line of FILE\n"
+"      --password-file FILE read the password from the first line of FILE,\n"
+"                           which group and others must not be able to read\n"
+"      --insecure-password-file  accept such a file anyway (with a warning)\n"
 "  -t, --timeout S          connect and reply timeout in seconds (default %d)\n"
 "      --tls, --no-tls      use TLS, or not (default: TLS unless the server\n"
 "                           is a loopback address or --proxy-command is used)\n"
@@ -52,6 +57,9 @@ static void usage(FILE *f)
 "      --accept-new         trust a server not yet in known_servers and add it\n"
 "      --proxy-command CMD  speak CP over CMD's stdin and stdout, e.g.\n"
 "                           'ssh -W %%h:%%p gateway' (%%h host, %%p port)\n"
+"      --keepalive S        interactive: after S idle seconds, check for new\n"
+"                           messages silently, which keeps the session open\n"
+"                           (default %d; 0 never)\n"
 "  -h, --help               show this help and exit\n"
 "  -V, --version            show the version and exit\n"
 "\n"
@@ -71,13 +79,15 @@ static void usage(FILE *f)
 "refuse an unknown server unless --accept-new, and a changed key is refused.\n"
 "\n"
 "Interactive: @NAME TEXT sends; /inbox or an empty line downloads; /watch N\n"
-"downloads every N seconds; /help; /quit or Ctrl-D leaves.\n"
+"downloads every N seconds; /help; /quit or Ctrl-D leaves; TAB completes\n"
+"/commands and @names (elsewhere it types a TAB). If the server\n"
+"closes the connection, the next line entered reconnects and is then sent.\n"
 "A message is 1-%d bytes of UTF-8 without ':' (CP's limits).\n"
 "\n"
 "Exit status:\n"
 "  0  success\n"
 "  1  local error (a message could not be written out, stdin unreadable)\n"
-"  2  usage error (options, arguments, settings, no password)\n"
+"  2  usage error (options, arguments, settings, user name, no password)\n"
 "  3  cannot connect to the server, or the connection was lost\n"
 "  4  authentication failed (user name or password)\n"
 "  5  no such user (recipient)\n"
@@ -87,7 +97,7 @@ static void usage(FILE *f)
 "     certificate or key is not trusted (invalid, expired, wrong name,\n"
 "     unknown or changed key)\n",
 		CP_DEFAULT_WATCH_INTERVAL, CP_PORT, CP_DEFAULT_CLIENT_TIMEOUT,
-		CP_TEXT_MAX);
+		CP_DEFAULT_CLIENT_KEEPALIVE, CP_TEXT_MAX);
 }
 
 static int usage_error(const char *fmt, ...)
@@ -171,6 +181,37 @@ static void on_signal(int sig)
 
 /* ---------------------------------------------------------------- send */
 
+/* send --replace-colon: what each ':' of a text becomes (NULL: kept, and
+ * the text refused). One UTF-8 character, itself valid in a text. */
+static const char *colon_rep;
+
+static bool colon_rep_valid(const char *s)
+{
+	size_t len = strlen(s), chars = 0;
+
+	for (size_t i = 0; i < len; i++)
+		chars += ((unsigned char)s[i] & 0xc0) != 0x80;
+	return len > 0 && chars == 1 && strchr(s, ':') == NULL && s[0] != '\t' &&
+		proto_text_valid(s, len);
+}
+
+/* text with every ':' replaced by colon_rep into out (cap bytes, room for
+ * 4 bytes per input byte); its new length. */
+static size_t colon_replace(const char *text, size_t len, char *out)
+{
+	size_t rl = strlen(colon_rep), n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] == ':') {
+			memcpy(out + n, colon_rep, rl);
+			n += rl;
+		} else {
+			out[n++] = text[i];
+		}
+	}
+	return n;
+}
+
 struct batch {
 	struct client *c;
 	unsigned long line[CP_SMSG_BATCH_MAX]; /* stdin line of each pending */
@@ -207,13 +248,19 @@ static void batch_drain(struct batch *b)
 static void batch_line(struct batch *b, const char *rcpt, const char *text,
 	size_t len, unsigned long lineno)
 {
+	static char replaced[4 * CP_LINE_MAX];
 	size_t rlen = strlen(rcpt);
-	enum client_check why = client_check(rcpt, rlen, text, len);
+	enum client_check why;
 	enum client_result r;
 	char msg[CLIENT_ERR_MAX];
 
 	if (len == 0)
 		return; /* blank lines are skipped */
+	if (colon_rep != NULL && len <= CP_LINE_MAX) {
+		len = colon_replace(text, len, replaced);
+		text = replaced;
+	}
+	why = client_check(rcpt, rlen, text, len);
 	if (why != CLIENT_CHECK_OK) {
 		client_check_explain(why, rcpt, rlen, len, msg, sizeof msg);
 		fprintf(stderr, "cpchat: line %lu: %s\n", lineno, msg);
@@ -345,6 +392,7 @@ static int watch_options(int argc, char **argv, int64_t *interval)
 	int opt;
 
 	optind = 0;
+	argv[0] = (char *)"cpchat watch";
 	while ((opt = getopt_long(argc, argv, "+i:", opts, NULL)) != -1) {
 		if (opt != 'i') {
 			fputs("Try 'cpchat --help' for more information.\n", stderr);
@@ -402,13 +450,28 @@ static int watch(struct client *c, const struct chat_login *l,
  * spaces; NULL: read stdin), checked before anything is asked or sent. */
 static int send_args(int argc, char **argv, const char **rcpt, char **text)
 {
+	static const struct option opts[] = {
+		{ "replace-colon", required_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 },
+	};
 	enum client_check why;
 	char msg[CLIENT_ERR_MAX];
 	size_t tlen = 0;
-	int i = 1;
+	int i, opt;
 
-	if (i < argc && strcmp(argv[i], "--") == 0)
-		i++;
+	optind = 0;
+	argv[0] = (char *)"cpchat send";
+	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (opt != 'c') {
+			fputs("Try 'cpchat --help' for more information.\n", stderr);
+			return CPCHAT_EXIT_USAGE;
+		}
+		if (!colon_rep_valid(optarg))
+			return usage_error("send: --replace-colon takes one "
+				"character other than ':' (UTF-8, not a control)");
+		colon_rep = optarg;
+	}
+	i = optind;
 	if (i >= argc)
 		return usage_error("send: missing recipient");
 	*rcpt = argv[i++];
@@ -424,6 +487,17 @@ static int send_args(int argc, char **argv, const char **rcpt, char **text)
 			if (k > i)
 				strcat(*text, " ");
 			strcat(*text, argv[k]);
+		}
+		if (colon_rep != NULL) {
+			char *r = malloc(4 * tlen + 1);
+
+			if (r == NULL) {
+				fprintf(stderr, "cpchat: out of memory\n");
+				return CPCHAT_EXIT_LOCAL;
+			}
+			r[colon_replace(*text, strlen(*text), r)] = '\0';
+			free(*text);
+			*text = r;
 		}
 	}
 	/* Without a text only the name can be checked yet. */
@@ -490,6 +564,8 @@ int main(int argc, char **argv)
 		{ "fingerprint", required_argument, NULL, 'F' },
 		{ "accept-new", no_argument, NULL, 'A' },
 		{ "proxy-command", required_argument, NULL, 'X' },
+		{ "keepalive", required_argument, NULL, 'K' },
+		{ "insecure-password-file", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -502,6 +578,8 @@ int main(int argc, char **argv)
 	int64_t timeout = CP_DEFAULT_CLIENT_TIMEOUT * 1000;
 	int64_t interval = CP_DEFAULT_WATCH_INTERVAL * 1000;
 	bool accept_new = false;
+	int64_t keepalive = CP_DEFAULT_CLIENT_KEEPALIVE * 1000;
+	bool insecure_pwfile = false;
 	int opt, rc;
 
 	/* Before anything is opened: the server's socket must never become
@@ -510,6 +588,7 @@ int main(int argc, char **argv)
 		return CPCHAT_EXIT_LOCAL;
 	setlocale(LC_CTYPE, "");
 	signal(SIGPIPE, SIG_IGN);
+	argv[0] = (char *)"cpchat"; /* getopt's own messages name the program */
 	while ((opt = getopt_long(argc, argv, "+H:p:u:t:hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'H': optval[CFG_HOST] = optarg; break;
@@ -527,6 +606,12 @@ int main(int argc, char **argv)
 				return usage_error("invalid timeout '%s' (seconds, "
 					"up to 86400)", optarg);
 			break;
+		case 'K':
+			if (parse_seconds(optarg, 0, &keepalive) < 0)
+				return usage_error("invalid keepalive '%s' (seconds, "
+					"up to 86400; 0 never)", optarg);
+			break;
+		case 'I': insecure_pwfile = true; break;
 		case 'h': usage(stdout); return CPCHAT_EXIT_OK;
 		case 'V': printf("cpchat (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
 			return CPCHAT_EXIT_OK;
@@ -556,8 +641,9 @@ int main(int argc, char **argv)
 
 	/* Settings: config file, then environment, then options; then the
 	 * password (a file, else the terminal). */
-	if (chatcfg_resolve(&cfg, optval) < 0 ||
-	    chatcfg_password(&cfg, password, sizeof password) < 0) {
+	rc = chatcfg_resolve(&cfg, optval);
+	cfg.insecure_pwfile = insecure_pwfile;
+	if (rc < 0 || chatcfg_password(&cfg, password, sizeof password) < 0) {
 		chatcfg_free(&cfg);
 		free(text);
 		return CPCHAT_EXIT_USAGE;
@@ -578,6 +664,7 @@ int main(int argc, char **argv)
 		.accept_new = accept_new,
 		.ask = cmd == NULL ? chatcfg_ask_trust : NULL,
 	};
+	login.keepalive_ms = keepalive;
 	rc = run(cmd, &login, interval, rcpt, text);
 	explicit_bzero(password, sizeof password);
 	chatcfg_free(&cfg);

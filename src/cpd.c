@@ -58,6 +58,7 @@ int main(int argc, char **argv)
 	if (stdfds_ensure() < 0)
 		return CPD_EXIT_STORE;
 	log_init("cpd", LOG_TARGET_AUTO);
+	argv[0] = (char *)"cpd"; /* getopt's own messages name the program */
 	switch (cpd_options_parse(&o, argc, argv)) {
 	case CPD_OPTS_OK: break;
 	case CPD_OPTS_DONE: return CPD_EXIT_OK;

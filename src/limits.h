@@ -88,6 +88,15 @@
  * may take at most this long. */
 #define CP_TLS_BYE_WAIT_MS 1000
 
+/* cpchat interactive: with no other request for this many seconds, a silent
+ * RMSG keeps the session open (cpd closes one idle for its --idle-timeout,
+ * 300 s by default); well under half of that, so one late wake-up is safe. */
+#define CP_DEFAULT_CLIENT_KEEPALIVE 120
+
+/* cpchat interactive: user names remembered (senders, recipients) for TAB
+ * completion after '@'; a chat window deals with a handful of people. */
+#define CP_CHAT_NAMES_MAX 64
+
 /* A client that takes no byte of its replies for this long has stopped
  * reading: the handler gives up (a stranger must not pin a handler forever).
  * The wait restarts whenever bytes go out, so slow readers are served. */

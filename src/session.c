@@ -368,6 +368,9 @@ static enum outcome h_pass(struct session *s, const struct proto_cmd *cmd)
 	s->user[0] = '\0';
 	s->delay_ms = s->cfg->auth_fail_delay_ms;
 	reply(s, PROTO_E_AUTH);
+	/* Back in Idle (doc/protocol.md) before a last failure ends the
+	 * session, so the log names the state the client is really in. */
+	session_enter(s, S_IDLE);
 	if (s->cfg->max_auth_failures > 0 &&
 	    s->auth_failures >= s->cfg->max_auth_failures)
 		session_end(s, "closed after too many failed logins");

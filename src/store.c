@@ -339,8 +339,7 @@ int store_user_hash(struct store *st, const char *name, size_t len,
 	return store_user_account(st, name, len, hash, cap, NULL);
 }
 
-/* The next account generation, taken from meta "generation" in txn. */
-static int gen_take(struct store *st, MDB_txn *txn, uint64_t *gen)
+int store_gen_take(struct store *st, MDB_txn *txn, uint64_t *gen)
 {
 	unsigned char gb[STOREREC_GEN_SIZE];
 	MDB_val k = { 10, "generation" }, v;
@@ -396,7 +395,7 @@ static enum store_admin_result user_write(struct store *st, const char *name,
 		mdb_txn_abort(txn);
 		return STORE_ADMIN_ERROR;
 	}
-	if ((rc = gen_take(st, txn, &gen)) != 0) {
+	if ((rc = store_gen_take(st, txn, &gen)) != 0) {
 		store_fail(st, "account generation", rc);
 		mdb_txn_abort(txn);
 		return STORE_ADMIN_ERROR;

@@ -4,6 +4,7 @@
 #ifndef CP_STORE_H
 #define CP_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "limits.h"
@@ -121,5 +122,38 @@ enum store_admin_result store_user_del(struct store *st, const char *name,
 int store_user_list(struct store *st,
 	void (*fn)(void *arg, const char *name, size_t len, uint64_t queued),
 	void *arg);
+
+/* ---------------------------------------------------------------- operator
+ * storeadmin.c: backup, restore and purge, for cp-admin. */
+enum store_copy_result {
+	STORE_COPY_OK = 0,
+	STORE_COPY_NOT_EMPTY,   /* the target already holds a backup / data */
+	STORE_COPY_ERROR,
+};
+
+/* Write a consistent, compacted snapshot of the store (one read transaction:
+ * others go on reading and writing meanwhile) to dst/data.mdb, mode 0600,
+ * dst (and missing parents) being created mode 0700; run as root, both are owned like
+ * the store's directory. Written under a temporary name, synced, then
+ * renamed, so an interrupted backup never looks complete. NOT_EMPTY if dst
+ * already holds a data.mdb. err gets a one-line reason. */
+enum store_copy_result store_backup(struct store *st, const char *dst,
+	char *err, size_t errcap);
+
+/* Load the backup in src (a directory holding data.mdb, opened read-only
+ * and without a lock file) into the store in one write transaction: a
+ * session sees the store before or after, never half of it. If the store
+ * holds any user or message: NOT_EMPTY and nothing changes, unless replace,
+ * when its users and messages are dropped first; mailbox ids never go back
+ * (each keeps the larger next id), so a stale session's late ack can never
+ * remove a restored message it did not download. Every record of the backup
+ * is checked. *users and *msgs get the numbers restored. */
+enum store_copy_result store_restore(struct store *st, const char *src,
+	bool replace, uint64_t *users, uint64_t *msgs, char *err, size_t errcap);
+
+/* Delete every message queued for user in one commit (the mailbox keeps its
+ * next id); *n gets how many. OK, NO_USER, or ERROR (store_last_error). */
+enum store_admin_result store_mailbox_purge(struct store *st,
+	const char *user, size_t len, uint64_t *n);
 
 #endif

@@ -1,6 +1,7 @@
 /* storeint.h - what the store's two LMDB files share and nothing else sees:
  * struct store and the transaction helpers. Included only by store.c (open,
- * users) and storemail.c (mailboxes, room); everything else uses store.h. */
+ * users), storemail.c (mailboxes, room) and storeadmin.c (backup, restore,
+ * purge); everything else uses store.h. */
 #ifndef CP_STOREINT_H
 #define CP_STOREINT_H
 
@@ -41,6 +42,10 @@ int store_write_begin(struct store *st, MDB_txn **txn);
 
 /* mdb_txn_commit; 0 or an LMDB code (the last error set). */
 int store_commit(struct store *st, MDB_txn *txn);
+
+/* The next account generation, taken from meta "generation" in the write
+ * transaction txn (never handed out twice). 0 or an LMDB code. */
+int store_gen_take(struct store *st, MDB_txn *txn, uint64_t *gen);
 
 /* Does name's account still have generation gen, in txn? 0 yes,
  * STORE_ACCOUNT_CHANGED no (deleted, made anew, new password), -1 error. */

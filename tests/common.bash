@@ -13,6 +13,7 @@ CP_USERADD="$CP_BUILDDIR/src/cp-useradd"
 CP_USERDEL="$CP_BUILDDIR/src/cp-userdel"
 CP_PASSWD="$CP_BUILDDIR/src/cp-passwd"
 CP_USERS="$CP_BUILDDIR/src/cp-users"
+CP_ADMIN="$CP_BUILDDIR/src/cp-admin"
 CPCHAT="$CP_BUILDDIR/src/cpchat"
 # cpd execs the build tree's TLS handler, not the installed one.
 export CP_TLS_HANDLER="$CP_BUILDDIR/src/cpd-tls"
@@ -54,6 +55,16 @@ cp_session() {
 	return "${PIPESTATUS[0]}"
 }
 
+# cp_send FROM FROMPW TO N: FROM sends N messages m1..mN to TO in one cpd
+# session; fails unless each got 240.
+cp_send() {
+	local i out
+	out=$( { printf 'USER %s\r\nPASS %s\r\n' "$1" "$2"
+		for ((i = 1; i <= $4; i++)); do printf 'SMSG %s:m%d\r\n' "$3" "$i"; done
+		printf 'TERM\r\n'; } | cp_session)
+	[ "$(grep -c "^$R240\$" <<<"$out")" -eq "$4" ]
+}
+
 # ------------------------------------------------------------ TCP listener
 # cp_listen [--fd3] ADDR PROGRAM [ARG...]: what cp.socket does, on ADDR and
 # a free port: systemd-socket-activate --accept --inetd runs one PROGRAM per
@@ -61,7 +72,8 @@ cp_session() {
 # --fd3, without --inetd: the connection is fd 3 (LISTEN_FDS), stdin and
 # stdout are /dev/null. Sets PORT and SA_PID; the listener's log is
 # $BATS_TEST_TMPDIR/sa.log. Returns 1 if ADDR cannot be bound (e.g. no
-# IPv6); a port taken meanwhile is retried.
+# IPv6); a port taken meanwhile is retried. With CP_LISTEN_PORT set, that
+# port is used (e.g. to restart a listener where a client will reconnect).
 cp_listen() {
 	local inetd=--inetd
 	[[ $1 != --fd3 ]] || { inetd=; shift; }
@@ -73,7 +85,7 @@ cp_listen() {
 		[[ -z ${!v+x} ]] || env+=(-E "$v=${!v}")
 	done
 	for try in {1..20}; do
-		PORT=$((20000 + RANDOM % 12000)) # below the ephemeral port range
+		PORT=${CP_LISTEN_PORT:-$((20000 + RANDOM % 12000))} # below the ephemeral range
 		ss -Htln "sport = :$PORT" | grep -q . && continue
 		: >"$log"
 		# 3>&-: bats must not wait for the listener's copy of its fd 3.

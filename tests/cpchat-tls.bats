@@ -42,6 +42,7 @@ setup() {
 	mkdir -p "$PW"
 	printf 'alicepw\n' >"$PW/alice"
 	printf 'bobpw\n' >"$PW/bob"
+	chmod 600 "$PW/alice" "$PW/bob" # cpchat refuses a file others can read
 	PKI=$BATS_TEST_TMPDIR/pki
 	cp_make_pki "$PKI" || fail "cannot make the test PKI"
 }
@@ -314,10 +315,9 @@ teardown() {
 	wait_pane '^alice> ?$'
 	kill $(cp_handlers)
 	wait_pane '^connection lost: '
-	wait_pane '^reconnect\? \[Y/n\] ?$'
-	keys Enter
-	wait_pane "^connected to 127\.0\.0\.1 port $PORT as alice \(TLS[^;]*\)$"
+	wait_pane '^alice \(offline\)> ?$'
 	keys '@bob after the break' Enter
+	wait_pane "^connected to 127\.0\.0\.1 port $PORT as alice \(TLS[^;]*\)$"
 	wait_pane '^sent to bob$'
 	run as_bob --tls --ca-file "$PKI/ca.crt" recv
 	assert_output "$(printf 'alice\tafter the break')"

@@ -8,6 +8,8 @@
 load common
 load tui
 
+bats_require_minimum_version 1.5.0
+
 # ------------------------------------------------------------------ servers
 
 listen() { cp_listen "$@"; }
@@ -34,11 +36,59 @@ dead_port() {
 as_alice() { "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u alice --password-file "$PW/alice" "$@"; }
 as_bob() { "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u bob --password-file "$PW/bob" "$@"; }
 
+# wait_for CMD...: retry for up to 5 s.
+wait_for() {
+	local i
+	for i in {1..100}; do
+		"$@" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# ------------------------------------------------------------------ tmux
+
+# tui_start [ENV=VALUE...]: cpchat as alice, interactive, in a detached tmux
+# (own server socket) 100x30, with the options in TUI_ARGS (an array) too;
+# after cpchat ends the pane shows its status.
+tui_start() {
+	local script=$BATS_TEST_TMPDIR/tui.sh
+	TMUX_SOCK=$BATS_TEST_TMPDIR/tmux.sock
+	{
+		echo '#!/bin/sh'
+		printf 'export HOME=%q\n' "$HOME"
+		printf 'unset NO_COLOR CP_HOST CP_PORT CP_USER CP_PASSWORD_FILE\n'
+		for kv in "$@"; do printf 'export %q\n' "$kv"; done
+		printf '%q -H 127.0.0.1 -p %q -u alice --password-file %q' \
+			"$CPCHAT" "$PORT" "$PW/alice"
+		((${#TUI_ARGS[@]} == 0)) || printf ' %q' "${TUI_ARGS[@]}"
+		echo
+		echo 'echo "cpchat exited with $?"'
+		echo 'sleep 600'
+	} >"$script"
+	TERM=xterm tmux -S "$TMUX_SOCK" -f /dev/null new-session -d -x 100 -y 30 \
+		"sh $script"
+}
+
+pane() { tmux -S "$TMUX_SOCK" capture-pane -p -S -200 "$@"; }
+keys() { tmux -S "$TMUX_SOCK" send-keys "$@"; }
+
+# wait_pane ERE: the pane shows a line matching ERE within 5 s.
+wait_pane() {
+	wait_for pane_has "$1" ||
+		fail "pane never showed /$1/; it shows:$(printf '\n%s' "$(pane)")"
+}
+pane_has() { pane | grep -Eq -- "$1"; }
+
+# The last non-empty line of the pane.
+pane_last() { pane | grep -v '^$' | tail -n 1; }
+
 # ------------------------------------------------------------------ set-up
 
 setup() {
 	SA_PID=
 	TMUX_SOCK=
+	TUI_ARGS=()
 	cp_store
 	# No developer's config or settings may leak in.
 	export HOME=$BATS_TEST_TMPDIR/home
@@ -49,6 +99,7 @@ setup() {
 	printf 'alicepw\n' >"$PW/alice"
 	printf 'bobpw\n' >"$PW/bob"
 	printf 'wrongpw\n' >"$PW/wrong"
+	chmod 600 "$PW"/*
 	[[ $BATS_TEST_DESCRIPTION == fake:* ]] || cpd_start
 }
 
@@ -66,7 +117,7 @@ teardown() {
 @test "--help lists the commands and every exit status; --version" {
 	run "$CPCHAT" --help
 	assert_success
-	assert_output --partial 'send NAME [TEXT]'
+	assert_output --partial 'send [--replace-colon C] NAME [TEXT]'
 	assert_output --partial 'recv'
 	assert_output --partial 'watch [-i S]'
 	for code in 0 1 2 3 4 5 6 7 8; do
@@ -225,7 +276,20 @@ teardown() {
 @test "usage errors: exit 2" {
 	run "$CPCHAT" --bogus
 	assert_failure 2
+	assert_line --index 0 "cpchat: unrecognized option '--bogus'"
 	assert_output --partial "Try 'cpchat --help'"
+	# a user name the server could not take is a local usage error
+	for bad in 'al:ice' 'a b' abcdefghijk; do
+		run "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u "$bad" --password-file "$PW/alice" recv
+		assert_failure 2
+		assert_output "cpchat: invalid user name (from the command line): 1-10 bytes, no ':', space or control character"
+	done
+	run env CP_USER=a:b "$CPCHAT" -H 127.0.0.1 -p "$PORT" --password-file "$PW/alice" recv
+	assert_failure 2
+	assert_output --partial '(from CP_USER)'
+	run as_alice send --bogus bob
+	assert_failure 2
+	assert_line --index 0 "cpchat send: unrecognized option '--bogus'"
 	run as_alice frobnicate
 	assert_failure 2
 	assert_output --partial "unknown command 'frobnicate'"
@@ -406,6 +470,51 @@ fake_controls() {
 	assert_output --partial 'config:2: expected key = value'
 }
 
+@test "a password file others can read is refused, or taken with a warning" {
+	chmod 644 "$PW/alice"
+	run as_alice recv
+	assert_failure 2
+	assert_output "cpchat: refused: password file $PW/alice is accessible to group or others (mode 0644); fix with: chmod 600 $PW/alice (or accept it with --insecure-password-file)"
+	as_bob send alice "still here"
+	run --separate-stderr as_alice --insecure-password-file recv
+	assert_success
+	assert_output "$(printf 'bob\tstill here')"
+	assert_equal "$stderr" "cpchat: warning: password file $PW/alice is accessible to group or others (mode 0644); fix with: chmod 600 $PW/alice (or accept it with --insecure-password-file)"
+	chmod 620 "$PW/alice"
+	run as_alice recv
+	assert_failure 2
+	chmod 400 "$PW/alice"
+	run as_alice recv
+	assert_success
+}
+
+@test "send --replace-colon carries lines with ':' (make's output)" {
+	printf 'src/x.c:12: error: oops\nplain\nmake: *** [all] Error 1\n' |
+		as_alice send --replace-colon ';' bob
+	as_alice send --replace-colon '∶' -- bob 'time: 12:00'
+	run as_bob recv
+	assert_success
+	assert_output "$(printf 'alice\tsrc/x.c;12; error; oops\nalice\tplain\nalice\tmake; *** [all] Error 1\nalice\ttime∶ 12∶00')"
+	# without it such a line is refused before sending, as before
+	run as_alice send bob 'a: b'
+	assert_failure 7
+	for bad in '' '::' ';;' ':' $'\t' 'ab'; do
+		run as_alice send --replace-colon "$bad" bob x
+		assert_failure 2
+	done
+}
+
+@test "Ctrl-C at the password prompt ends its line before the shell's prompt" {
+	TMUX_SOCK=$BATS_TEST_TMPDIR/tmux.sock
+	TERM=xterm tmux -S "$TMUX_SOCK" -f /dev/null new-session -d -x 100 -y 30 \
+		"trap : INT; $(printf '%q ' "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u bob recv); echo \"cpchat exited with \$?\"; sleep 600"
+	wait_pane '^Password for bob on 127\.0\.0\.1: ?$'
+	keys 'half' C-c
+	wait_pane '^cpchat exited with 130$'
+	run pane
+	assert_line --regexp '^Password for bob on 127\.0\.0\.1: ?$'
+}
+
 @test "the password is asked on the terminal, without echo" {
 	as_alice send bob "for the prompt"
 	TMUX_SOCK=$BATS_TEST_TMPDIR/tmux.sock
@@ -497,6 +606,56 @@ fake_controls() {
 	wait_pane '^cpchat exited with 0$'
 }
 
+@test "interactive: TAB completes /commands and @names seen, else types a TAB" {
+	as_bob send alice "hello"
+	tui_start
+	wait_pane 'bob: hello$'
+	wait_pane '^alice> ?$'
+	keys '/in' Tab
+	wait_pane '^alice> /inbox$'
+	keys Enter
+	wait_pane '^no new messages$'
+	# bob was seen (a sender): completed with the space after it
+	keys '@b' Tab
+	wait_pane '^alice> @bob ?$'
+	# in the text, TAB (and Ctrl-V TAB) is a TAB
+	keys 'one' Tab 'two' C-v Tab 'three' Enter
+	wait_pane '^sent to bob$'
+	run as_bob recv
+	assert_output "$(printf 'alice\tone\ttwo\tthree')"
+	# several matches: listed above the line, which stays
+	keys '/' Tab
+	wait_pane '^/help /inbox /quit /watch$'
+	wait_pane '^alice> /$'
+	keys BSpace '@nobody' Tab
+	keys ' x' Enter
+	wait_pane '^no such user: nobody'
+	keys C-d
+	wait_pane '^cpchat exited with 0$'
+}
+
+@test "interactive: a line with TABs that wraps is redrawn whole when a message arrives" {
+	local xs
+	xs=$(printf 'x%.0s' {1..70})
+	tui_start
+	wait_pane '^alice> ?$'
+	keys '/watch 0.3' Enter
+	wait_pane '^watching every'
+	# "alice> @bob a" ends at column 13, three TABs take it to 32, then 71
+	# more: 103 columns, two rows on 100 (with a TAB counted as no width,
+	# 84: one row, and the redraw would leave a copy of the first)
+	keys '@bob a' Tab Tab Tab "b$xs"
+	wait_pane 'xxxx$'
+	as_bob send alice "while a long line waits"
+	wait_pane 'bob: while a long line waits$'
+	wait_pane 'xxx$'
+	[ "$(pane | grep -c '^alice> @bob a')" -eq 1 ] || fail "line drawn twice: $(pane)"
+	keys Enter
+	wait_pane '^sent to bob$'
+	run as_bob recv
+	assert_output "$(printf 'alice\ta\t\t\tb%s' "$xs")"
+}
+
 @test "interactive: colour on a terminal, none with NO_COLOR" {
 	local esc=$'\e'
 	as_bob send alice "coloured"
@@ -512,20 +671,98 @@ fake_controls() {
 	refute_output --partial "$esc["
 }
 
-@test "interactive: a lost connection is reported and reconnecting works" {
+@test "interactive: a lost connection is reported; the next line reconnects and is sent" {
 	tui_start
 	wait_pane '^alice> ?$'
 	kill $(handlers)
 	wait_pane '^connection lost: connection closed by the server$'
-	wait_pane '^reconnect\? \[Y/n\] ?$'
-	keys Enter
-	wait_pane '^connected to 127\.0\.0\.1 port [0-9]+ as alice \(no TLS\)$'
+	wait_pane '^alice \(offline\)> ?$'
 	keys '@bob back again' Enter
+	wait_pane '^connected to 127\.0\.0\.1 port [0-9]+ as alice \(no TLS\)$'
 	wait_pane '^sent to bob$'
 	run as_bob recv
 	assert_output "$(printf 'alice\tback again')"
+	# an empty line offline reconnects too, and /quit needs no server
+	kill $(handlers)
+	wait_pane '^alice \(offline\)> ?$'
+	keys Enter
+	wait_for eval '[ "$(pane | grep -c "^connected to")" -eq 3 ]'
+	wait_pane '^alice> ?$'
 	keys C-d
 	wait_pane '^cpchat exited with 0$'
+}
+
+@test "interactive: after the idle timeout, a half-typed line survives and is sent" {
+	server_stop
+	cpd_start --idle-timeout 1
+	TUI_ARGS=(--keepalive 0)
+	tui_start
+	wait_pane '^alice> ?$'
+	keys '@bob typed before'
+	wait_pane '^connection lost: '
+	wait_for eval '[ "$(pane_last)" = "alice (offline)> @bob typed before" ]' ||
+		fail "typed line lost: $(pane)"
+	keys ' the drop' Enter
+	wait_pane '^sent to bob$'
+	run as_bob recv
+	assert_output "$(printf 'alice\ttyped before the drop')"
+	# the server is gone: the line is kept in the editor, not lost
+	wait_pane '^alice \(offline\)> ?$'
+	local port=$PORT
+	server_stop
+	keys '@bob kept' Enter
+	wait_pane '^cannot reconnect: '
+	wait_pane '^not sent; your line is kept'
+	wait_for eval '[ "$(pane_last)" = "alice (offline)> @bob kept" ]' ||
+		fail "line not kept: $(pane)"
+	CP_LISTEN_PORT=$port cpd_start --idle-timeout 1
+	keys Enter
+	wait_for eval '[ "$(pane | grep -c "^sent to bob$")" -eq 2 ]' ||
+		fail "not sent again: $(pane)"
+	run as_bob recv
+	assert_output "$(printf 'alice\tkept')"
+}
+
+@test "interactive: the keepalive holds a session open past the idle timeout" {
+	server_stop
+	cpd_start --idle-timeout 3
+	TUI_ARGS=(--keepalive 0.3)   # ten keepalives per idle timeout
+	tui_start
+	wait_pane '^alice> ?$'
+	sleep 7                      # two idle timeouts and more
+	run pane
+	refute_output --partial 'connection lost'
+	[ "$(handlers | wc -l)" -eq 1 ]
+	# a message that arrives meanwhile is shown by the keepalive's download
+	as_bob send alice "while idle"
+	wait_pane 'bob: while idle$'
+	# silently: only the log-in said "no new messages"
+	[ "$(pane | grep -c 'no new messages')" -eq 1 ]
+	keys C-d
+	wait_pane '^cpchat exited with 0$'
+	# nothing the keepalive sent was refused
+	refute grep -q 'bad command' "$BATS_TEST_TMPDIR/sa.log"
+}
+
+@test "interactive without a terminal: a line after a dropped connection reconnects first" {
+	local fifo=$BATS_TEST_TMPDIR/in out=$BATS_TEST_TMPDIR/out pid
+	mkfifo "$fifo"
+	as_alice <"$fifo" >"$out" 2>&1 &
+	pid=$!
+	exec 5>"$fifo"
+	echo '@bob one' >&5
+	wait_for grep -q '^sent to bob$' "$out"
+	kill $(handlers)
+	wait_for grep -q '^connection lost' "$out"
+	echo '@bob two' >&5
+	exec 5>&-
+	wait "$pid"
+	run cat "$out"
+	assert_line --index 3 --regexp '^connection lost: '
+	assert_line --regexp '^connected to 127\.0\.0\.1 port [0-9]+ as alice \(no TLS\)$'
+	[ "$(grep -c '^sent to bob$' "$out")" -eq 2 ]
+	run as_bob recv
+	assert_output "$(printf 'alice\tone\nalice\ttwo')"
 }
 
 @test "interactive without a terminal: commands from stdin, recovery after 540" {

@@ -223,6 +223,9 @@ queue() {
 	run sess 'USER alice\r\nPASS a\r\nUSER alice\r\nPASS b\r\nUSER alice\r\nPASS c\r\nUSER alice\r\nPASS alicepw\r\n'
 	assert_success
 	want "$R220" "$E565" "$R220" "$E565" "$R220" "$E565"
+	# a failed login is back in Idle (doc/protocol.md), and the log says so
+	run grep -c 'closed after too many failed logins (in Idle)' "$BATS_TEST_TMPDIR/cpd.log"
+	assert_output 1
 }
 
 # the close must not wait for the client to close its side

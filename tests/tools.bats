@@ -17,15 +17,6 @@ login() {
 	printf 'USER %s\r\nPASS %s\r\nTERM\r\n' "$1" "$2" | cp_session
 }
 
-# send FROM FROMPW TO N: FROM sends N messages to TO (each must get 240).
-send() {
-	local i out
-	out=$( { printf 'USER %s\r\nPASS %s\r\n' "$1" "$2"
-		for ((i = 1; i <= $4; i++)); do printf 'SMSG %s:m%d\r\n' "$3" "$i"; done
-		printf 'TERM\r\n'; } | cp_session)
-	[ "$(grep -c "^$R240\$" <<<"$out")" -eq "$4" ]
-}
-
 mode() {
 	stat -c %a "$1"
 }
@@ -68,11 +59,31 @@ mode() {
 
 @test "bad names are refused with status 2 and nothing is added" {
 	local name
-	for name in '' abcdefghijk 'a:b' 'a b' 'ålice' 'a/b' $'a\tb' 'a\b'; do
+	for name in '' abcdefghijk 'a:b' 'a b' 'ålice' 'a/b' $'a\tb' 'a\b' -x - -- . ..; do
 		run --separate-stderr "$CP_USERADD" -- "$name" <<<'pw'
 		assert_failure 2
-		assert_equal "$stderr" "cp-useradd: invalid user name (1-10 bytes of A-Z a-z 0-9 . _ -)"
+		assert_equal "$stderr" "cp-useradd: invalid user name (1-10 bytes of A-Z a-z 0-9 . _ -, not starting with -, not . or ..)"
+		run --separate-stderr "$CP_PASSWD" -- "$name" <<<'pw'
+		assert_failure 2
+		run --separate-stderr "$CP_ADMIN" queued -- "$name"
+		assert_failure 2
 	done
+	run "$CP_USERS"
+	assert_output "alice	0"$'\n'"bob	0"
+}
+
+@test "names made by older tools (-x, ..) can still be deleted, after --" {
+	run "$CP_USERDEL" -- -x
+	assert_failure 4
+	run "$CP_USERDEL" -- ..
+	assert_failure 4
+	command -v mdb_dump >/dev/null || skip "mdb_dump (lmdb-utils) not installed"
+	# a user "-x" as an older cp-useradd made it: alice's record under that key
+	mdb_dump -s users "$CP_DB" | sed 's/^ 616c696365$/ 2d78/' | mdb_load -s users "$CP_DB"
+	run "$CP_USERS"
+	assert_output "-x	0"$'\n'"alice	0"$'\n'"bob	0"
+	run "$CP_USERDEL" -- -x
+	assert_success
 	run "$CP_USERS"
 	assert_output "alice	0"$'\n'"bob	0"
 }
@@ -111,7 +122,7 @@ mode() {
 }
 
 @test "cp-userdel deletes the user and the mailbox" {
-	send alice alicepw bob 3
+	cp_send alice alicepw bob 3
 	run "$CP_USERS"
 	assert_output "alice	0"$'\n'"bob	3"
 	run --separate-stderr "$CP_USERDEL" bob
@@ -132,9 +143,9 @@ mode() {
 @test "deleting a user leaves the mailboxes of users whose names share a prefix" {
 	"$CP_USERADD" bo <<<'bopw'
 	"$CP_USERADD" bobby <<<'bobbypw'
-	send alice alicepw bo 1
-	send alice alicepw bob 2
-	send alice alicepw bobby 3
+	cp_send alice alicepw bo 1
+	cp_send alice alicepw bob 2
+	cp_send alice alicepw bobby 3
 	"$CP_USERDEL" bob
 	run "$CP_USERS"
 	assert_output "alice	0"$'\n'"bo	1"$'\n'"bobby	3"
@@ -159,7 +170,7 @@ mode() {
 }
 
 @test "cp-passwd keeps the user's mailbox" {
-	send bob bobpw alice 2
+	cp_send bob bobpw alice 2
 	"$CP_PASSWD" alice <<<'newpw'
 	run "$CP_USERS"
 	assert_output "alice	2"$'\n'"bob	0"
@@ -183,9 +194,9 @@ mode() {
 @test "cp-users lists users in name order with their queued-message counts" {
 	"$CP_USERADD" Zed <<<'z'
 	"$CP_USERADD" carol <<<'c'
-	send alice alicepw carol 2
-	send bob bobpw carol 1
-	send carol c alice 1
+	cp_send alice alicepw carol 2
+	cp_send bob bobpw carol 1
+	cp_send carol c alice 1
 	run --separate-stderr "$CP_USERS"
 	assert_success
 	assert_output "Zed	0"$'\n'"alice	1"$'\n'"bob	0"$'\n'"carol	3"
@@ -214,7 +225,6 @@ mode() {
 		assert_success
 		assert_line --index 0 --regexp "^Usage: cp-[a-z]+ \[OPTION\]\.\.\."
 		assert_line --partial -- '--db DIR'
-		assert_line --partial '3 user already exists, 4 no such user.'
 		run --separate-stderr "$t" --version
 		assert_success
 		assert_output --regexp '^cp-[a-z]+ \(cp\) [0-9]+\.[0-9]+'
@@ -225,6 +235,31 @@ mode() {
 	assert_failure 2
 	run "$CP_USERDEL" a b
 	assert_failure 2
+}
+
+@test "each tool's --help lists exactly the exit statuses it can return" {
+	local -A want=(
+		[cp-useradd]='0 done, 1 store error, 2 bad usage, name or password, 3 user already exists.'
+		[cp-userdel]='0 done, 1 store error, 2 bad usage or name, 4 no such user.'
+		[cp-passwd]='0 done, 1 store error, 2 bad usage, name or password, 4 no such user.'
+		[cp-users]='0 done, 1 store error, 2 bad usage.'
+	)
+	local t
+	for t in cp-useradd cp-userdel cp-passwd cp-users; do
+		run bash -c '"$1" --help | sed -n "/^Exit status:/,\$p" | tr "\n" " "' _ "$CP_BUILDDIR/src/$t"
+		assert_output "Exit status: ${want[$t]} "
+	done
+}
+
+@test "getopt's own errors name the tool, not its path" {
+	local t
+	for t in "$CP_USERADD" "$CP_USERDEL" "$CP_PASSWD" "$CP_USERS" "$CP_ADMIN" "$CPD"; do
+		run --separate-stderr "$t" --db
+		assert_failure 2
+		assert_equal "${stderr_lines[0]}" "$(basename "$t"): option '--db' requires an argument"
+		run --separate-stderr "$t" -Z
+		assert_equal "${stderr_lines[0]}" "$(basename "$t"): invalid option -- 'Z'"
+	done
 }
 
 @test "--db and CP_DB both choose the store; --db wins" {
@@ -249,6 +284,22 @@ mode() {
 	assert_success
 	run "$CP_USERS" --db "$sd"
 	assert_output "erin	0"
+}
+
+@test "a store directory others can read (0755, as mkdir or systemd makes it) ends 0700" {
+	local d="$BATS_TEST_TMPDIR/open"
+	mkdir -m 755 "$d"
+	run "$CP_USERADD" --db "$d" frank <<<'pw'
+	assert_success
+	[ "$(mode "$d")" = 700 ]
+	chmod 711 "$CP_DB"
+	run "$CP_USERS"
+	assert_success
+	[ "$(mode "$CP_DB")" = 700 ]
+	chmod 750 "$CP_DB"
+	run "$CP_PASSWD" alice <<<'newpw'
+	assert_success
+	[ "$(mode "$CP_DB")" = 700 ]
 }
 
 @test "a new store is 0700 with 0600 files, whatever the umask" {
@@ -391,6 +442,35 @@ EOF
 	assert_line "$R230"
 	run "$CP_USERS"
 	refute_output --partial ivan
+}
+
+@test "Ctrl-C at the password prompt ends its line; nothing is added" {
+	command -v python3 >/dev/null || skip "python3 not installed"
+	run python3 - "$CP_USERADD" "$CP_DB" <<'EOF'
+import os, pty, sys, termios, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "--db", sys.argv[2], "kim"])
+seen = b""
+deadline = time.time() + 10
+while not seen.rstrip().endswith(b":") and time.time() < deadline:
+    seen += os.read(fd, 1024)
+os.write(fd, b"half\x03")
+while True:
+    try:
+        d = os.read(fd, 1024)
+    except OSError:
+        break
+    if not d:
+        break
+    seen += d
+_, st = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(st), repr(seen.decode()[-7:]))
+EOF
+	assert_success
+	assert_output "-2 'kim: \r\n'"
+	run "$CP_USERS"
+	refute_output --partial kim
 }
 
 @test "run as root, the store is handed to the service user when it exists" {
