@@ -190,13 +190,15 @@ serve floor "$FLOOR"
 serve floorl "$FLOORL"
 # (verify_asan_link_order=0: a build with --enable-sanitizers takes the preload too)
 serve nagle env LD_PRELOAD="$NAGLE" ASAN_OPTIONS=verify_asan_link_order=0 "$CPD"
+# cpd without its own sandbox (src/sandbox.c): what confinement costs
+serve nosbx "$CPD" --no-sandbox
 
 # ---------------------------------------------------------------- connect, login
 note ""
 note "== connect and login: $ROUNDS alternating rounds of ${SECS}s per point =="
 for r in $(seq "$ROUNDS"); do
 	ROUND=$r
-	if [ $((r % 2)) = 1 ]; then order="floor cpd"; else order="cpd floor"; fi
+	if [ $((r % 2)) = 1 ]; then order="floor cpd nosbx"; else order="nosbx cpd floor"; fi
 	for c in $CONCS; do
 		for srv in $order; do
 			record "connect-c$c" "$srv" -s connect -u u:16 -c "$c" -d "$SECS"
@@ -459,6 +461,10 @@ c1=$(pratio connect-c1)
 note "==================== targets (issues 5 and 13) ===================="
 note "connect c=16: cpd/floor (liblmdb only) $c16 >= 0.80 (issue 13): $(verdict "$c16" '>=' 0.8); >= 0.90 (issue 5): $(verdict "$c16" '>=' 0.9)"
 note "connect c=1:  cpd/floor (liblmdb only) $c1 >= 0.80 (issue 13): $(verdict "$c1" '>=' 0.8)"
+sb16=$(pratio connect-c16 3 cpd nosbx)
+sb1=$(pratio connect-c1 3 cpd nosbx)
+note "sandbox, connect c=16: cpd / cpd --no-sandbox $sb16 >= 0.91 (within 1.1x): $(verdict "$sb16" '>=' 0.909)"
+note "            (c=1: $sb1; handler CPU per session: --no-sandbox $(med connect-c16 nosbx 6) ms, sandboxed $(med connect-c16 cpd 6) ms)"
 note "            (handler CPU per session: floor $(med connect-c16 floor 6) ms, cpd $(med connect-c16 cpd 6) ms, floor/cpd $(ratio "$(med connect-c16 floor 6)" "$(med connect-c16 cpd 6)"))"
 note "login c=16: cpd $(med login-c16 cpd 3)/s vs the hash on all CPUs $ceiling/s (medians); per round, cpd / the hash measured just before: $l16 >= 0.90: $(verdict "$l16" '>=' 0.9)"
 note "            (ncpu / one verify of $(med hash - 4) ms: $(med hash - 5)/s, per-round ratio $(hratio login-c16 5))"

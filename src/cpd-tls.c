@@ -11,6 +11,7 @@
 #include "lineio.h"
 #include "listenfds.h"
 #include "log.h"
+#include "sandbox.h"
 #include "serve.h"
 #include "session.h"
 #include "store.h"
@@ -24,7 +25,7 @@ int main(int argc, char **argv)
 	struct lineio_transport tr;
 	struct tls_server *tls;
 	struct store *st;
-	char err[512], peer[CP_PEER_MAX];
+	char err[512], peer[CP_PEER_MAX], confined[256];
 	int in_fd = STDIN_FILENO, out_fd = STDOUT_FILENO, in_flags, out_flags;
 
 	log_init("cpd", LOG_TARGET_AUTO);
@@ -61,10 +62,15 @@ int main(int argc, char **argv)
 		return CPD_EXIT_STORE;
 	}
 
-	/* ---- Confinement goes here. Credentials are loaded, GnuTLS is
-	 * initialised and the store is open; from now on the handler only
-	 * reads and writes the connection and the open store. The client's
-	 * first handshake byte has not been read yet. */
+	/* Confined here: credentials are loaded, GnuTLS is initialised and
+	 * the store is open; from now on the handler only reads and writes the
+	 * connection and the open store. The client's first handshake byte has
+	 * not been read yet. */
+	if (cpd_confine(&o, SANDBOX_PROFILE_TLS, confined, sizeof confined) < 0) {
+		store_close(st);
+		tls_server_free(tls);
+		return CPD_EXIT_SANDBOX;
+	}
 
 	/* Non-blocking so that a client that stops reading cannot pin us. */
 	in_flags = fcntl(in_fd, F_GETFL);
@@ -82,7 +88,8 @@ int main(int argc, char **argv)
 		tls_transport(tls, &tr);
 		lineio_init_transport(&in, &tr);
 		session_init(&session, &o.session, &store_session_ops, st);
-		serve(&session, &in, &tr, o.write_timeout_ms, lineio_now_ms());
+		serve(&session, &in, &tr, o.write_timeout_ms, lineio_now_ms(),
+			confined);
 		tls_bye(tls, lineio_now_ms() + CP_TLS_BYE_TIMEOUT_MS);
 	}
 

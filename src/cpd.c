@@ -16,6 +16,7 @@
 #include "listenfds.h"
 #include "log.h"
 #include "serve.h"
+#include "sandbox.h"
 #include "session.h"
 #include "stdfds.h"
 #include "store.h"
@@ -48,7 +49,7 @@ int main(int argc, char **argv)
 	struct lineio_transport out;
 	struct store *st;
 	struct stat sb;
-	char err[256], peer[CP_PEER_MAX];
+	char err[256], peer[CP_PEER_MAX], confined[256];
 	int in_fd = STDIN_FILENO, out_fd = STDOUT_FILENO, in_flags, out_flags;
 	int64_t started = lineio_now_ms();
 	bool loopback, is_socket;
@@ -100,9 +101,14 @@ int main(int argc, char **argv)
 		return CPD_EXIT_STORE;
 	}
 
-	/* ---- Confinement goes here: the store is open, the first byte was
-	 * only peeked (and a TLS connection has already gone to cpd-tls, which
-	 * confines itself at the same point of its own main). */
+	/* Confined before the first byte from the client is read: the store
+	 * is open, the first byte was only peeked (and a TLS connection has
+	 * already gone to cpd-tls, which confines itself at the same point of
+	 * its own main). */
+	if (cpd_confine(&o, SANDBOX_PROFILE_CPD, confined, sizeof confined) < 0) {
+		store_close(st);
+		return CPD_EXIT_SANDBOX;
+	}
 
 	/* Non-blocking so that a client that stops reading cannot pin us. */
 	in_flags = fcntl(in_fd, F_GETFL);
@@ -115,7 +121,7 @@ int main(int argc, char **argv)
 	lineio_init(&in, in_fd);
 	lineio_plain(&out, in_fd, out_fd);
 	session_init(&session, &o.session, &store_session_ops, st);
-	serve(&session, &in, &out, o.write_timeout_ms, started);
+	serve(&session, &in, &out, o.write_timeout_ms, started, confined);
 
 	if (in_flags >= 0)
 		fcntl(in_fd, F_SETFL, in_flags);

@@ -13,6 +13,7 @@
 #include "cpdopt.h"
 #include "dbpath.h"
 #include "log.h"
+#include "sandbox.h"
 
 static void usage(FILE *f)
 {
@@ -52,6 +53,10 @@ static void usage(FILE *f)
 "                             default: the system's, TLS 1.2 at least)\n"
 "      --tls-exempt-loopback  with --tls=required, still serve plaintext to\n"
 "                             127.0.0.0/8 and ::1\n"
+"      --no-sandbox           do not confine the handler (debugging only; by\n"
+"                             default it drops to the store owner, Landlock\n"
+"                             leaves it the store's files only and a seccomp\n"
+"                             filter the system calls a session makes)\n"
 "  -h, --help                 show this help and exit\n"
 "  -V, --version              show the version and exit\n"
 "\n"
@@ -59,7 +64,8 @@ static void usage(FILE *f)
 "stderr (never to the client's socket).\n"
 "Exit status: 0 session ended (TERM, end of input, timeout, failed TLS\n"
 "handshake), 1 store cannot be opened, 2 bad usage, 3 TLS cannot be set up\n"
-"(certificate or key unreadable, cpd-tls missing).\n",
+"(certificate or key unreadable, cpd-tls missing), 4 the sandbox cannot be\n"
+"applied.\n",
 		CP_DEFAULT_DB, CP_DEFAULT_IDLE_TIMEOUT, CP_DEFAULT_LINE_TIMEOUT,
 		CP_DEFAULT_LOGIN_TIMEOUT, CP_DEFAULT_ACK_TIMEOUT, CP_WRITE_TIMEOUT,
 		CP_DEFAULT_AUTH_FAIL_DELAY_MS,
@@ -189,7 +195,7 @@ enum cpd_opts_result cpd_options_parse(struct cpd_options *o, int argc,
 	char **argv)
 {
 	enum { O_TLS = 256, O_TLS_CERT, O_TLS_KEY, O_TLS_PRIORITY,
-		O_TLS_LOOPBACK };
+		O_TLS_LOOPBACK, O_NO_SANDBOX };
 	char err[256];
 	static const struct option opts[] = {
 		{ "db", required_argument, NULL, 'd' },
@@ -207,6 +213,7 @@ enum cpd_opts_result cpd_options_parse(struct cpd_options *o, int argc,
 		{ "tls-key", required_argument, NULL, O_TLS_KEY },
 		{ "tls-priority", required_argument, NULL, O_TLS_PRIORITY },
 		{ "tls-exempt-loopback", no_argument, NULL, O_TLS_LOOPBACK },
+		{ "no-sandbox", no_argument, NULL, O_NO_SANDBOX },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -250,6 +257,7 @@ enum cpd_opts_result cpd_options_parse(struct cpd_options *o, int argc,
 		case O_TLS_KEY: o->tls_key = optarg; break;
 		case O_TLS_PRIORITY: o->tls_priority = optarg; break;
 		case O_TLS_LOOPBACK: o->tls_loopback_plain = true; break;
+		case O_NO_SANDBOX: o->no_sandbox = true; break;
 		case 'h': usage(stdout); return CPD_OPTS_DONE;
 		case 'V':
 			printf("cpd (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
@@ -276,4 +284,24 @@ enum cpd_opts_result cpd_options_parse(struct cpd_options *o, int argc,
 	if (resolve_tls(o, policy) < 0)
 		return CPD_OPTS_USAGE;
 	return CPD_OPTS_OK;
+}
+
+int cpd_confine(const struct cpd_options *o, int profile, char *desc,
+	size_t cap)
+{
+	struct sandbox_config sb = {
+		.store_dir = o->db,
+		.map_bytes = (uint64_t)o->map_mib * 1024 * 1024,
+		.profile = (enum sandbox_profile)profile,
+	};
+
+	if (o->no_sandbox) {
+		snprintf(desc, cap, "off (--no-sandbox)");
+		return 0;
+	}
+	if (sandbox_apply(&sb, desc, cap) < 0) {
+		log_event(LOG_ERR, "error", "sandbox: %s", desc);
+		return -1;
+	}
+	return 0;
 }

@@ -11,7 +11,7 @@
 
 /* Exit statuses of cpd and cpd-tls. */
 enum { CPD_EXIT_OK = 0, CPD_EXIT_STORE = 1, CPD_EXIT_USAGE = 2,
-	CPD_EXIT_TLS = 3 };
+	CPD_EXIT_TLS = 3, CPD_EXIT_SANDBOX = 4 };
 
 enum cpd_tls_policy {
 	CPD_TLS_OFF,      /* no first-byte detection: plaintext as always */
@@ -26,6 +26,7 @@ struct cpd_options {
 	int64_t write_timeout_ms;
 	enum cpd_tls_policy tls;
 	bool tls_loopback_plain;  /* --tls-exempt-loopback */
+	bool no_sandbox;          /* --no-sandbox (debugging only) */
 	const char *tls_cert;     /* PEM chain; NULL when none is configured */
 	const char *tls_key;      /* PEM key */
 	const char *tls_priority; /* NULL: the library's (system) default */
@@ -44,5 +45,12 @@ enum cpd_opts_result cpd_options_parse(struct cpd_options *o, int argc,
 	char **argv);
 
 const char *cpd_tls_policy_name(enum cpd_tls_policy p);
+
+/* Confine the handler (sandbox.h; profile an enum sandbox_profile) unless
+ * --no-sandbox: call once the store is open, before reading the client.
+ * desc gets what was applied, for the closing log line. 0, or -1 after
+ * logging why (the caller exits with CPD_EXIT_SANDBOX). */
+int cpd_confine(const struct cpd_options *o, int profile, char *desc,
+	size_t cap);
 
 #endif

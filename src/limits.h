@@ -121,4 +121,23 @@
  * connection flood can run hundreds of handlers at once (lock file ~64 KiB). */
 #define CP_STORE_MAX_READERS 1024
 
+/* The sandbox's resource limits (src/sandbox.c), set before the first byte
+ * from the client is read. No new processes (RLIMIT_NPROC 0) and no core
+ * dumps (RLIMIT_CORE 0: a dump would hold password hashes and mail) need no
+ * constant. */
+
+/* Heap and private mappings (RLIMIT_DATA): a session needs ~3 MiB, ~19 MiB
+ * while yescrypt checks a password; the store's map is a shared file mapping
+ * and does not count. The same 64 MiB as the unit's MemoryMax=. */
+#define CP_SANDBOX_DATA_MAX (64UL * 1024 * 1024)
+
+/* Largest file a handler may write (RLIMIT_FSIZE): the store's map size
+ * (data.mdb never grows past it), at least this much for lock.mdb, whose
+ * size follows CP_STORE_MAX_READERS (~64 KiB). */
+#define CP_SANDBOX_FSIZE_MIN (1UL * 1024 * 1024)
+
+/* Open descriptors (RLIMIT_NOFILE): the client socket, stdio, the journal
+ * socket, LMDB's three and mailbox.lock; room for the TLS front end. */
+#define CP_SANDBOX_NOFILE 64
+
 #endif

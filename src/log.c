@@ -1,7 +1,8 @@
 /* log.c - event logging for cp's programs. Chooses the journal (structured
- * fields CP_EVENT, CP_USER, CP_PEER, and CP_TLS on TLS connections, sent in
- * journald's native protocol) or plain stderr lines, and makes sure nothing
- * is ever written to a client socket that stderr may point at. */
+ * fields CP_EVENT, CP_USER, CP_PEER, and CP_TLS on TLS connections, through
+ * one socket opened at log_init, before any sandbox) or plain stderr lines,
+ * and makes sure nothing is ever written to a client socket that stderr may
+ * point at. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -24,103 +25,42 @@ static char log_peer[CP_PEER_MAX] = "";
 static char log_user[4 * CP_USER_MAX + 1] = "";
 static char log_tls[CP_TLS_DESC_MAX] = "";
 static int log_max_prio = LOG_INFO; /* LOG_DEBUG with CP_DEBUG=1 */
-static int log_journal_sock = -1;   /* datagram socket to journald */
-static bool log_journal_connected;
+static int journal_fd = -1;
 
-/* journald's native socket (systemd.journal-fields(7), "Native Journal
- * Protocol"): one datagram per entry. */
-static const struct sockaddr_un journal_addr = {
-	.sun_family = AF_UNIX,
-	.sun_path = "/run/systemd/journal/socket",
-};
+/* journald's native protocol socket (systemd.journal-fields(7)). */
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
 
-/* Open the journal's socket now, so that no later event needs socket() or
- * connect(). As libsystemd does: close-on-exec, and a send buffer of up to
- * 8 MiB. If journald is not there, the socket stays unconnected and each
- * entry is still sent to its address (and dropped quietly if absent). */
+/* Open and connect the journal's datagram socket now, so that a sandboxed
+ * handler later only sends on it (no socket(2), no connect(2)). Without a
+ * journal, events are dropped quietly, as sd_journal_send would. As
+ * libsystemd did: close-on-exec, and a send buffer of up to 8 MiB. */
 static void journal_open(void)
 {
+	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = JOURNAL_SOCKET };
 	int sndbuf = 8 << 20;
 
-	if (log_journal_sock >= 0)
+	if (journal_fd >= 0)
 		return;
-	log_journal_sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (log_journal_sock < 0)
-		return;
-	(void)setsockopt(log_journal_sock, SOL_SOCKET, SO_SNDBUF, &sndbuf,
-		sizeof sndbuf);
-	log_journal_connected = connect(log_journal_sock,
-		(const struct sockaddr *)&journal_addr, sizeof journal_addr) == 0;
+	journal_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (journal_fd >= 0)
+		(void)setsockopt(journal_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+			sizeof sndbuf);
+	if (journal_fd >= 0 &&
+	    connect(journal_fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		close(journal_fd);
+		journal_fd = -1;
+	}
 }
 
 int log_journal_fd(void)
 {
-	return log_journal_sock;
+	return journal_fd;
 }
 
 void log_journal_use_fd(int fd)
 {
-	log_journal_sock = fd;
-	log_journal_connected = true;
+	journal_fd = fd;
 	log_target = LOG_TARGET_JOURNAL;
-}
-
-/* One field of an entry: "NAME=value\n", or, if the value holds a newline,
- * the protocol's binary form "NAME\n", its length as 64-bit little endian,
- * the value, "\n". Fills 3 or 5 iovecs (returned); len64 holds the length. */
-static int journal_field(struct iovec *iov, const char *name_eq,
-	const char *value, uint8_t len64[8])
-{
-	size_t nlen = strlen(name_eq), vlen = strlen(value);
-
-	if (memchr(value, '\n', vlen) == NULL) {
-		iov[0] = (struct iovec){ (void *)name_eq, nlen };
-		iov[1] = (struct iovec){ (void *)value, vlen };
-		iov[2] = (struct iovec){ "\n", 1 };
-		return 3;
-	}
-	for (int i = 0; i < 8; i++)
-		len64[i] = (uint8_t)((uint64_t)vlen >> (8 * i));
-	iov[0] = (struct iovec){ (void *)name_eq, nlen - 1 }; /* no '=' */
-	iov[1] = (struct iovec){ "\n", 1 };
-	iov[2] = (struct iovec){ len64, 8 };
-	iov[3] = (struct iovec){ (void *)value, vlen };
-	iov[4] = (struct iovec){ "\n", 1 };
-	return 5;
-}
-
-enum { JOURNAL_FIELDS = 10 }; /* the last, CP_TLS, only when set */
-
-/* Send one entry of the first nf fields: those libsystemd's sd_journal_send()
- * sent before (CODE_FILE, CODE_LINE, CODE_FUNC, as its macro adds them, then
- * ours). An entry is at most a few KiB (msg[512], escaped user, peer and
- * TLS description), far below a datagram's limit. Failures are dropped
- * quietly, as sd_journal_send's were (nothing else can be done with them). */
-static void journal_send(const char *const field[JOURNAL_FIELDS][2], int nf)
-{
-	struct iovec iov[JOURNAL_FIELDS * 5];
-	uint8_t len64[JOURNAL_FIELDS][8];
-	struct msghdr mh = { 0 };
-	int n = 0;
-
-	if (log_journal_sock < 0)
-		return;
-	for (int i = 0; i < nf; i++)
-		n += journal_field(iov + n, field[i][0], field[i][1], len64[i]);
-	mh.msg_iov = iov;
-	mh.msg_iovlen = (size_t)n;
-	if (!log_journal_connected) {
-		mh.msg_name = (void *)&journal_addr;
-		mh.msg_namelen = sizeof journal_addr;
-	}
-	if (sendmsg(log_journal_sock, &mh, MSG_NOSIGNAL) >= 0 ||
-	    !log_journal_connected ||
-	    (errno != ECONNREFUSED && errno != ENOTCONN))
-		return;
-	/* journald restarted since connect(): its new socket, by name. */
-	mh.msg_name = (void *)&journal_addr;
-	mh.msg_namelen = sizeof journal_addr;
-	(void)sendmsg(log_journal_sock, &mh, MSG_NOSIGNAL);
 }
 
 /* Is stderr the journal stream systemd connected us to? */
@@ -152,7 +92,7 @@ void log_init(const char *ident, enum log_target target)
 	} else if (fstat(STDERR_FILENO, &st) < 0 || S_ISSOCK(st.st_mode)) {
 		/* Closed, or (inetd style) the client's socket: never write
 		 * there. The journal's socket is tried instead; if it is absent,
-		 * entries are dropped quietly. */
+		 * events are dropped quietly. */
 		log_target = LOG_TARGET_JOURNAL;
 	} else {
 		log_target = LOG_TARGET_STDERR;
@@ -202,6 +142,73 @@ void log_set_tls(const char *desc)
 	log_escape(log_tls, sizeof log_tls, desc, strlen(desc));
 }
 
+/* One journal field as an iovec pair: "NAME=value\n". A value with a
+ * newline takes the protocol's binary form: NAME\n, 64-bit LE length, value. */
+struct jfield {
+	char head[32];
+	const char *val;
+	size_t len;
+	unsigned char size[8];
+};
+
+static int jfield_iov(struct jfield *f, const char *name, const char *val,
+	struct iovec *iov)
+{
+	static const char nl = '\n';
+	int n = 0;
+
+	f->val = val;
+	f->len = strlen(val);
+	if (memchr(val, '\n', f->len) == NULL) {
+		snprintf(f->head, sizeof f->head, "%s=", name);
+		iov[n++] = (struct iovec){ f->head, strlen(f->head) };
+	} else {
+		uint64_t l = f->len;
+		snprintf(f->head, sizeof f->head, "%s\n", name);
+		for (int i = 0; i < 8; i++)
+			f->size[i] = (unsigned char)(l >> (8 * i));
+		iov[n++] = (struct iovec){ f->head, strlen(f->head) };
+		iov[n++] = (struct iovec){ f->size, 8 };
+	}
+	iov[n++] = (struct iovec){ (void *)f->val, f->len };
+	iov[n++] = (struct iovec){ (void *)&nl, 1 };
+	return n;
+}
+
+/* One entry: the fields libsystemd's sd_journal_send() sent before cp spoke
+ * the protocol itself (CODE_FILE, CODE_LINE, CODE_FUNC, which its macro
+ * added, then ours), in that order. */
+static void journal_send(int prio, const char *event, const char *msg,
+	const char *func, int line)
+{
+	char message[sizeof log_user + CP_PEER_MAX + 520], priority[4];
+	char line_s[12];
+	const char *names[] = { "CODE_FILE", "CODE_LINE", "CODE_FUNC",
+		"MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER",
+		"CP_EVENT", "CP_USER", "CP_PEER", "CP_TLS" };
+	const char *vals[10];
+	struct jfield f[10];
+	struct iovec iov[10 * 4];
+	struct msghdr mh = { 0 };
+	int n = 0, nf = log_tls[0] ? 10 : 9; /* CP_TLS on TLS connections */
+
+	if (journal_fd < 0)
+		return;
+	snprintf(message, sizeof message, "%s%s%s: %s", log_user,
+		log_user[0] ? "@" : "", log_peer, msg);
+	snprintf(priority, sizeof priority, "%d", prio & 7);
+	snprintf(line_s, sizeof line_s, "%d", line);
+	vals[0] = __FILE__; vals[1] = line_s; vals[2] = func;
+	vals[3] = message; vals[4] = priority; vals[5] = log_ident;
+	vals[6] = event; vals[7] = log_user; vals[8] = log_peer;
+	vals[9] = log_tls;
+	for (int i = 0; i < nf; i++)
+		n += jfield_iov(&f[i], names[i], vals[i], iov + n);
+	mh.msg_iov = iov;
+	mh.msg_iovlen = (size_t)n;
+	(void)sendmsg(journal_fd, &mh, MSG_NOSIGNAL);
+}
+
 void log_event(int prio, const char *event, const char *fmt, ...)
 {
 	char msg[512];
@@ -215,25 +222,7 @@ void log_event(int prio, const char *event, const char *fmt, ...)
 	va_end(ap);
 
 	if (log_target == LOG_TARGET_JOURNAL) {
-		char message[sizeof log_user + 1 + sizeof log_peer + 2 + sizeof msg];
-		char prio_s[12], line_s[12];
-		snprintf(message, sizeof message, "%s%s%s: %s", log_user,
-			log_user[0] ? "@" : "", log_peer, msg);
-		snprintf(prio_s, sizeof prio_s, "%d", prio);
-		snprintf(line_s, sizeof line_s, "%d", __LINE__);
-		const char *const field[JOURNAL_FIELDS][2] = {
-			{ "CODE_FILE=", __FILE__ },
-			{ "CODE_LINE=", line_s },
-			{ "CODE_FUNC=", __func__ },
-			{ "MESSAGE=", message },
-			{ "PRIORITY=", prio_s },
-			{ "SYSLOG_IDENTIFIER=", log_ident },
-			{ "CP_EVENT=", event },
-			{ "CP_USER=", log_user },
-			{ "CP_PEER=", log_peer },
-			{ "CP_TLS=", log_tls }, /* on a TLS connection only */
-		};
-		journal_send(field, log_tls[0] ? JOURNAL_FIELDS : JOURNAL_FIELDS - 1);
+		journal_send(prio, event, msg, __func__, __LINE__);
 	} else {
 		fprintf(stderr, "%s[%ld]: %s peer=%s%s%s%s%s: %s\n", log_ident,
 			(long)getpid(), event, log_peer[0] ? log_peer : "-",

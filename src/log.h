@@ -1,7 +1,6 @@
-/* log.h - event logging: the journal (its native protocol, with CP_* fields)
- * when stderr is connected to it, plain lines on stderr otherwise, and never
- * to a client socket. Client bytes are escaped; passwords, texts and keys
- * never logged. */
+/* log.h - event logging: the journal (native protocol, CP_* fields) when
+ * stderr is connected to it, plain lines on stderr otherwise, and never to a
+ * client socket. Client bytes are escaped; passwords, texts and keys never logged. */
 #ifndef CP_LOG_H
 #define CP_LOG_H
 
@@ -16,10 +15,10 @@ enum log_target {
 	LOG_TARGET_NONE,    /* tests and fuzzers */
 };
 
-/* Choose the target; for the journal, open its socket now (connected to
- * /run/systemd/journal/socket if journald is there): after log_init, an
- * event needs no new file descriptor and no connect(), so a sandbox set up
- * later need only allow sendmsg() on log_journal_fd(). Call it first. */
+/* Choose the target; for the journal, open and connect its socket now:
+ * after log_init, an event needs no new file descriptor and no connect(),
+ * so a sandbox set up later need only allow sendmsg() on log_journal_fd().
+ * Call it first. */
 void log_init(const char *ident, enum log_target target);
 
 /* The journal's socket opened by log_init, or -1 (not logging there). */

@@ -105,7 +105,7 @@ static int flush_output(struct session *s, const struct lineio_transport *out,
 
 void serve(struct session *s, struct lineio *in,
 	const struct lineio_transport *out, int64_t write_timeout_ms,
-	int64_t started_ms)
+	int64_t started_ms, const char *sandbox_desc)
 {
 	const struct session_config *cfg = s->cfg;
 	int64_t last_line = started_ms;
@@ -204,9 +204,10 @@ void serve(struct session *s, struct lineio *in,
 	}
 	if (flush_output(s, out, write_timeout_ms) < 0)
 		session_client_lost(s);
-	log_event(LOG_INFO, "disconnect", "%s (in %s): %llu stored, %llu downloaded",
+	log_event(LOG_INFO, "disconnect",
+		"%s (in %s): %llu stored, %llu downloaded; sandbox: %s",
 		s->end_reason ? s->end_reason : "connection lost",
 		session_state_name(s->done ? s->end_state : s->state),
 		(unsigned long long)s->stats_stored,
-		(unsigned long long)s->stats_delivered);
+		(unsigned long long)s->stats_delivered, sandbox_desc);
 }

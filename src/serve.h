@@ -12,10 +12,11 @@
 
 /* Run session s reading through in and writing through out until it is
  * done or the client is gone; started_ms is when the connection began (the
- * idle timeout counts from there). Logs the closing "disconnect" line. */
+ * idle timeout counts from there). Logs the closing "disconnect" line,
+ * which ends with "; sandbox: " and sandbox_desc (what confines it). */
 void serve(struct session *s, struct lineio *in,
 	const struct lineio_transport *out, int64_t write_timeout_ms,
-	int64_t started_ms);
+	int64_t started_ms, const char *sandbox_desc);
 
 /* "addr:port", "[addr6]:port", "unix" or "local" (not a socket) into buf;
  * true when the peer is a loopback address (127.0.0.0/8, ::1, or

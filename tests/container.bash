@@ -25,13 +25,13 @@ ct_prereq() {
 	return 0
 }
 
-# ct_build SRCDIR BUILDDIR: the README's build (--prefix=/usr) plus cpbench,
-# in a tree of its own. Output goes to stdout.
+# ct_build SRCDIR BUILDDIR: the README's build (--prefix=/usr) plus cpbench
+# and the sandbox self-test, in a tree of its own. Output goes to stdout.
 ct_build() (
 	unset MAKEFLAGS MFLAGS MAKELEVEL # not an outer make's jobserver
 	mkdir -p "$2" && cd "$2" &&
 		"$1/configure" --quiet --prefix=/usr &&
-		make -j2 && make -j2 bench/cpbench
+		make -j2 && make -j2 bench/cpbench tests/sandbox-selftest
 )
 
 # ct_boot WORKDIR BUILDDIR BOOTLOG: install BUILDDIR into a root under
@@ -49,12 +49,15 @@ ct_boot() {
 		>>"$log" 2>&1 || return 1
 	# 3>&-: a bats caller must not wait for the container's copy of fd 3.
 	# A machine name of its own: nspawn keeps per-name state in /run.
+	# nspawn's own seccomp filter refuses Landlock unless told otherwise:
+	# cpd's sandbox uses it inside.
 	# The network is private and empty: nothing is to wait for "online"
 	# (a host service ordered after network-online.target, e.g. haproxy,
 	# would hold the boot for minutes), so the wait-online services are
 	# masked (systemd in a container reads its arguments as the kernel
 	# command line).
 	systemd-nspawn --quiet -D "$CT_ROOT" --volatile=yes --boot \
+		--system-call-filter='landlock_create_ruleset landlock_add_rule landlock_restrict_self' \
 		--private-network --register=no --keep-unit --machine="cptest-$$-$RANDOM" \
 		--console=pipe -- systemd.mask=systemd-networkd-wait-online.service \
 		systemd.mask=NetworkManager-wait-online.service \

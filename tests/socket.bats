@@ -450,15 +450,22 @@ $R240"
 	assert_output ""
 }
 
-@test "units: systemd-analyze security rates cp@.service at 0.5 or lower" {
+@test "units: the lean cp@.service: no mount namespace, no SystemCallFilter=, exposure 4.5 or lower" {
 	units_built
+	# What systemd builds per start at a mount-table-linear cost stays out
+	# (cpd confines itself instead: tests/sandbox.bats).
+	run grep -E '^(ProtectSystem|ProtectHome|PrivateTmp|PrivateDevices|ProtectProc|ProcSubset|ProtectKernel[A-Za-z]*|ProtectControlGroups|PrivateMounts|ReadWritePaths|PrivateIPC|ProtectHostname|SystemCallFilter)=' "$UNITS/cp@.service"
+	assert_output ''
 	systemd-analyze --help | grep -q -- '--offline' ||
 		skip "this systemd-analyze has no offline security check"
 	run systemd-analyze security --offline=true "$UNITS/cp@.service"
 	local score
 	score=$(sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p' <<<"$output")
 	[[ -n $score ]] || fail "no exposure level in: $output"
-	echo "# cp@.service exposure: $score" >&3
-	awk -v s="$score" 'BEGIN { exit !(s <= 0.5) }' ||
-		fail "exposure $score is above 0.5: $output"
+	echo "# cp@.service exposure (unit directives only; cpd's own Landlock and seccomp are invisible to it): $score" >&3
+	# The keeps (User=, no capabilities, PrivateNetwork=, PrivateUsers=,
+	# address families, IPAddressDeny=, namespaces, MemoryDenyWriteExecute=,
+	# ...) hold it at 4.2; losing one of them would show here.
+	awk -v s="$score" 'BEGIN { exit !(s <= 4.5) }' ||
+		fail "exposure $score is above 4.5: $output"
 }

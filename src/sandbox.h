@@ -1,0 +1,35 @@
+/* sandbox.h - a handler confines itself before it reads a stranger's bytes:
+ * no_new_privs, rlimits, the store owner's uid without capabilities,
+ * Landlock (the store's files only) and a seccomp allow list precompiled at
+ * build time (tools/seccomp-gen.c). Used by cpd and by the TLS front end. */
+#ifndef CP_SANDBOX_H
+#define CP_SANDBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Which precompiled allow list to load. */
+enum sandbox_profile {
+	SANDBOX_PROFILE_CPD, /* a plain session (cpd) */
+	SANDBOX_PROFILE_TLS, /* cpd's list plus what GnuTLS needs (getrandom,
+				recv/recvmsg): for cpd-tls, after it has loaded
+				its credentials, before the handshake */
+};
+
+struct sandbox_config {
+	const char *store_dir;  /* the only files left reachable (read-write) */
+	uint64_t map_bytes;     /* LMDB map size: the largest file written */
+	enum sandbox_profile profile;
+};
+
+/* Confine the calling process for good: everything the config leaves
+ * out is gone until it exits. Call once, after the store is open, the
+ * journal socket is open (log_init) and the client's first byte was peeked,
+ * before reading the client. Writes what was applied ("landlock abi 7, ...")
+ * or, on failure, why, into report. Returns 0, or -1 if a required part
+ * failed (the caller must then not serve the client). A kernel without
+ * Landlock, or a machine the filter was not built for, is not a failure:
+ * the report says so. Single-threaded callers only. */
+int sandbox_apply(const struct sandbox_config *cfg, char *report, size_t cap);
+
+#endif
