@@ -19,7 +19,7 @@
 #include "limits.h"
 
 static const char *const scenario_names[] = {
-	"connect", "login", "send", "recv", "mixed", "flood", NULL
+	"connect", "login", "send", "recv", "mixed", "flood", "pop3-hello", NULL
 };
 
 static struct cpconn_opts opt = {
@@ -85,12 +85,17 @@ static void usage(FILE *f)
 "                                   the own mailbox, TERM\n"
 "                          flood:   connect, write USER and TERM, close\n"
 "                                   without reading (connections/s)\n"
+"                          pop3-hello: a POP3 server's +OK greeting, QUIT,\n"
+"                                   +OK, close: connect's counterpart, to\n"
+"                                   compare with a POP3 handler (popa3d)\n"
 "  -m, --messages N        SMSG per session (send 1000, mixed 10)\n"
 "      --to NAME           recipient of SMSG (send: the user itself)\n"
 "      --size BYTES        message text length (100)\n"
 "      --window N          at most N SMSG awaiting 240 (0 = no limit;\n"
 "                          1 = one commit per message)\n"
 "      --expect N          recv/login: each download must hold N messages\n"
+"      --ack-ahead         recv: write RMSG and the N (--expect) 250s at once,\n"
+"                          not one 250 per delivery read (pipelined acks)\n"
 "      --timeout S         a session failing to finish in S s is an error (60)\n"
 "      --source ADDR[/N]   connect from ADDR and the N-1 addresses after it,\n"
 "                          in turn (a flood from many hosts over loopback)\n"
@@ -182,7 +187,7 @@ static int parse_secs(const char *s, double *out)
 int main(int argc, char **argv)
 {
 	enum { O_TO = 256, O_SIZE, O_WINDOW, O_EXPECT, O_TIMEOUT, O_HASH,
-		O_SYNC, O_SOURCE };
+		O_SYNC, O_SOURCE, O_ACK_AHEAD };
 	static const struct option opts[] = {
 		{ "host", required_argument, NULL, 'H' },
 		{ "port", required_argument, NULL, 'p' },
@@ -197,6 +202,7 @@ int main(int argc, char **argv)
 		{ "size", required_argument, NULL, O_SIZE },
 		{ "window", required_argument, NULL, O_WINDOW },
 		{ "expect", required_argument, NULL, O_EXPECT },
+		{ "ack-ahead", no_argument, NULL, O_ACK_AHEAD },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "source", required_argument, NULL, O_SOURCE },
 		{ "hash-time", optional_argument, NULL, O_HASH },
@@ -235,6 +241,7 @@ int main(int argc, char **argv)
 			break;
 		case O_WINDOW: bad = parse_long(optarg, 0, &opt.window); break;
 		case O_EXPECT: bad = parse_long(optarg, 0, &opt.expect); break;
+		case O_ACK_AHEAD: opt.ack_ahead = 1; break;
 		case O_TIMEOUT: bad = parse_secs(optarg, &opt.timeout); break;
 		case O_SOURCE: bad = parse_source(optarg); break;
 		case O_HASH:
@@ -264,6 +271,10 @@ int main(int argc, char **argv)
 		return calibrate_sync(sync_dir, 50) < 0;
 	if (opt.users == NULL && parse_users("bench") < 0)
 		return 2;
+	if (opt.ack_ahead && (opt.sc != SC_RECV || opt.expect < 1)) {
+		fprintf(stderr, "cpbench: --ack-ahead needs -s recv and --expect N\n");
+		return 2;
+	}
 	if (opt.sc == SC_SEND || opt.sc == SC_RECV) {
 		opt.count = opt.conc; /* one timed session per slot */
 	} else if (opt.count == 0 && opt.duration == 0) {

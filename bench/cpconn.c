@@ -30,6 +30,8 @@ enum cstate {
 	C_SENDING,    /* SMSG lines going out, 240s coming back */
 	C_RECEIVING,  /* RMSG sent: deliveries (acked with 250) until 255/256 */
 	C_TERM,       /* TERM sent, the handler's EOF awaited */
+	C_GREETING,   /* pop3-hello: the server's +OK greeting awaited */
+	C_QUIT,       /* pop3-hello: QUIT sent, its +OK awaited */
 };
 
 #define IN_CAP (4 * CP_DELIVERY_MAX)
@@ -44,6 +46,7 @@ struct conn {
 	int64_t deadline;   /* session timeout, us */
 	bool out_armed;     /* EPOLLOUT requested */
 	long sent, acked, received;
+	long acks_queued;   /* recv --ack-ahead: 250s written so far */
 	size_t in_len, out_off, out_len;
 	int64_t *stamps;    /* write time of each SMSG, us */
 	char in[IN_CAP];
@@ -191,10 +194,24 @@ static int send_more(struct conn *c)
 	return flush(c);
 }
 
+/* recv --ack-ahead: queue as many of the expected 250s as the buffer holds
+ * (the rest when it drains), as a client that acks ahead of reading. */
+static int ack_more(struct conn *c)
+{
+	while (c->acks_queued < opt.expect &&
+	       c->out_len - c->out_off + 5 <= OUT_CAP) {
+		queue(c, "250\r\n", 5);
+		c->acks_queued++;
+	}
+	return flush(c);
+}
+
 static int start_recv(struct conn *c)
 {
 	c->st = C_RECEIVING;
 	queue_line(c, "RMSG", NULL);
+	if (opt.ack_ahead && opt.sc == SC_RECV)
+		return ack_more(c);
 	return flush(c);
 }
 
@@ -227,6 +244,17 @@ static int on_line(struct conn *c, const char *line, size_t len)
 	int64_t t = now_us();
 
 	switch (c->st) {
+	case C_GREETING:
+		if (len < 3 || memcmp(line, "+OK", 3) != 0)
+			return fail(c, "POP3 greeting", line, len);
+		c->st = C_QUIT;
+		queue_line(c, "QUIT", NULL);
+		return flush(c);
+	case C_QUIT:
+		if (len < 3 || memcmp(line, "+OK", 3) != 0)
+			return fail(c, "POP3 QUIT answered", line, len);
+		c->st = C_TERM; /* the handler's EOF next */
+		return 0;
 	case C_USER:
 		if (!is_code(line, len, "220"))
 			return fail(c, "USER answered", line, len);
@@ -257,6 +285,8 @@ static int on_line(struct conn *c, const char *line, size_t len)
 			if (opt.sc == SC_RECV && sample(t - c->t_op) < 0)
 				return -1;
 			c->received++;
+			if (opt.ack_ahead && opt.sc == SC_RECV)
+				return 0; /* acked already */
 			queue_line(c, "250", NULL);
 			return flush(c);
 		}
@@ -398,6 +428,11 @@ static int on_connected(struct conn *c)
 		session_done(c);
 		return 0;
 	}
+	if (opt.sc == SC_POP3_HELLO) {
+		c->st = C_GREETING;
+		want_out(c, false);
+		return 0;
+	}
 	c->st = C_USER;
 	queue_line(c, "USER", opt.users[c->user]);
 	return flush(c);
@@ -454,7 +489,8 @@ int cpconn_run(const struct cpconn_opts *opts, struct cpconn_result *res)
 	}
 	for (i = 0; i < opt.conc; i++) {
 		conns[i].fd = -1;
-		if (opt.sc != SC_CONNECT && opt.sc != SC_LOGIN && n > 0) {
+		if (opt.sc != SC_CONNECT && opt.sc != SC_LOGIN &&
+		    opt.sc != SC_POP3_HELLO && n > 0) {
 			conns[i].stamps = calloc((size_t)n, sizeof (int64_t));
 			if (conns[i].stamps == NULL) {
 				perror("cpbench");
@@ -486,6 +522,9 @@ int cpconn_run(const struct cpconn_opts *opts, struct cpconn_result *res)
 					continue;
 				if (c->st == C_SENDING)
 					send_more(c);
+				else if (c->st == C_RECEIVING && opt.ack_ahead &&
+				    opt.sc == SC_RECV)
+					ack_more(c);
 			}
 			if (c->fd >= 0 && (evs[k].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
 				on_readable(c);

@@ -10,7 +10,8 @@
 #include <netinet/in.h>
 
 enum cpconn_scenario {
-	SC_CONNECT, SC_LOGIN, SC_SEND, SC_RECV, SC_MIXED, SC_FLOOD
+	SC_CONNECT, SC_LOGIN, SC_SEND, SC_RECV, SC_MIXED, SC_FLOOD,
+	SC_POP3_HELLO   /* a POP3 server's greeting and QUIT (the peers) */
 };
 
 struct cpconn_opts {
@@ -29,6 +30,8 @@ struct cpconn_opts {
 	long messages;          /* SMSG per session; < 0: mixed 10, else 1000 */
 	long expect;            /* each download must hold this many; < 0: any */
 	long window;            /* at most this many SMSG awaiting 240; 0: any */
+	int ack_ahead;          /* recv: RMSG and expect 250s written at once,
+	                           without waiting for the deliveries */
 	double timeout;         /* a session not done in this many s fails */
 	int verbose;            /* report every failed session, not 5 */
 };

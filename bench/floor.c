@@ -1,13 +1,13 @@
 /* floor.c - the floor of cp's design, for the benchmark (doc/performance.md):
  * a handler that does only what every cpd connection must do - start as a
- * process linked like cpd (the same libcp.a objects for logging, store and
- * hashing, so the same shared libraries), set up logging, open the LMDB
- * store, run one read transaction - then answers each line with a fixed
- * reply per verb (PASS also pays one yescrypt verify) and exits on TERM or
- * EOF. cpd is compared with it; nothing else in cp uses it.
- * Built a second time with -DFLOOR_TLS as floor-tls, the floor of a TLS
- * session: linked like cpd-tls, it also initialises GnuTLS, loads the
- * certificate and key, and does one handshake before the same replies. */
+ * process, set up logging, open the LMDB store, run one read transaction -
+ * then answers each line with a fixed reply per verb and exits on TERM or
+ * EOF. Built three times: bench/floor, linked with liblmdb only (the
+ * connect floor: PASS is answered without a hash); bench/floor-login
+ * (FLOOR_LOGIN, also libxcrypt: PASS pays one yescrypt verify); and
+ * bench/floor-tls (FLOOR_TLS, linked like cpd-tls: GnuTLS's initialisation,
+ * the certificate and key, one handshake, then the replies of floor-login).
+ * cpd is compared with them; nothing else in cp uses them. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -20,15 +20,31 @@
 #include <gnutls/gnutls.h>
 #endif
 
+#if defined(FLOOR_LOGIN) || defined(FLOOR_TLS)
+#define FLOOR_VERIFY 1 /* PASS pays one yescrypt verify */
 #include "auth.h"
+#endif
 #include "limits.h"
 #include "log.h"
 #include "store.h"
 
-/* The user whose hash the one read transaction looks up; a PASS line is
- * verified against it (or, if absent, against auth's dummy hash, which
- * costs the same). */
+/* The user whose hash the one read transaction looks up; with FLOOR_VERIFY
+ * a PASS line is verified against it (or, if absent, against auth's dummy
+ * hash, which costs the same). */
 #define FLOOR_USER "floor"
+
+#if defined(FLOOR_TLS)
+#define FLOOR_NAME "floor-tls"
+#elif defined(FLOOR_LOGIN)
+#define FLOOR_NAME "floor-login"
+#else
+#define FLOOR_NAME "floor"
+#endif
+#ifdef FLOOR_VERIFY
+#define FLOOR_PASS " after one yescrypt verify"
+#else
+#define FLOOR_PASS " (no hash: see floor-login)"
+#endif
 
 struct reply {
 	const char *verb;
@@ -119,12 +135,12 @@ static void usage(FILE *f)
 "handshake, then the same fixed replies.\n");
 #else
 	fprintf(f,
-"Usage: floor [--db DIR]\n"
+"Usage: %s [--db DIR]\n"
 "Benchmark floor handler: serve one connection on stdin/stdout (inetd style)\n"
 "the cheapest way cp's design allows: set up logging, open the store\n"
 "(--db, else $CP_DB), one read transaction, then a fixed reply per line\n"
-"(USER 220, PASS 230 after one yescrypt verify, SMSG 240, RMSG 256, other\n"
-"500) until TERM or end of input.\n");
+"(USER 220, PASS 230%s, SMSG 240, RMSG 256, other\n"
+"500) until TERM or end of input.\n", FLOOR_NAME, FLOOR_PASS);
 #endif
 }
 
@@ -160,6 +176,7 @@ static int answer(const char *line, size_t len, const char *hash,
 			break;
 		}
 	}
+#ifdef FLOOR_VERIFY
 	if (i == 1) { /* PASS: the design's unavoidable cost of a login */
 		const char *pw = line + CP_VERB_LEN;
 		size_t pw_len = len - CP_VERB_LEN;
@@ -169,6 +186,9 @@ static int answer(const char *line, size_t len, const char *hash,
 		}
 		(void)auth_verify(hash, pw, pw_len);
 	}
+#else
+	(void)hash;
+#endif
 	n = strlen(r);
 	memcpy(out + *out_len, r, n);
 	*out_len += n;
@@ -215,7 +235,7 @@ int main(int argc, char **argv)
 	(void)key;
 #endif
 	/* What cpd does before its first reply, and no more. */
-	log_init("floor", LOG_TARGET_AUTO);
+	log_init(FLOOR_NAME, LOG_TARGET_AUTO);
 	st = store_open(db, 0, 0, err, sizeof err);
 	if (st == NULL) {
 		log_event(LOG_ERR, "error", "%s", err);

@@ -16,23 +16,36 @@ listen_free_port() {
 
 # listen_start DB LOG CMD...: run CMD per connection with CP_DB=DB, the
 # listener's stderr appended to LOG, and wait (up to 5 s) until it listens.
-# The listener is $ACTIVATE (systemd-socket-activate if unset). Sets
-# LISTEN_PORT and LISTEN_PID; returns 1 if the listener exited meanwhile.
+# The listener is $ACTIVATE (systemd-socket-activate if unset). A port taken
+# between the check and the bind (other jobs on the machine) is retried on
+# another, up to 5 times. Sets LISTEN_PORT and LISTEN_PID; returns 1 if the
+# listener could not be started.
 listen_start() {
-	local db=$1 log=$2 _
+	local db=$1 log=$2 try _
 	shift 2
-	LISTEN_PORT=$(listen_free_port)
-	SYSTEMD_LOG_LEVEL=warning "${ACTIVATE:-systemd-socket-activate}" \
-		--accept --inetd -l "127.0.0.1:$LISTEN_PORT" -E "CP_DB=$db" \
-		"$@" 2>>"$log" &
-	LISTEN_PID=$!
-	LISTEN_PIDS+=("$LISTEN_PID")
-	for _ in $(seq 100); do
-		[ -n "$(ss -Htln "sport = :$LISTEN_PORT")" ] && break
-		kill -0 "$LISTEN_PID" 2>/dev/null || return 1
-		sleep 0.05
+	for try in 1 2 3 4 5; do
+		LISTEN_PORT=$(listen_free_port)
+		SYSTEMD_LOG_LEVEL=warning "${ACTIVATE:-systemd-socket-activate}" \
+			--accept --inetd -l "127.0.0.1:$LISTEN_PORT" -E "CP_DB=$db" \
+			"$@" 2>>"$log" &
+		LISTEN_PID=$!
+		for _ in $(seq 100); do
+			kill -0 "$LISTEN_PID" 2>/dev/null || break
+			if [ -n "$(ss -Htln "sport = :$LISTEN_PORT")" ]; then
+				sleep 0.05 # ours, not a listener that won the race?
+				kill -0 "$LISTEN_PID" 2>/dev/null || break
+				LISTEN_PIDS+=("$LISTEN_PID")
+				return 0
+			fi
+			sleep 0.05
+		done
+		if kill -0 "$LISTEN_PID" 2>/dev/null; then
+			LISTEN_PIDS+=("$LISTEN_PID") # alive but slow: use it
+			return 0
+		fi
+		wait "$LISTEN_PID" 2>/dev/null
 	done
-	return 0
+	return 1
 }
 
 # listen_stop: stop and reap every listener listen_start started.

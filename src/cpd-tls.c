@@ -7,10 +7,9 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <systemd/sd-daemon.h>
-
 #include "cpdopt.h"
 #include "lineio.h"
+#include "listenfds.h"
 #include "log.h"
 #include "sandbox.h"
 #include "serve.h"
@@ -36,11 +35,12 @@ int main(int argc, char **argv)
 	default: return CPD_EXIT_USAGE;
 	}
 	/* cpd left systemd's variables in place for us (same process). */
-	if (sd_listen_fds(1) == 1)
-		in_fd = out_fd = SD_LISTEN_FDS_START;
+	if (listenfds_take(true) == 1)
+		in_fd = out_fd = LISTENFDS_START;
 	signal(SIGPIPE, SIG_IGN);
 	serve_describe_peer(in_fd, peer, sizeof peer);
 	log_set_peer(peer);
+	serve_set_nodelay(out_fd); /* set already when cpd exec'd us */
 	if (o.tls == CPD_TLS_OFF) {
 		log_event(LOG_ERR, "error", "a TLS connection, but TLS is off "
 			"(no certificate configured, or --tls=off)");

@@ -10,11 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <systemd/sd-daemon.h>
-
 #include "config.h"
 #include "cpdopt.h"
 #include "lineio.h"
+#include "listenfds.h"
 #include "log.h"
 #include "serve.h"
 #include "sandbox.h"
@@ -33,7 +32,7 @@ static void exec_tls_handler(char **argv, int fd)
 
 	if (path == NULL || path[0] == '\0')
 		path = CP_TLS_HANDLER;
-	/* sd_listen_fds() marked systemd's fd close-on-exec: keep it. */
+	/* listenfds_take() marked systemd's fd close-on-exec: keep it. */
 	if (fd != STDIN_FILENO)
 		fcntl(fd, F_SETFD, 0);
 	argv[0] = (char *)"cpd-tls";
@@ -68,12 +67,14 @@ int main(int argc, char **argv)
 	}
 
 	/* systemd may pass the connection as fd 3 instead of stdin/stdout. Its
-	 * variables stay set (unset=0) for cpd-tls, which runs as this pid. */
-	if (sd_listen_fds(0) == 1)
-		in_fd = out_fd = SD_LISTEN_FDS_START;
+	 * variables stay set for cpd-tls, which runs as this pid. */
+	if (listenfds_take(false) == 1)
+		in_fd = out_fd = LISTENFDS_START;
 	signal(SIGPIPE, SIG_IGN);
 	loopback = serve_describe_peer(in_fd, peer, sizeof peer);
 	log_set_peer(peer);
+	/* Before the peek: cpd-tls inherits the socket, option included. */
+	serve_set_nodelay(out_fd);
 	is_socket = fstat(in_fd, &sb) == 0 && S_ISSOCK(sb.st_mode);
 
 	/* TLS on the same port: peek at the first byte the client sends (it

@@ -32,19 +32,35 @@ static int journal_fd = -1;
 
 /* Open and connect the journal's datagram socket now, so that a sandboxed
  * handler later only sends on it (no socket(2), no connect(2)). Without a
- * journal, events are dropped quietly, as sd_journal_send would. */
+ * journal, events are dropped quietly, as sd_journal_send would. As
+ * libsystemd did: close-on-exec, and a send buffer of up to 8 MiB. */
 static void journal_open(void)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = JOURNAL_SOCKET };
+	int sndbuf = 8 << 20;
 
 	if (journal_fd >= 0)
 		return;
 	journal_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (journal_fd >= 0)
+		(void)setsockopt(journal_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+			sizeof sndbuf);
 	if (journal_fd >= 0 &&
 	    connect(journal_fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
 		close(journal_fd);
 		journal_fd = -1;
 	}
+}
+
+int log_journal_fd(void)
+{
+	return journal_fd;
+}
+
+void log_journal_use_fd(int fd)
+{
+	journal_fd = fd;
+	log_target = LOG_TARGET_JOURNAL;
 }
 
 /* Is stderr the journal stream systemd connected us to? */
@@ -159,25 +175,33 @@ static int jfield_iov(struct jfield *f, const char *name, const char *val,
 	return n;
 }
 
-static void journal_send(int prio, const char *event, const char *msg)
+/* One entry: the fields libsystemd's sd_journal_send() sent before cp spoke
+ * the protocol itself (CODE_FILE, CODE_LINE, CODE_FUNC, which its macro
+ * added, then ours), in that order. */
+static void journal_send(int prio, const char *event, const char *msg,
+	const char *func, int line)
 {
 	char message[sizeof log_user + CP_PEER_MAX + 520], priority[4];
-	const char *names[] = { "MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER",
+	char line_s[12];
+	const char *names[] = { "CODE_FILE", "CODE_LINE", "CODE_FUNC",
+		"MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER",
 		"CP_EVENT", "CP_USER", "CP_PEER", "CP_TLS" };
-	const char *vals[7];
-	struct jfield f[7];
-	struct iovec iov[7 * 4];
+	const char *vals[10];
+	struct jfield f[10];
+	struct iovec iov[10 * 4];
 	struct msghdr mh = { 0 };
-	int n = 0, nf = log_tls[0] ? 7 : 6; /* CP_TLS on TLS connections */
+	int n = 0, nf = log_tls[0] ? 10 : 9; /* CP_TLS on TLS connections */
 
 	if (journal_fd < 0)
 		return;
 	snprintf(message, sizeof message, "%s%s%s: %s", log_user,
 		log_user[0] ? "@" : "", log_peer, msg);
 	snprintf(priority, sizeof priority, "%d", prio & 7);
-	vals[0] = message; vals[1] = priority; vals[2] = log_ident;
-	vals[3] = event; vals[4] = log_user; vals[5] = log_peer;
-	vals[6] = log_tls;
+	snprintf(line_s, sizeof line_s, "%d", line);
+	vals[0] = __FILE__; vals[1] = line_s; vals[2] = func;
+	vals[3] = message; vals[4] = priority; vals[5] = log_ident;
+	vals[6] = event; vals[7] = log_user; vals[8] = log_peer;
+	vals[9] = log_tls;
 	for (int i = 0; i < nf; i++)
 		n += jfield_iov(&f[i], names[i], vals[i], iov + n);
 	mh.msg_iov = iov;
@@ -198,7 +222,7 @@ void log_event(int prio, const char *event, const char *fmt, ...)
 	va_end(ap);
 
 	if (log_target == LOG_TARGET_JOURNAL) {
-		journal_send(prio, event, msg);
+		journal_send(prio, event, msg, __func__, __LINE__);
 	} else {
 		fprintf(stderr, "%s[%ld]: %s peer=%s%s%s%s%s: %s\n", log_ident,
 			(long)getpid(), event, log_peer[0] ? log_peer : "-",

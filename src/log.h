@@ -15,7 +15,18 @@ enum log_target {
 	LOG_TARGET_NONE,    /* tests and fuzzers */
 };
 
+/* Choose the target; for the journal, open and connect its socket now:
+ * after log_init, an event needs no new file descriptor and no connect(),
+ * so a sandbox set up later need only allow sendmsg() on log_journal_fd().
+ * Call it first. */
 void log_init(const char *ident, enum log_target target);
+
+/* The journal's socket opened by log_init, or -1 (not logging there). */
+int log_journal_fd(void);
+
+/* Tests: send journal entries to fd, a connected datagram socket (one end
+ * of a socketpair), instead of journald's; the target becomes the journal. */
+void log_journal_use_fd(int fd);
 
 /* Peer ("[addr]:port" or "local") and user attached to every later event. */
 void log_set_peer(const char *peer);

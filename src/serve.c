@@ -8,6 +8,7 @@
 #include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "log.h"
@@ -39,6 +40,16 @@ bool serve_describe_peer(int fd, char *buf, size_t cap)
 		snprintf(buf, cap, "unix");
 	}
 	return loopback;
+}
+
+void serve_set_nodelay(int fd)
+{
+	int proto = 0, one = 1;
+	socklen_t len = sizeof proto;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == 0 &&
+	    proto == IPPROTO_TCP)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 /* Set by the first failed write: from then on the session's output is

@@ -23,4 +23,10 @@ void serve(struct session *s, struct lineio *in,
  * ::ffff:127.0.0.0/104). */
 bool serve_describe_peer(int fd, char *buf, size_t cap);
 
+/* Nagle's algorithm off (TCP_NODELAY) if fd is a TCP socket; anything else
+ * (a pipe, a Unix socket) is left alone. The replies of a batch already
+ * leave in one write, so Nagle could only hold back the last segment of a
+ * pipelined exchange until the client's delayed ACK (about 40 ms). */
+void serve_set_nodelay(int fd);
+
 #endif

@@ -97,14 +97,17 @@ cp_send() {
 }
 
 # ------------------------------------------------------------ TCP listener
-# cp_listen ADDR PROGRAM [ARG...]: what cp.socket does, on ADDR and a free
-# port: systemd-socket-activate --accept --inetd runs one PROGRAM per
-# connection with CP_DB (and sanitizer/debug settings) passed on. Sets PORT
-# and SA_PID; the listener's log is $BATS_TEST_TMPDIR/sa.log. Returns 1 if
-# ADDR cannot be bound (e.g. no IPv6); a port taken meanwhile is retried.
-# With CP_LISTEN_PORT set, that port is used (e.g. to restart a listener
-# where a client will reconnect).
+# cp_listen [--fd3] ADDR PROGRAM [ARG...]: what cp.socket does, on ADDR and
+# a free port: systemd-socket-activate --accept --inetd runs one PROGRAM per
+# connection with CP_DB (and sanitizer/debug settings) passed on; with
+# --fd3, without --inetd: the connection is fd 3 (LISTEN_FDS), stdin and
+# stdout are /dev/null. Sets PORT and SA_PID; the listener's log is
+# $BATS_TEST_TMPDIR/sa.log. Returns 1 if ADDR cannot be bound (e.g. no
+# IPv6); a port taken meanwhile is retried. With CP_LISTEN_PORT set, that
+# port is used (e.g. to restart a listener where a client will reconnect).
 cp_listen() {
+	local inetd=--inetd
+	[[ $1 != --fd3 ]] || { inetd=; shift; }
 	local addr=$1 log=$BATS_TEST_TMPDIR/sa.log try i v
 	local -a env=(-E "CP_DB=$CP_DB")
 	shift
@@ -117,7 +120,7 @@ cp_listen() {
 		ss -Htln "sport = :$PORT" | grep -q . && continue
 		: >"$log"
 		# 3>&-: bats must not wait for the listener's copy of its fd 3.
-		systemd-socket-activate --accept --inetd -l "$addr:$PORT" \
+		systemd-socket-activate --accept $inetd -l "$addr:$PORT" \
 			"${env[@]}" "$@" </dev/null >/dev/null 2>>"$log" 3>&- &
 		SA_PID=$!
 		for i in {1..100}; do

@@ -928,3 +928,62 @@ stalled_twice() {
 	run sess "${B}RMSG\r\n"
 	want "$R220" "$R230" "$R256"
 }
+
+# in_private_journal SCRIPT: run bash SCRIPT as root in a private mount
+# namespace with an empty /run and its own systemd-journald listening on
+# /run/systemd/journal/socket; "journal ARGS..." in SCRIPT is journalctl on
+# that journal. Skips without root, unshare or systemd-journald.
+in_private_journal() {
+	local jd=/lib/systemd/systemd-journald
+	[[ $(id -u) == 0 ]] || skip "needs root for a private mount namespace"
+	command -v unshare >/dev/null || skip "unshare not installed"
+	[[ -x $jd ]] || skip "systemd-journald not installed"
+	unshare -m bash -c '
+		set -e
+		mount -t tmpfs tmpfs /run
+		mkdir -p /run/systemd/journal /run/log/journal
+		"$1" >/dev/null 2>&1 &
+		jd=$!
+		trap "kill $jd; wait $jd || true" EXIT
+		for i in {1..100}; do
+			[[ -S /run/systemd/journal/socket ]] && break
+			sleep 0.05
+		done
+		journal() { journalctl --directory=/run/log/journal --no-pager "$@"; }
+		eval "$2"' in_private_journal "$jd" "$1"
+}
+
+@test "journal: entries reach journald in its native protocol, with the CP_* fields and no password" {
+	local err=$BATS_TEST_TMPDIR/stderr out=$BATS_TEST_TMPDIR/journal
+	export CPD err out
+	: >"$err"
+	# stderr is "the journal stream" (JOURNAL_STREAM names it), as under
+	# systemd: cpd then logs to the journal socket, never to stderr.
+	in_private_journal '
+		export JOURNAL_STREAM=$(stat -c %d:%i "$err")
+		printf "USER alice\r\nPASS alicepw\r\nTERM\r\n" |
+			"$CPD" --auth-fail-delay 0 >/dev/null 2>>"$err"
+		printf "USER bob\r\nPASS wrong-password\r\nTERM\r\n" |
+			"$CPD" --auth-fail-delay 0 >/dev/null 2>>"$err"
+		CP_DB=$(printf "/nonexistent\nstore") "$CPD" </dev/null >/dev/null 2>>"$err" || true
+		journal --sync 2>/dev/null || sleep 1
+		journal -o json SYSLOG_IDENTIFIER=cpd >"$out.json"
+		journal -o export >"$out.export"'
+	[[ ! -s $err ]] || fail "cpd wrote to stderr: $(cat "$err")"
+	# One line per entry in JSON; journald orders the fields as it likes.
+	run grep '"CP_EVENT":"login"' "$out.json"
+	assert_output --partial '"CP_USER":"alice"'
+	assert_output --partial '"CP_PEER":"local"'
+	assert_output --partial '"PRIORITY":"6"'
+	assert_output --partial '"MESSAGE":"alice@local: logged in"'
+	assert_output --partial '"CODE_FUNC":"log_event"'
+	run grep -c '"CP_EVENT":"login-failed"' "$out.json"
+	assert_output 1
+	run grep -c '"CP_EVENT":"disconnect"' "$out.json"
+	assert_output 2
+	# A value with a newline arrives whole (the protocol's binary form).
+	run grep -c '"MESSAGE":"local: cannot open store /nonexistent\\nstore' "$out.json"
+	assert_output 1
+	run grep -c -e alicepw -e wrong-password "$out.export"
+	assert_output 0
+}

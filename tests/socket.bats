@@ -274,8 +274,10 @@ t_concurrent_senders() {
 
 t_kill_mid_burst() {
 	local round seen handler writer reader i k n=50000 out=$BATS_TEST_TMPDIR
-	local -a delays=(0 0 0.03 0.1)
-	local retries=0 killed
+	# Kill when the client has this many replies: progress, not time, so
+	# that a faster or slower cpd is still cut mid-burst.
+	local -a after=(0 1 1000 5000)
+	local reply=$((${#R240} + 2)) retries=0 killed
 	# Room for the whole burst in bob's mailbox.
 	sa_stop
 	sa_start --mailbox-limit 1000000
@@ -286,20 +288,20 @@ t_kill_mid_burst() {
 		run handlers
 		assert_equal "${#lines[@]}" 1
 		handler=${lines[0]}
-		# The burst: n SMSG lines written at once (about half a second of
-		# work for cpd here), its replies collected by cat meanwhile (bash
-		# under bats reads too slowly); the handler is killed the given
-		# delay after the first reply arrived.
+		# The burst: n SMSG lines written at once (a few tenths of a
+		# second of work for cpd here), its replies collected by cat
+		# meanwhile (bash under bats reads too slowly); the handler is
+		# killed once the given number of replies has arrived.
 		printf "SMSG bob:r$round %05d\r\n" $(seq 1 "$n") >&"$TCP" 2>/dev/null &
 		writer=$!
 		timeout 60 cat <&"$TCP" >"$out/replies.$round" 2>/dev/null &
 		reader=$!
-		for i in {1..1000}; do
-			[[ -s $out/replies.$round ]] && break
-			sleep 0.01
+		for i in {1..2000}; do
+			(($(stat -c %s "$out/replies.$round") >= reply * after[round])) && break
+			sleep 0.005
 		done
-		[[ -s $out/replies.$round ]] || fail "round $round: no reply to the burst in 10 s"
-		sleep "${delays[round]}"
+		(($(stat -c %s "$out/replies.$round") >= reply * after[round])) ||
+			fail "round $round: not ${after[round]} replies to the burst in 10 s"
 		killed=1
 		kill -9 "$handler" 2>/dev/null || killed=0 # gone before the kill
 		wait "$reader" || true
@@ -315,11 +317,11 @@ t_kill_mid_burst() {
 		if ((!killed || seen == n)); then
 			# The whole burst was served before the kill landed (a fast
 			# or a loaded machine): nothing was tested; empty bob's
-			# mailbox and run the round again, killing at once.
-			echo "# round $round: the burst was over before the kill; again with no delay" >&3
+			# mailbox and run the round again, killing at the first reply.
+			echo "# round $round: the burst was over before the kill; again, killed at the first reply" >&3
 			((++retries <= 3)) || fail "round $round: the burst was over before the kill, 4 times"
 			"$CP_USERDEL" bob >/dev/null && printf 'bobpw\n' | "$CP_USERADD" bob >/dev/null
-			delays[round]=0
+			after[round]=1
 			continue
 		fi
 
@@ -339,7 +341,7 @@ t_kill_mid_burst() {
 			seq -f "RMSGalice:r$round %05g" 1 "$k"
 			echo "255 end of messages")
 		assert_success
-		echo "# round $round: killed ${delays[round]} s after the first 240; client saw $seen x 240, $k of $n stored" >&3
+		echo "# round $round: killed after ${after[round]} x 240 arrived; client saw $seen x 240, $k of $n stored" >&3
 		round=$((round + 1))
 	done
 }
@@ -392,6 +394,45 @@ units_built() {
 	UNITS=$CP_BUILDDIR/systemd
 	[[ -f $UNITS/cp.socket && -f $UNITS/cp@.service ]] ||
 		skip "units not built (configured --without-systemdsystemunitdir?)"
+}
+
+@test "tcp: cpd serves the connection systemd passes as fd 3 (LISTEN_PID, LISTEN_FDS)" {
+	sa_stop
+	cp_listen --fd3 127.0.0.1 $CP_CPD_WRAPPER "$CPD" --auth-fail-delay 0 ||
+		fail "cannot listen on 127.0.0.1"
+	run tcp_session <<-EOF
+	USER alice
+	PASS alicepw
+	SMSG bob:over fd 3
+	TERM
+	EOF
+	assert_success
+	assert_output "$R220
+$R230
+$R240"
+	# The peer is the TCP client's, found on fd 3 (stdin is /dev/null).
+	run grep -c 'disconnect peer=127.0.0.1:' "$BATS_TEST_TMPDIR/sa.log"
+	assert_output 1
+}
+
+@test "tcp: cpd turns Nagle off (TCP_NODELAY) on a TCP connection, and leaves a pipe alone" {
+	command -v strace >/dev/null || skip "strace not installed"
+	local st=$BATS_TEST_TMPDIR/strace
+	sa_stop
+	cp_listen 127.0.0.1 env ASAN_OPTIONS=detect_leaks=0 \
+		strace -o "$st.tcp" -e trace=getsockopt,setsockopt \
+		"$CPD" --auth-fail-delay 0 || fail "cannot listen on 127.0.0.1"
+	run tcp_session <<<$'USER alice\nTERM'
+	assert_output "$R220"
+	wait_no_handlers
+	run grep -F 'setsockopt(1, SOL_TCP, TCP_NODELAY, [1], 4) = 0' "$st.tcp"
+	assert_success
+
+	# Over a pipe (a test transcript, a local tool) nothing is set.
+	printf 'USER alice\r\nTERM\r\n' | ASAN_OPTIONS=detect_leaks=0 \
+		strace -o "$st.pipe" -e trace=setsockopt "$CPD" >/dev/null 2>&1
+	run grep -c setsockopt "$st.pipe"
+	assert_output 0
 }
 
 @test "units: systemd-analyze verify finds nothing to report in cp.socket and cp@.service" {

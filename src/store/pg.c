@@ -295,6 +295,8 @@ static struct store *pg_open(const char *where, int flags, size_t map_mib,
 			"'postgresql:' is empty");
 		return NULL;
 	}
+	if (pglib_load(err, errcap) != 0)
+		return NULL;
 	/* libpq's own parse errors quote the bad part, which may be the
 	 * password: say only that it is malformed. */
 	if ((opts = PQconninfoParse(vals[7], &perr)) == NULL) {

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include <libpq-fe.h>
+#include "pglib.h"
 
 #include "backend.h"
 #include "limits.h"

@@ -8,7 +8,7 @@
 # every PASS verified by yescrypt, so ~50 runs/s).
 # Environment: FUZZ_SECONDS (per harness, default 60), FUZZ_CC (default
 # clang), CP_FUZZ_CFLAGS
-# and CP_FUZZ_LIBS (lmdb/libsystemd/libxcrypt flags; default from
+# and CP_FUZZ_LIBS (lmdb/libxcrypt flags; default from
 # pkg-config), FUZZ_BUILD_ONLY=1 to only build.
 # Prints one summary line per harness; exits 1 if any harness found a crash,
 # leak or timeout (the input is left in OUTDIR/artifacts-NAME/).
@@ -21,8 +21,8 @@ shift 2
 
 : "${FUZZ_SECONDS:=60}"
 : "${FUZZ_CC:=clang}"
-: "${CP_FUZZ_CFLAGS:=$(pkg-config --cflags lmdb libpq libsystemd libxcrypt)}"
-: "${CP_FUZZ_LIBS:=$(pkg-config --libs lmdb libpq libsystemd libxcrypt)}"
+: "${CP_FUZZ_CFLAGS:=$(pkg-config --cflags lmdb libpq libxcrypt)}"
+: "${CP_FUZZ_LIBS:=$(pkg-config --libs lmdb libxcrypt)}"
 
 if ! command -v "$FUZZ_CC" >/dev/null 2>&1; then
 	echo "run.sh: $FUZZ_CC not found; install clang to fuzz" >&2

@@ -1,0 +1,58 @@
+/* pglib.c - loads libpq for the PostgreSQL backend with dlopen, at the
+ * first store_open of a database (before the handler confines itself), and
+ * fills pglib.h's table; an LMDB store never gets here. */
+#include <dlfcn.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <libpq-fe.h>
+#include "pglib.h"
+
+/* libpq's soname: its ABI has been 5 since PostgreSQL 8.x (libpq5). */
+#define PGLIB_SONAME "libpq.so.5"
+
+struct pglib pglib;
+
+int pglib_load(char *err, size_t errcap)
+{
+	static bool loaded;
+	void *h;
+
+	if (loaded)
+		return 0;
+	h = dlopen(PGLIB_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL) {
+		snprintf(err, errcap, "cannot load %s for the PostgreSQL store: %s",
+			PGLIB_SONAME, dlerror());
+		return -1;
+	}
+#define SYM(field, name) \
+	if ((*(void **)&pglib.field = dlsym(h, name)) == NULL) { \
+		snprintf(err, errcap, "%s lacks %s", PGLIB_SONAME, name); \
+		dlclose(h); \
+		return -1; \
+	}
+	SYM(clear, "PQclear")
+	SYM(cmdStatus, "PQcmdStatus")
+	SYM(cmdTuples, "PQcmdTuples")
+	SYM(connectdbParams, "PQconnectdbParams")
+	SYM(conninfoFree, "PQconninfoFree")
+	SYM(conninfoParse, "PQconninfoParse")
+	SYM(errorMessage, "PQerrorMessage")
+	SYM(exec, "PQexec")
+	SYM(execParams, "PQexecParams")
+	SYM(finish, "PQfinish")
+	SYM(freemem, "PQfreemem")
+	SYM(getisnull, "PQgetisnull")
+	SYM(getlength, "PQgetlength")
+	SYM(getvalue, "PQgetvalue")
+	SYM(ntuples, "PQntuples")
+	SYM(reset, "PQreset")
+	SYM(resultErrorField, "PQresultErrorField")
+	SYM(resultStatus, "PQresultStatus")
+	SYM(status, "PQstatus")
+	SYM(transactionStatus, "PQtransactionStatus")
+#undef SYM
+	loaded = true;
+	return 0;
+}
