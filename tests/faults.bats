@@ -249,7 +249,7 @@ EOF
 kill_downloads() {
 	CPD=$CPD T=$T B=$B bash <<'EOF'
 it=0 kills=0
-while ((kills < 100 && it < 400)); do
+while ((kills < 100 && it < 1000)); do
 	it=$((it + 1))
 	k=$((1 + RANDOM % 300))
 	rm -f "$T/to" "$T/from" "$T/killed"
