@@ -244,22 +244,23 @@ EOF
 
 # kill_downloads: downloads by a well-behaved client (it acks each delivery
 # after reading it, up to K acks for a random K of 1-300, then closes), each
-# cpd killed after a random 10-99 ms, until 100 kills landed before the
-# download ended. Lines read go to $T/dl.RUN; prints "kills runs".
+# cpd killed at a random delivery J <= K: right after reading it, or right
+# after acking it (so the kill may land in that removal's commit), until 100
+# kills landed before the download ended. (A kill after a random delay
+# mostly came too late once cpd sent each delivery at once: TCP_NODELAY.)
+# Lines read go to $T/dl.RUN; prints "kills runs".
 kill_downloads() {
 	CPD=$CPD T=$T B=$B bash <<'EOF'
 it=0 kills=0
 while ((kills < 100 && it < 1000)); do
 	it=$((it + 1))
 	k=$((1 + RANDOM % 300))
+	j=$((1 + RANDOM % k))
 	rm -f "$T/to" "$T/from" "$T/killed"
 	mkfifo "$T/to" "$T/from"
 	"$CPD" --auth-fail-delay 0 <"$T/to" >"$T/from" 2>/dev/null &
 	pid=$!
 	exec {w}>"$T/to" {r}<"$T/from"
-	{ sleep "0.$(printf '%03d' $((10 + RANDOM % 90)))"
-	  kill -9 "$pid" 2>/dev/null && : >"$T/killed"; } &
-	killer=$!
 	(
 		trap '' PIPE # cpd may be gone: a failed write ends the loop
 		n=0
@@ -270,6 +271,11 @@ while ((kills < 100 && it < 1000)); do
 			case $line in
 			RMSG*)
 				n=$((n + 1))
+				if ((n == j)); then
+					((RANDOM % 2)) && printf '250\r\n' >&$w 2>/dev/null
+					kill -9 "$pid" 2>/dev/null && : >"$T/killed"
+					break
+				fi
 				((n <= k)) || break
 				printf '250\r\n' >&$w 2>/dev/null || break ;;
 			2[0-4]*) ;;
@@ -280,7 +286,6 @@ while ((kills < 100 && it < 1000)); do
 	exec {w}>&-
 	wait "$pid" 2>/dev/null
 	exec {r}<&-
-	wait "$killer" 2>/dev/null
 	if [[ -e $T/killed ]] && ! grep -q '^25[56]' "$T/dl.$it"; then
 		kills=$((kills + 1))
 	fi
