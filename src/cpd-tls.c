@@ -3,7 +3,6 @@
  * TLS handshake record (0x16); it can also be started directly for a
  * TLS-only port. Loads the certificate, opens the store, then does the
  * handshake under the line timeout and serves the same session as cpd. */
-#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -26,7 +25,7 @@ int main(int argc, char **argv)
 	struct tls_server *tls;
 	struct store *st;
 	char err[512], peer[CP_PEER_MAX], confined[256];
-	int in_fd = STDIN_FILENO, out_fd = STDOUT_FILENO, in_flags, out_flags;
+	int in_fd = STDIN_FILENO, out_fd = STDOUT_FILENO, flags[2];
 
 	log_init("cpd", LOG_TARGET_AUTO);
 	switch (cpd_options_parse(&o, argc, argv)) {
@@ -73,12 +72,7 @@ int main(int argc, char **argv)
 	}
 
 	/* Non-blocking so that a client that stops reading cannot pin us. */
-	in_flags = fcntl(in_fd, F_GETFL);
-	out_flags = fcntl(out_fd, F_GETFL);
-	if (in_flags >= 0)
-		fcntl(in_fd, F_SETFL, in_flags | O_NONBLOCK);
-	if (out_flags >= 0)
-		fcntl(out_fd, F_SETFL, out_flags | O_NONBLOCK);
+	serve_nonblock(in_fd, out_fd, flags);
 
 	if (tls_handshake(tls, in_fd, out_fd,
 	    lineio_now_ms() + o.session.line_timeout_ms, err, sizeof err) < 0) {
@@ -93,10 +87,7 @@ int main(int argc, char **argv)
 		tls_bye(tls, lineio_now_ms() + CP_TLS_BYE_TIMEOUT_MS);
 	}
 
-	if (in_flags >= 0)
-		fcntl(in_fd, F_SETFL, in_flags);
-	if (out_flags >= 0)
-		fcntl(out_fd, F_SETFL, out_flags);
+	serve_restore_flags(in_fd, out_fd, flags);
 	store_close(st);
 	tls_server_free(tls);
 	return CPD_EXIT_OK;

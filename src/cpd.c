@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 	struct store *st;
 	struct stat sb;
 	char err[256], peer[CP_PEER_MAX], confined[256];
-	int in_fd = STDIN_FILENO, out_fd = STDOUT_FILENO, in_flags, out_flags;
+	int in_fd = STDIN_FILENO, out_fd = STDOUT_FILENO, flags[2];
 	int64_t started = lineio_now_ms();
 	bool loopback, is_socket;
 
@@ -111,22 +111,14 @@ int main(int argc, char **argv)
 	}
 
 	/* Non-blocking so that a client that stops reading cannot pin us. */
-	in_flags = fcntl(in_fd, F_GETFL);
-	out_flags = fcntl(out_fd, F_GETFL);
-	if (in_flags >= 0)
-		fcntl(in_fd, F_SETFL, in_flags | O_NONBLOCK);
-	if (out_flags >= 0)
-		fcntl(out_fd, F_SETFL, out_flags | O_NONBLOCK);
+	serve_nonblock(in_fd, out_fd, flags);
 
 	lineio_init(&in, in_fd);
 	lineio_plain(&out, in_fd, out_fd);
 	session_init(&session, &o.session, &store_session_ops, st);
 	serve(&session, &in, &out, o.write_timeout_ms, started, confined);
 
-	if (in_flags >= 0)
-		fcntl(in_fd, F_SETFL, in_flags);
-	if (out_flags >= 0)
-		fcntl(out_fd, F_SETFL, out_flags);
+	serve_restore_flags(in_fd, out_fd, flags);
 	store_close(st);
 	return CPD_EXIT_OK;
 }

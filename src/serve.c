@@ -3,6 +3,7 @@
  * line and ack deadlines. Knows nothing of TLS: it reads and writes through
  * a struct lineio_transport (plain fds in cpd, GnuTLS in cpd-tls). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -210,4 +211,22 @@ void serve(struct session *s, struct lineio *in,
 		session_state_name(s->done ? s->end_state : s->state),
 		(unsigned long long)s->stats_stored,
 		(unsigned long long)s->stats_delivered, sandbox_desc);
+}
+
+void serve_nonblock(int in_fd, int out_fd, int saved[2])
+{
+	saved[0] = fcntl(in_fd, F_GETFL);
+	saved[1] = fcntl(out_fd, F_GETFL);
+	if (saved[0] >= 0)
+		fcntl(in_fd, F_SETFL, saved[0] | O_NONBLOCK);
+	if (saved[1] >= 0)
+		fcntl(out_fd, F_SETFL, saved[1] | O_NONBLOCK);
+}
+
+void serve_restore_flags(int in_fd, int out_fd, const int saved[2])
+{
+	if (saved[0] >= 0)
+		fcntl(in_fd, F_SETFL, saved[0]);
+	if (saved[1] >= 0)
+		fcntl(out_fd, F_SETFL, saved[1]);
 }

@@ -18,6 +18,12 @@ void serve(struct session *s, struct lineio *in,
 	const struct lineio_transport *out, int64_t write_timeout_ms,
 	int64_t started_ms, const char *sandbox_desc);
 
+/* Make the connection's descriptors non-blocking (so a client that stops
+ * reading cannot pin the handler), keeping their old flags in saved[2] for
+ * serve_restore_flags (the descriptors may be shared with a launcher). */
+void serve_nonblock(int in_fd, int out_fd, int saved[2]);
+void serve_restore_flags(int in_fd, int out_fd, const int saved[2]);
+
 /* "addr:port", "[addr6]:port", "unix" or "local" (not a socket) into buf;
  * true when the peer is a loopback address (127.0.0.0/8, ::1, or
  * ::ffff:127.0.0.0/104). */
