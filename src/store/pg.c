@@ -94,6 +94,20 @@ PGresult *pg_exec(struct pg_store *st, const char *what, const char *sql,
 	return NULL;
 }
 
+int pg_rows(struct pg_store *st, const char *what, const char *sql, int n,
+	const char *const *vals)
+{
+	PGresult *res = pg_exec(st, what, sql, n, vals, NULL, NULL, 0,
+		PGRES_TUPLES_OK);
+	int rows;
+
+	if (!res)
+		return -1;
+	rows = PQntuples(res);
+	PQclear(res);
+	return rows;
+}
+
 static int exec_simple(struct pg_store *st, const char *what, const char *sql)
 {
 	PGresult *res = PQexec(st->conn, sql);
@@ -390,15 +404,8 @@ struct user_arg {
 static int rows_tx(struct pg_store *st, void *arg)
 {
 	struct user_arg *a = arg;
-	PGresult *res = pg_exec(st, "update users", a->sql, a->n, a->v, NULL,
-		NULL, 0, PGRES_TUPLES_OK);
-	int n;
 
-	if (!res)
-		return -1;
-	n = PQntuples(res);
-	PQclear(res);
-	return n;
+	return pg_rows(st, "update users", a->sql, a->n, a->v);
 }
 
 static enum store_admin_result pg_user_add(struct store *s, const char *name,
@@ -441,17 +448,12 @@ static enum store_admin_result pg_user_set_hash(struct store *s,
 static int del_tx(struct pg_store *st, void *arg)
 {
 	const char *v[1] = { arg };
-	PGresult *res = pg_exec(st, "delete user", "DELETE FROM cp_users "
-		"WHERE name = $1 RETURNING 1", 1, v, NULL, NULL, 0,
-		PGRES_TUPLES_OK);
-	int n;
+	int n = pg_rows(st, "delete user", "DELETE FROM cp_users WHERE name = $1 "
+		"RETURNING 1", 1, v);
+	PGresult *res;
 
-	if (!res)
-		return -1;
-	n = PQntuples(res);
-	PQclear(res);
-	if (n == 0)
-		return 0;
+	if (n <= 0)
+		return n;
 	res = pg_exec(st, "delete mailbox", "DELETE FROM cp_messages WHERE "
 		"rcpt = $1", 1, v, NULL, NULL, 0, PGRES_COMMAND_OK);
 	if (!res)
@@ -547,17 +549,12 @@ static int purge_tx(struct pg_store *st, void *arg)
 {
 	struct purge_arg *a = arg;
 	const char *v[1] = { a->name };
-	PGresult *res = pg_exec(st, "purge mailbox", "SELECT 1 FROM cp_users "
-		"WHERE name = $1 FOR NO KEY UPDATE", 1, v, NULL, NULL, 0,
-		PGRES_TUPLES_OK);
-	int found;
+	int found = pg_rows(st, "purge mailbox", "SELECT 1 FROM cp_users WHERE "
+		"name = $1 FOR NO KEY UPDATE", 1, v);
+	PGresult *res;
 
-	if (!res)
-		return -1;
-	found = PQntuples(res) == 1;
-	PQclear(res);
-	if (!found)
-		return 0;
+	if (found <= 0)
+		return found;
 	res = pg_exec(st, "purge mailbox", "DELETE FROM cp_messages WHERE "
 		"rcpt = $1", 1, v, NULL, NULL, 0, PGRES_COMMAND_OK);
 	if (!res)

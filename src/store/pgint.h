@@ -60,6 +60,11 @@ PGresult *pg_exec(struct pg_store *st, const char *what, const char *sql,
 	int n, const char *const *vals, const int *lens, const int *fmts,
 	int result_format, ExecStatusType want);
 
+/* A statement with text parameters that returns rows (a SELECT, or RETURNING
+ * 1): how many, or -1 with the error set. */
+int pg_rows(struct pg_store *st, const char *what, const char *sql, int n,
+	const char *const *vals);
+
 /* BEGIN with this transaction's timeouts and synchronous_commit (SET
  * LOCAL: nothing outlives it); COMMIT; ROLLBACK (errors ignored). 0 / -1. */
 int pg_begin(struct pg_store *st);

@@ -402,29 +402,19 @@ int pg_msg_remove(struct store *s, const char *user, size_t len, uint64_t gen,
 static int lease_tx(struct pg_store *st, void *arg)
 {
 	const char *const *v = arg;
-	PGresult *res = pg_exec(st, "claim mailbox", "UPDATE cp_users SET "
+	int r = pg_rows(st, "claim mailbox", "UPDATE cp_users SET "
 		"lease_holder = $2::bigint, lease_until = clock_timestamp() + "
 		"interval '" STR(CP_PG_LEASE_SECONDS) " seconds' WHERE name = $1 "
 		"AND (lease_holder IS NULL OR lease_holder = $2::bigint OR "
-		"lease_until < clock_timestamp()) RETURNING 1", 2, v, NULL, NULL,
-		0, PGRES_TUPLES_OK);
-	int r;
+		"lease_until < clock_timestamp()) RETURNING 1", 2, v);
 
-	if (!res)
-		return -1;
-	r = PQntuples(res);
-	PQclear(res);
-	if (r == 1)
-		return 1;
-	res = pg_exec(st, "claim mailbox", "SELECT 1 FROM cp_users WHERE "
-		"name = $1", 1, v, NULL, NULL, 0, PGRES_TUPLES_OK);
-	if (!res)
-		return -1;
+	if (r < 0 || r == 1)
+		return r;
+	r = pg_rows(st, "claim mailbox", "SELECT 1 FROM cp_users WHERE "
+		"name = $1", 1, v);
 	/* No such user any more: nothing to guard; the read that follows
 	 * finds the account gone. */
-	r = PQntuples(res) == 0 ? 2 : 0;
-	PQclear(res);
-	return r;
+	return r < 0 ? -1 : r == 0 ? 2 : 0;
 }
 
 int pg_mailbox_lock(struct store *s, const char *user, size_t len)
