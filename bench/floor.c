@@ -5,7 +5,7 @@
  * EOF. Built three times: bench/floor, linked with liblmdb only (the
  * connect floor: PASS is answered without a hash); bench/floor-login
  * (FLOOR_LOGIN, also libxcrypt: PASS pays one yescrypt verify); and
- * bench/floor-tls (FLOOR_TLS, linked like cpd-tls: GnuTLS's initialisation,
+ * bench/floor-tls (FLOOR_TLS, linked with GnuTLS as cp-tls.so is: GnuTLS's initialisation,
  * the certificate and key, one handshake, then the replies of floor-login).
  * cpd is compared with them; nothing else in cp uses them. */
 #include <errno.h>

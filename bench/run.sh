@@ -24,7 +24,7 @@ FLOORL=$B/bench/floor-login
 NAGLE=$B/bench/nagle.so
 FLOOR_TLS=$B/bench/floor-tls
 TLSBENCH=$B/bench/tlsbench
-CPD_TLS=$B/src/cpd-tls
+CPD_TLS=$B/src/cp-tls.so
 RUSAGE=$B/bench/rusage-exec
 ACTIVATE=${SYSTEMD_SOCKET_ACTIVATE:-systemd-socket-activate}
 
@@ -39,10 +39,12 @@ PW=benchpw
 HZ=$(getconf CLK_TCK)
 
 for p in "$CPD" "$USERADD" "$USERS" "$CPBENCH" "$FLOOR" "$FLOORL" "$RUSAGE" \
-	"$FLOOR_TLS" "$TLSBENCH" "$CPD_TLS"; do
+	"$FLOOR_TLS" "$TLSBENCH"; do
 	[ -x "$p" ] || { echo "bench: $p is not built" >&2; exit 1; }
 done
-[ -r "$NAGLE" ] || { echo "bench: $NAGLE is not built" >&2; exit 1; }
+for p in "$NAGLE" "$CPD_TLS"; do
+	[ -r "$p" ] || { echo "bench: $p is not built" >&2; exit 1; }
+done
 command -v "$ACTIVATE" >/dev/null ||
 	{ echo "bench: $ACTIVATE not found (package systemd)" >&2; exit 1; }
 
@@ -313,7 +315,7 @@ done
 
 # ---------------------------------------------------------------- TLS
 # A TLS session (tlsbench: connect, handshake, USER, 220, TERM) with cpd,
-# which peeks at the first byte and execs cpd-tls, against floor-tls (the
+# which peeks at the first byte and loads cp-tls.so, against floor-tls (the
 # floor: GnuTLS's initialisation, the credentials and one handshake); the
 # same sessions in plaintext from the same client; and cpbench's plaintext
 # connect against a cpd that has a certificate (so it peeks first).
@@ -335,7 +337,7 @@ fi
 if [ "$TLS_OK" = 1 ]; then
 	TLSOPT="--tls-cert $TLSDIR/cert.pem --tls-key $TLSDIR/key.pem"
 	# shellcheck disable=SC2086
-	serve tcpd -E "CP_TLS_HANDLER=$CPD_TLS" "$CPD" $TLSOPT
+	serve tcpd -E "CP_TLS_MODULE=$CPD_TLS" "$CPD" $TLSOPT
 	# shellcheck disable=SC2086
 	serve tfloor "$FLOOR_TLS" $TLSOPT
 	note ""

@@ -1,7 +1,7 @@
 /* cpd.c - the CP connection handler: one process per connection, started by
  * systemd socket activation (or inetd, xinetd, tcpserver). Wires options,
  * the store, the line reader and the session together; exits at the end.
- * A connection whose first byte starts a TLS handshake goes to cpd-tls. */
+ * A connection whose first byte starts a TLS handshake goes to cpdtls.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "cpdopt.h"
+#include "cpdtls.h"
 #include "lineio.h"
 #include "listenfds.h"
 #include "log.h"
@@ -23,23 +24,6 @@
 
 /* First byte of a TLS record carrying a handshake message (ClientHello). */
 #define TLS_HANDSHAKE_RECORD 0x16
-
-/* Hand the connection to cpd-tls ($CP_TLS_HANDLER, else the installed one):
- * same pid, arguments and environment. Returns only on failure. */
-static void exec_tls_handler(char **argv, int fd)
-{
-	const char *path = getenv("CP_TLS_HANDLER");
-
-	if (path == NULL || path[0] == '\0')
-		path = CP_TLS_HANDLER;
-	/* listenfds_take() marked systemd's fd close-on-exec: keep it. */
-	if (fd != STDIN_FILENO)
-		fcntl(fd, F_SETFD, 0);
-	argv[0] = (char *)"cpd-tls";
-	execv(path, argv);
-	log_event(LOG_ERR, "error", "cannot start the TLS handler %s: %s",
-		path, strerror(errno));
-}
 
 int main(int argc, char **argv)
 {
@@ -66,14 +50,12 @@ int main(int argc, char **argv)
 	default: return CPD_EXIT_USAGE;
 	}
 
-	/* systemd may pass the connection as fd 3 instead of stdin/stdout. Its
-	 * variables stay set for cpd-tls, which runs as this pid. */
-	if (listenfds_take(false) == 1)
+	/* systemd may pass the connection as fd 3 instead of stdin/stdout. */
+	if (listenfds_take(true) == 1)
 		in_fd = out_fd = LISTENFDS_START;
 	signal(SIGPIPE, SIG_IGN);
 	loopback = serve_describe_peer(in_fd, peer, sizeof peer);
 	log_set_peer(peer);
-	/* Before the peek: cpd-tls inherits the socket, option included. */
 	serve_set_nodelay(out_fd);
 	is_socket = fstat(in_fd, &sb) == 0 && S_ISSOCK(sb.st_mode);
 
@@ -86,10 +68,8 @@ int main(int argc, char **argv)
 		if (o.session.login_timeout_ms < wait_ms)
 			wait_ms = o.session.login_timeout_ms;
 		if (lineio_peek(in_fd, started + wait_ms, &first) == 1 &&
-		    first == TLS_HANDSHAKE_RECORD) {
-			exec_tls_handler(argv, in_fd);
-			return CPD_EXIT_TLS;
-		}
+		    first == TLS_HANDSHAKE_RECORD)
+			return cpd_serve_tls(&o, in_fd, out_fd);
 	}
 	/* Plaintext. With --tls=required USER gets 560 and nothing more. */
 	o.session.refuse_plaintext_login = o.tls == CPD_TLS_REQUIRED &&
@@ -102,9 +82,8 @@ int main(int argc, char **argv)
 	}
 
 	/* Confined before the first byte from the client is read: the store
-	 * is open, the first byte was only peeked (and a TLS connection has
-	 * already gone to cpd-tls, which confines itself at the same point of
-	 * its own main). */
+	 * is open, the first byte was only peeked (a TLS connection went to
+	 * cpd_serve_tls, which confines itself at the same point). */
 	if (cpd_confine(&o, SANDBOX_PROFILE_CPD, confined, sizeof confined) < 0) {
 		store_close(st);
 		return CPD_EXIT_SANDBOX;

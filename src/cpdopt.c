@@ -1,7 +1,7 @@
 /* cpdopt.c - cpd's options (getopt_long), their environment fallbacks and
  * where the TLS certificate comes from: --tls-cert/--tls-key, $CP_TLS_CERT/
  * $CP_TLS_KEY, or cp-tls.crt/cp-tls.key in systemd's $CREDENTIALS_DIRECTORY.
- * One parser for cpd and cpd-tls, so both always agree on the configuration. */
+ * One parser for plaintext and TLS sessions alike. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -65,7 +65,7 @@ static void usage(FILE *f)
 "stderr (never to the client's socket).\n"
 "Exit status: 0 session ended (TERM, end of input, timeout, failed TLS\n"
 "handshake), 1 store cannot be opened, 2 bad usage, 3 TLS cannot be set up\n"
-"(certificate or key unreadable, cpd-tls missing), 4 the sandbox cannot be\n"
+"(certificate or key unreadable, cp-tls.so missing), 4 the sandbox cannot be\n"
 "applied.\n",
 		CP_DEFAULT_DB, CP_DEFAULT_IDLE_TIMEOUT, CP_DEFAULT_LINE_TIMEOUT,
 		CP_DEFAULT_LOGIN_TIMEOUT, CP_DEFAULT_ACK_TIMEOUT, CP_WRITE_TIMEOUT,

@@ -1,6 +1,5 @@
 /* cpdopt.h - cpd's command line, environment and TLS credentials, parsed
- * the same way by cpd and by cpd-tls (which cpd execs with the very same
- * arguments and environment when a connection starts with TLS). */
+ * once, for a plaintext connection and a TLS one (cpdtls.c) alike. */
 #ifndef CP_CPDOPT_H
 #define CP_CPDOPT_H
 
@@ -9,7 +8,7 @@
 #include <stdio.h>
 #include "session.h"
 
-/* Exit statuses of cpd and cpd-tls. */
+/* Exit statuses of cpd. */
 enum { CPD_EXIT_OK = 0, CPD_EXIT_STORE = 1, CPD_EXIT_USAGE = 2,
 	CPD_EXIT_TLS = 3, CPD_EXIT_SANDBOX = 4 };
 

@@ -13,8 +13,8 @@
  * none or they were meant for another process, -1 (errno set) if the
  * variables are malformed. With unset, LISTEN_PID, LISTEN_FDS and
  * LISTEN_FDNAMES are removed from the environment in every case, so that
- * nothing started later sees them; without, they stay (cpd leaves them to
- * cpd-tls, which it execs as the same process). */
+ * nothing started later sees them; without, they stay (for a program that
+ * would exec another as the same process; cpd unsets them). */
 int listenfds_take(bool unset);
 
 #endif

@@ -13,8 +13,9 @@
 enum sandbox_profile {
 	SANDBOX_PROFILE_CPD, /* a plain session (cpd) */
 	SANDBOX_PROFILE_TLS, /* cpd's list plus what GnuTLS needs (getrandom,
-				recv/recvmsg): for cpd-tls, after it has loaded
-				its credentials, before the handshake */
+				recv/recvmsg): for a TLS session, after cp-tls.so
+				and the credentials are loaded, before the
+				handshake */
 };
 
 struct sandbox_config {

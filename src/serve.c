@@ -1,7 +1,7 @@
 /* serve.c - the serve loop of a CP handler: lines from lineio into the
  * session, the session's replies out under the write timeout, and the idle,
  * line and ack deadlines. Knows nothing of TLS: it reads and writes through
- * a struct lineio_transport (plain fds in cpd, GnuTLS in cpd-tls). */
+ * a struct lineio_transport (plain fds, or GnuTLS from cp-tls.so). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* serve.h - one CP session driven over a line transport until it ends: the
- * loop shared by cpd (plaintext) and cpd-tls (TLS), so the dialogue is
+ * loop shared by cpd.c (plaintext) and cpdtls.c (TLS), so the dialogue is
  * byte-for-byte the same over both. Also the peer's description for logs. */
 #ifndef CP_SERVE_H
 #define CP_SERVE_H

@@ -1,4 +1,5 @@
-/* tls.c - TLS for cpd-tls with GnuTLS: one server session per process over
+/* tls.c - TLS for cpd with GnuTLS, built as the module cp-tls.so (cpd loads
+ * it for a TLS connection only): one server session per process over
  * the connection's non-blocking fds, every wait a poll(2) with a deadline.
  * Sound defaults: the system priority string with TLS 1.2 as the minimum
  * (1.3 preferred as the highest both sides speak), no renegotiation, no
@@ -297,3 +298,15 @@ void tls_server_free(struct tls_server *t)
 	gnutls_global_deinit();
 	free(t);
 }
+
+/* The module's one exported symbol (built with -fvisibility=hidden). */
+__attribute__((visibility("default")))
+const struct tls_ops cp_tls_ops = {
+	.version = CP_TLS_OPS_VERSION,
+	.server_new = tls_server_new,
+	.handshake = tls_handshake,
+	.describe = tls_describe,
+	.transport = tls_transport,
+	.bye = tls_bye,
+	.server_free = tls_server_free,
+};

@@ -1,7 +1,8 @@
-/* tls.h - the server side of TLS for cpd-tls, with GnuTLS: credentials and
- * priorities loaded once, a non-blocking handshake under a deadline, and a
- * struct lineio_transport so the serve loop reads and writes records as it
- * reads and writes plain bytes. The only file that includes GnuTLS. */
+/* tls.h - the server side of TLS, with GnuTLS, built as the module cp-tls.so
+ * that cpd loads only for a TLS connection: credentials and priorities loaded
+ * once, a non-blocking handshake under a deadline, and a struct
+ * lineio_transport so the serve loop reads and writes records as it reads
+ * and writes plain bytes. tls.c is the only file that includes GnuTLS. */
 #ifndef CP_TLS_H
 #define CP_TLS_H
 
@@ -34,5 +35,25 @@ void tls_transport(struct tls_server *t, struct lineio_transport *tr);
 void tls_bye(struct tls_server *t, int64_t deadline_ms);
 
 void tls_server_free(struct tls_server *t);
+
+/* What the module exports: the one symbol cpd looks up (CP_TLS_OPS_SYMBOL),
+ * checked against CP_TLS_OPS_VERSION so that a module from another build is
+ * refused rather than called. The module takes log_event and
+ * lineio_now_ms from cpd, which exports just those (src/cpd.dynlist). */
+#define CP_TLS_OPS_SYMBOL "cp_tls_ops"
+#define CP_TLS_OPS_VERSION 1
+
+struct tls_ops {
+	int version;
+	struct tls_server *(*server_new)(const char *cert_file,
+		const char *key_file, const char *priority, char *err,
+		size_t cap);
+	int (*handshake)(struct tls_server *t, int in_fd, int out_fd,
+		int64_t deadline_ms, char *err, size_t cap);
+	const char *(*describe)(const struct tls_server *t);
+	void (*transport)(struct tls_server *t, struct lineio_transport *tr);
+	void (*bye)(struct tls_server *t, int64_t deadline_ms);
+	void (*server_free)(struct tls_server *t);
+};
 
 #endif

@@ -15,8 +15,8 @@ CP_PASSWD="$CP_BUILDDIR/src/cp-passwd"
 CP_USERS="$CP_BUILDDIR/src/cp-users"
 CP_ADMIN="$CP_BUILDDIR/src/cp-admin"
 CPCHAT="$CP_BUILDDIR/src/cpchat"
-# cpd execs the build tree's TLS handler, not the installed one.
-export CP_TLS_HANDLER="$CP_BUILDDIR/src/cpd-tls"
+# cpd loads the build tree's TLS module, not the installed one.
+export CP_TLS_MODULE="$CP_BUILDDIR/src/cp-tls.so"
 # Optional wrapper (e.g. "valgrind --error-exitcode=1 ...") for cpd.
 : "${CP_CPD_WRAPPER:=}"
 
@@ -112,7 +112,7 @@ cp_listen() {
 	local -a env=(-E "CP_DB=$CP_DB")
 	shift
 	# systemd-socket-activate passes only the variables it is told to.
-	for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS CP_DEBUG CP_TLS_HANDLER; do
+	for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS CP_DEBUG CP_TLS_MODULE; do
 		[[ -z ${!v+x} ]] || env+=(-E "$v=${!v}")
 	done
 	for try in {1..20}; do

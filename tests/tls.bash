@@ -3,7 +3,7 @@
 # and an endpoint that never answers. Needs common.bash loaded.
 
 # cp_tls_listen ADDR CERT KEY [cpd option...]: cpd serving TLS (its first-byte
-# rule, cpd-tls) on ADDR and a free port, with the certificate chain CERT and
+# rule, cp-tls.so) on ADDR and a free port, with the certificate chain CERT and
 # its key KEY, on $CP_DB. Sets PORT and SA_PID; stop with cp_listen_stop.
 # Returns 1 if ADDR cannot be bound.
 cp_tls_listen() {

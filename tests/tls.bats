@@ -212,6 +212,63 @@ $R230"
 	assert_output "$R220"
 }
 
+# handler_maps REGEX: wait (10 s at most) for a running handler and print
+# whether its memory maps match REGEX ("yes"/"no").
+handler_maps() {
+	local i pid
+	for i in {1..200}; do
+		pid=$(cp_handlers | head -n 1)
+		if [[ -n $pid && -r /proc/$pid/maps ]]; then
+			grep -qE "$1" "/proc/$pid/maps" && echo yes || echo no
+			return 0
+		fi
+		sleep 0.05
+	done
+	fail "no handler started"
+}
+
+@test "a plaintext session never maps GnuTLS; a TLS session maps it through cp-tls.so" {
+	sa_start "${CERT[@]}"
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	printf 'USER alice\r\n' >&5
+	IFS= read -r -t 20 line <&5
+	[[ ${line%$'\r'} == "$R220" ]] || fail "no 220: '$line'"
+	run handler_maps 'libgnutls|cp-tls\.so'
+	assert_output no
+	printf 'TERM\r\n' >&5
+	exec 5>&-
+	wait_no_handlers
+	# A TLS client that completes its handshake and then waits for input.
+	mkfifo "$T/tls.in"
+	timeout 30 openssl s_client -quiet -CAfile "$PKI/ca.crt" \
+		-connect "127.0.0.1:$PORT" <"$T/tls.in" >/dev/null 2>&1 &
+	local client=$!
+	exec 6>"$T/tls.in"
+	local i seen=no
+	for i in {1..200}; do
+		seen=$(handler_maps 'libgnutls\.so')
+		[[ $seen = no ]] || break
+		sleep 0.05
+	done
+	exec 6>&-
+	kill "$client" 2>/dev/null || true
+	wait "$client" 2>/dev/null || true
+	[[ $seen = yes ]] || fail "the TLS handler never mapped GnuTLS"
+}
+
+@test "the TLS module missing: a TLS connection is closed with one log line (exit 3); plaintext is served without it" {
+	CP_TLS_MODULE="$T/no-such/cp-tls.so" sa_start "${CERT[@]}"
+	run tls_session <<<'TERM'
+	assert_output ''
+	wait_no_handlers
+	run cpd_log
+	assert_output --regexp "error peer=127\.0\.0\.1:[0-9]+: cannot load the TLS module: .*no-such/cp-tls\.so"
+	run grep 'died with code' "$T/sa.log"
+	assert_output --regexp 'died with code 3$'
+	run plain_session <<<$'USER alice\nTERM'
+	assert_output "$R220"
+}
+
 @test "TLS 1.2 at least: a TLS 1.1 client is refused; --tls-priority chooses (1.2 only here)" {
 	command -v gnutls-cli >/dev/null || skip "gnutls-cli is not installed"
 	sa_start "${CERT[@]}"

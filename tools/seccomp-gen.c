@@ -50,7 +50,7 @@ static const char *const cpd_calls[] = {
 	NULL,
 };
 
-/* What the TLS front end (cpd-tls) needs on top: GnuTLS draws randomness
+/* What a TLS session (cp-tls.so, GnuTLS) needs on top: GnuTLS draws randomness
  * during the handshake and reads records with recv/recvmsg. */
 static const char *const tls_calls[] = {
 	"getrandom", "recvfrom", "recvmsg",

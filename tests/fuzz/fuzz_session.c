@@ -23,7 +23,7 @@
  *   h0  fuzz_session: logged in as alice (odd) or bob (even);
  *       fuzz_login: --max-auth-failures 1 + h0 % 3; bit 6: a certificate
  *       is configured, so cpd's first-byte rule applies (0x16 would go to
- *       cpd-tls: the run checks the byte was only peeked, and ends; the
+ *       cpdtls.c: the run checks the byte was only peeked, and ends; the
  *       TLS library is not ours to fuzz); bit 7: --tls=required (every
  *       USER must get the TLS-required 560 and end the session).
  *   h1  bits 0-2: messages pre-queued for the logged-in user; bits 3-5:
@@ -271,7 +271,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #ifdef FUZZ_LOGIN
 	/* cpd's first-byte rule, when a certificate is configured: peek (the
-	 * client speaks first), and 0x16 goes to cpd-tls with the byte still
+	 * client speaks first), and 0x16 goes to cpd_serve_tls with the byte still
 	 * unread; anything else, or the end of input, is plaintext. */
 	if ((h[0] >> 6) & 3) {
 		unsigned char first, again;

@@ -175,7 +175,8 @@ static void test_listenfds(void)
 	flags = fcntl(LISTENFDS_START, F_GETFD);
 	ok(flags >= 0 && (flags & FD_CLOEXEC), "the passed fd is now close-on-exec");
 
-	/* Without unset (cpd, for the cpd-tls it may exec): the same answer,
+	/* Without unset (for a program that execs another as the same
+	 * process): the same answer,
 	 * and the variables stay for the next reader. */
 	{
 		char self[32];
