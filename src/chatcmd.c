@@ -1,7 +1,7 @@
 /* chatcmd.c - what cpchat's interactive mode does with a typed line: the
  * commands (@NAME TEXT, /inbox, /watch, /help, /quit) and the session they
  * drive: downloads, failures, the timers, losing the connection and regaining
- * it when the user next acts. Below it only the protocol client. */
+ * it when the user next acts. Commands layer: below it, the protocol client. */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>

@@ -1,6 +1,6 @@
 /* chatexit.c - the exit status cpchat ends with for each protocol client
  * result (chatexit.h): one mapping for the one-shot commands and the
- * interactive mode alike. */
+ * interactive mode alike. Protocol client layer, the bottom one. */
 #include "chatexit.h"
 
 int cpchat_exit_code(enum client_result r)

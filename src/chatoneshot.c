@@ -1,8 +1,7 @@
-/* chatoneshot.c - cpchat send, recv and watch (chatoneshot.h): stdin lines
- * sent in pipelined batches with each failure named by its line, downloads
- * printed as "sender<TAB>text" lines flushed before each ack, and watch's
- * loop that takes signals only while it sleeps. Commands layer: below it
- * only the protocol client (clientlogin.c, client.c). */
+/* chatoneshot.c - cpchat send, recv and watch: stdin lines sent in pipelined
+ * batches, each failure named by its line; downloads printed as
+ * "sender<TAB>text" lines flushed before each ack; watch taking signals only
+ * while it sleeps. Commands layer: below it only the protocol client. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
