@@ -120,7 +120,8 @@ static int reconnect(struct chat *s)
 	enum client_result r = clientlogin_open(&s->client, s->login);
 
 	if (r != CLIENT_OK) {
-		say(s, CHAT_TONE_ERROR, "cannot reconnect: %s", client_error(&s->client));
+		say(s, CHAT_TONE_ERROR, "cannot reconnect: %s",
+			client_error(&s->client));
 		client_close(&s->client);
 		return -1;
 	}
@@ -171,8 +172,7 @@ void chatcmd_end(struct chat *s)
 {
 	free(s->kept);
 	s->kept = NULL;
-	if (s->connected)
-		client_quit(&s->client);
+	client_quit(&s->client); /* also after a failed login; no-op if closed */
 }
 
 static void help(struct chat *s)

@@ -75,7 +75,8 @@ int64_t chatcmd_next_due(const struct chat *s);
  * (a silent RMSG, which keeps cpd's idle timeout away). */
 void chatcmd_run_due(struct chat *s);
 
-/* Leave: TERM if connected; frees what s holds. */
+/* Leave: TERM if the connection is open (after a failed login too), then
+ * close; frees what s holds. */
 void chatcmd_end(struct chat *s);
 
 #endif
