@@ -1,9 +1,7 @@
-/* chatcfg.c - cpchat's settings, password and trust question. The config
- * file is $XDG_CONFIG_HOME/cpchat/config, else ~/.config/cpchat/config:
- * "key = value" lines (host, port, user, password-file, tls, ca-file,
- * fingerprint, proxy-command), '#' comments. Then CP_HOST, CP_PORT,
- * CP_USER, CP_PASSWORD_FILE, CP_TLS, CP_CA_FILE, CP_FINGERPRINT,
- * CP_PROXY_COMMAND; then the options. */
+/* chatcfg.c - cpchat's settings, password and trust question (main layer):
+ * $XDG_CONFIG_HOME/cpchat/config (else ~/.config/cpchat/config), "key =
+ * value" lines and '#' comments, keys cfg_keys; then the environment,
+ * cfg_env; then the options. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>

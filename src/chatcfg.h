@@ -1,6 +1,7 @@
 /* chatcfg.h - cpchat's settings: ~/.config/cpchat/config, overridden by the
  * CP_* environment, overridden by options; and the password, from a file or
- * asked on the terminal without echo (never from the command line). */
+ * asked on the terminal without echo (never from the command line). Main
+ * layer (main -> UI -> commands -> protocol client, doc/hacking.md). */
 #ifndef CP_CHATCFG_H
 #define CP_CHATCFG_H
 

@@ -1,70 +1,82 @@
-/* chatcmd.h - what cpchat's interactive mode shares between its halves:
- * the state (struct ui), chatui.c's display (chatui_show, chatui_deliver)
- * and chatcmd.c's commands and session handling. Private to cpchat. */
+/* chatcmd.h - the commands of cpchat's interactive mode and the session
+ * they drive (struct chat): typed lines, downloads, timers, reconnecting.
+ * Commands layer (main -> UI -> commands -> protocol client): it shows
+ * things only through the callbacks the UI passes down (struct chat_view). */
 #ifndef CP_CHATCMD_H
 #define CP_CHATCMD_H
 
-#include <histedit.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "chatcomplete.h"
-#include "chatui.h"
 #include "client.h"
-#include "lineio.h"
+#include "clientlogin.h"
 
-#define C_DIM "\033[2m"
-#define C_BOLD "\033[1m"
-#define C_RED "\033[31m"
-#define C_OFF "\033[0m"
+/* What a line shown is: the UI picks its look (e.g. dim, red). */
+enum chat_tone {
+	CHAT_TONE_PLAIN,
+	CHAT_TONE_NOTE,   /* status: connected, sent, no new messages */
+	CHAT_TONE_ERROR,  /* a failure, a refusal, a usage hint */
+};
 
-struct ui {
+/* How the commands reach the screen: the UI's callbacks and their ctx. */
+struct chat_view {
+	void *ctx;
+	/* One line (no LF), above the line being typed. */
+	void (*show)(void *ctx, enum chat_tone tone, const char *line);
+	/* A downloaded message (client_deliver_fn): 0 once shown and flushed,
+	 * -1 with errno set if it could not be written. */
+	int (*deliver)(void *ctx, const char *sender, size_t slen,
+		const char *text, size_t tlen);
+};
+
+struct chat {
 	struct client client;
-	const struct chat_login *login;
-	bool color;
-	bool tty;               /* stdin is a terminal: libedit */
-	bool editing;           /* prompt on screen, a line being typed */
-	bool online_prompt;     /* the prompt shown is the chat one */
+	const struct clientlogin_conf *login;
+	int64_t keepalive_ms;   /* silent RMSG after this idle, 0 off */
+	struct chat_view view;
+	bool tty;               /* lines are edited: one not sent is kept */
 	bool connected;
-	bool quit;
+	bool quit;              /* /quit (or the UI: end of input) */
 	int out_errno;          /* why the last message could not be shown */
-	EditLine *el;
-	History *hist;
 	int64_t watch_ms;       /* /watch interval, 0 = off */
 	int64_t next_poll;
 	int64_t next_keepalive; /* when a silent RMSG is due (keepalive_ms) */
-	char *kept;             /* a line typed offline whose reconnect failed:
-				   put back into the editor, not lost */
-	struct lineio in;       /* stdin when it is not a terminal */
+	char *kept;             /* a line not sent (offline, or the connection
+				   lost): for the UI to put back, not lost */
 	struct complete_names names; /* senders and recipients, for TAB */
-	char prompt[CP_USER_MAX + 32];
-	char transport[96];     /* chatui_transport's answer */
+	char transport[96];     /* chatcmd_transport's answer */
 };
 
-/* chatui.c: how the connection is carried, e.g. "TLS1.3, AES-256-GCM". */
-const char *chatui_transport(struct ui *u);
+/* Set up s (zeroed by the caller) to log in as login says. */
+void chatcmd_init(struct chat *s, const struct clientlogin_conf *login,
+	int64_t keepalive_ms, const struct chat_view *view, bool tty);
 
-/* chatui.c: print one line above the prompt (or plainly when none is being
- * edited), wrapped in color when colors are on and color is not NULL. */
-void chatui_show(struct ui *u, const char *color, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+/* The first login; on failure client_error(&s->client) says why. */
+enum client_result chatcmd_connect(struct chat *s);
 
-/* chatui.c: client_deliver_fn for downloads, ctx being the struct ui. */
-int chatui_deliver(void *ctx, const char *sender, size_t slen,
-	const char *text, size_t tlen);
+/* How the connection is carried, e.g. "TLS1.3, AES-256-GCM". */
+const char *chatcmd_transport(struct chat *s);
 
-/* chatcmd.c: act on one line typed (or read from a pipe), no terminator. */
-void chatcmd_handle(struct ui *u, const char *line);
+/* Act on one line typed (or read from a pipe), no terminator. */
+void chatcmd_handle(struct chat *s, const char *line);
 
-/* chatcmd.c: download waiting messages; verbose also says when none. */
-void chatcmd_inbox(struct ui *u, bool verbose);
+/* Download waiting messages; verbose also says when none. */
+void chatcmd_inbox(struct chat *s, bool verbose);
 
-/* chatcmd.c: report a failed request; a lost or broken connection is
- * closed, and the next line typed reconnects before it is acted on. */
-void chatcmd_fail(struct ui *u, enum client_result r);
+/* The server's socket is readable (or TLS holds input): has it closed the
+ * connection? A loss is reported, and the next line reconnects. */
+void chatcmd_check_alive(struct chat *s);
 
-/* chatcmd.c: the keepalive is due: a silent download (RMSG), which keeps
- * cpd's idle timeout away and shows anything that arrived. */
-void chatcmd_keepalive(struct ui *u);
+/* When the next timer (/watch, keepalive) is due; INT64_MAX: none. */
+int64_t chatcmd_next_due(const struct chat *s);
+
+/* Run the timers that are due: the /watch download, then the keepalive
+ * (a silent RMSG, which keeps cpd's idle timeout away). */
+void chatcmd_run_due(struct chat *s);
+
+/* Leave: TERM if the connection is open (after a failed login too), then
+ * close; frees what s holds. */
+void chatcmd_end(struct chat *s);
 
 #endif

@@ -1,8 +1,7 @@
-/* chatcomplete.c - TAB in cpchat's line (chatcomplete.h): the word before
- * the cursor picks the candidates (commands after a leading '/', names seen
- * after a leading '@'); one match is completed with a space after it, more
- * share their common prefix or are listed, none gives a literal TAB (the
- * protocol carries TABs in a text). */
+/* chatcomplete.c - TAB in cpchat's line: the word before the cursor picks
+ * the candidates ('/' commands, '@' names seen); one match is completed with
+ * a space after it, more share their common prefix or are listed, none gives
+ * a literal TAB (a text may carry TABs). Commands layer, pure. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,7 @@
 /* chatcomplete.h - what TAB does in cpchat's interactive line: complete a
  * command after '/', a user name after '@' (from the names seen this
- * session), else insert a literal TAB. Pure: no libedit, no I/O. */
+ * session), else insert a literal TAB. Pure: no libedit, no I/O. Commands
+ * layer (main -> UI -> commands -> protocol client, doc/hacking.md). */
 #ifndef CP_CHATCOMPLETE_H
 #define CP_CHATCOMPLETE_H
 

@@ -1,7 +1,7 @@
-/* chatui.c - cpchat's interactive mode, its commands aside (chatcmd.c): a
- * poll loop over stdin, the server and the /watch timer feeding libedit one
- * key at a time; arriving messages print above the line being typed, which
- * is redrawn. Without a terminal, plain lines are read and no prompt shown. */
+/* chatui.c - cpchat's interactive UI: a poll loop over stdin, the server and
+ * the timers feeding libedit one key at a time; messages print above the line
+ * being typed, which is redrawn (no terminal: plain lines, no prompt). UI
+ * layer: it calls the commands (chatcmd.c) and shows what they pass up. */
 #include <errno.h>
 #include <histedit.h>
 #include <poll.h>
@@ -16,9 +16,27 @@
 #include <wchar.h>
 
 #include "chatcmd.h"
+#include "chatexit.h"
 #include "chatui.h"
 #include "lineio.h"
 #include "proto.h"
+
+#define C_DIM "\033[2m"
+#define C_BOLD "\033[1m"
+#define C_RED "\033[31m"
+#define C_OFF "\033[0m"
+
+struct ui {
+	struct chat chat;       /* the commands' session (chatcmd.h) */
+	bool color;
+	bool tty;               /* stdin is a terminal: libedit */
+	bool editing;           /* prompt on screen, a line being typed */
+	bool online_prompt;     /* the prompt shown is the chat one */
+	EditLine *el;
+	History *hist;
+	struct lineio in;       /* stdin when it is not a terminal */
+	char prompt[CP_USER_MAX + 32];
+};
 
 /* Signals only set flags; the loop acts on them. libedit's own handling
  * (EL_SIGNAL) is not used: it re-sends each signal to the whole process
@@ -93,10 +111,11 @@ static void erase_edit(struct ui *u)
 }
 
 /* Print one line (already formatted) above the prompt, or plainly when no
- * line is being edited. 0 once written and flushed, -1 if that failed. */
+ * line is being edited. 0 once written and flushed, -1 (errno set) if that
+ * failed. */
 static int show_raw(struct ui *u, const char *line)
 {
-	int rc;
+	int rc, err = 0;
 
 	if (u->editing)
 		erase_edit(u);
@@ -104,35 +123,51 @@ static int show_raw(struct ui *u, const char *line)
 	fputc('\n', stdout);
 	rc = fflush(stdout) == 0 && !ferror(stdout) ? 0 : -1;
 	if (rc < 0)
-		u->out_errno = errno;
+		err = errno;
 	if (u->editing)
 		el_set(u->el, EL_REFRESH);
+	if (rc < 0)
+		errno = err;
 	return rc;
 }
 
-void chatui_show(struct ui *u, const char *color, const char *fmt, ...)
+/* chat_view's show: the line in the tone's colour when colours are on. */
+static void show_line(void *ctx, enum chat_tone tone, const char *line)
 {
-	char buf[2 * CP_LINE_MAX];
-	size_t n = 0;
-	va_list ap;
+	static const char *const colors[] = {
+		[CHAT_TONE_PLAIN] = NULL,
+		[CHAT_TONE_NOTE] = C_DIM,
+		[CHAT_TONE_ERROR] = C_RED,
+	};
+	struct ui *u = ctx;
+	const char *color = u->color ? colors[tone] : NULL;
+	char buf[2 * CP_LINE_MAX + 16];
 
-	if (u->color && color != NULL)
-		n = (size_t)snprintf(buf, sizeof buf, "%s", color);
-	va_start(ap, fmt);
-	vsnprintf(buf + n, sizeof buf - n, fmt, ap);
-	va_end(ap);
-	if (u->color && color != NULL) {
-		n = strlen(buf);
-		snprintf(buf + n, sizeof buf - n, "%s", C_OFF);
+	if (color == NULL) {
+		show_raw(u, line);
+		return;
 	}
+	snprintf(buf, sizeof buf, "%s%s%s", color, line, C_OFF);
 	show_raw(u, buf);
 }
 
-/* A downloaded message: "[HH:MM] sender: text", local time of download.
+static __attribute__((format(printf, 3, 4)))
+void show(struct ui *u, enum chat_tone tone, const char *fmt, ...)
+{
+	char buf[2 * CP_LINE_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	show_line(u, tone, buf);
+}
+
+/* chat_view's deliver: "[HH:MM] sender: text", local time of download.
  * Everything the server sent is masked (client_mask): a control character,
  * C1 ones included (valid UTF-8, but terminal commands), is shown as '?',
  * in the sender's name as in the text (where only TAB is kept). */
-int chatui_deliver(void *ctx, const char *sender, size_t slen,
+static int show_message(void *ctx, const char *sender, size_t slen,
 	const char *text, size_t tlen)
 {
 	struct ui *u = ctx;
@@ -141,7 +176,6 @@ int chatui_deliver(void *ctx, const char *sender, size_t slen,
 	struct tm tm;
 	size_t n;
 
-	complete_names_add(&u->names, sender, slen);
 	localtime_r(&now, &tm);
 	strftime(hm, sizeof hm, "%H:%M", &tm);
 	client_mask(name, sizeof name, sender, slen, false);
@@ -157,26 +191,26 @@ int chatui_deliver(void *ctx, const char *sender, size_t slen,
 
 static void set_prompt(struct ui *u)
 {
-	u->online_prompt = u->connected;
-	snprintf(u->prompt, sizeof u->prompt, "%s%s> ", u->login->user,
-		u->connected ? "" : " (offline)");
+	u->online_prompt = u->chat.connected;
+	snprintf(u->prompt, sizeof u->prompt, "%s%s> ", u->chat.login->user,
+		u->chat.connected ? "" : " (offline)");
 	ui_prompt_text = u->prompt;
 }
 
 static void begin_line(struct ui *u)
 {
 	set_prompt(u);
-	if (u->tty && !u->quit) {
+	if (u->tty && !u->chat.quit) {
 		el_set(u->el, EL_UNBUFFERED, 1); /* raw mode, empty line, prompt */
 		u->editing = true;
-		if (u->kept != NULL) { /* a line that could not be sent: again */
+		if (u->chat.kept != NULL) { /* a line not sent: again */
 			erase_edit(u);  /* the prompt just drawn; redrawn below */
-			el_insertstr(u->el, u->kept);
+			el_insertstr(u->el, u->chat.kept);
 			el_set(u->el, EL_REFRESH);
 		}
 	}
-	free(u->kept);
-	u->kept = NULL;
+	free(u->chat.kept);
+	u->chat.kept = NULL;
 }
 
 static void end_line(struct ui *u)
@@ -199,7 +233,7 @@ static void read_key(struct ui *u)
 	if (n == 1 && s[0] == ('d' & 037)) { /* Ctrl-D on an empty line */
 		erase_edit(u);
 		end_line(u);
-		u->quit = true;
+		u->chat.quit = true;
 		return;
 	}
 	if (s[n - 1] != '\n')
@@ -207,13 +241,13 @@ static void read_key(struct ui *u)
 	line = strndup(s, (size_t)n - 1);
 	end_line(u);
 	if (line == NULL) {
-		chatui_show(u, C_RED, "out of memory");
+		show(u, CHAT_TONE_ERROR, "out of memory");
 	} else {
 		HistEvent ev;
 
 		if (line[0] != '\0')
 			history(u->hist, &ev, H_ENTER, line);
-		chatcmd_handle(u, line);
+		chatcmd_handle(&u->chat, line);
 		free(line);
 	}
 	begin_line(u);
@@ -227,10 +261,10 @@ static void read_lines(struct ui *u)
 	int r = lineio_fill(&u->in, 0);
 
 	if (r < 0) {
-		u->quit = true;
+		u->chat.quit = true;
 		return;
 	}
-	while (!u->quit) {
+	while (!u->chat.quit) {
 		enum lineio_result lr = lineio_next(&u->in, &line, &len);
 
 		if (lr == LINEIO_AGAIN)
@@ -245,23 +279,23 @@ static void read_lines(struct ui *u)
 					len--;
 				char *last = strndup(line, len);
 				if (last != NULL)
-					chatcmd_handle(u, last);
+					chatcmd_handle(&u->chat, last);
 				free(last);
 			}
-			u->quit = true;
+			u->chat.quit = true;
 			break;
 		}
 		if (lr == LINEIO_TOO_LONG) {
-			chatui_show(u, C_RED,
+			show(u, CHAT_TONE_ERROR,
 				"line too long (over %d bytes): ignored", CP_LINE_MAX);
 			continue;
 		}
 		char *copy = strndup(line, len);
 		if (copy == NULL) {
-			u->quit = true;
+			u->chat.quit = true;
 			break;
 		}
-		chatcmd_handle(u, copy);
+		chatcmd_handle(&u->chat, copy);
 		free(copy);
 	}
 }
@@ -290,14 +324,6 @@ static void suspend(struct ui *u)
 	}
 }
 
-const char *chatui_transport(struct ui *u)
-{
-	if (clienttls_describe(&u->client, u->transport, sizeof u->transport))
-		return u->transport;
-	return u->login->proxy != NULL ? "through the proxy command" :
-		"no TLS";
-}
-
 /* TAB (chatcomplete.c): complete "/cmd" or "@name", else a literal TAB. */
 static unsigned char complete_key(EditLine *el, int ch)
 {
@@ -308,13 +334,13 @@ static unsigned char complete_key(EditLine *el, int ch)
 	(void)ch;
 	el_get(el, EL_CLIENTDATA, &u);
 	switch (chat_complete(li->buffer, (size_t)(li->cursor - li->buffer),
-			u ? &u->names : NULL, insert, list, sizeof insert)) {
+			u ? &u->chat.names : NULL, insert, list, sizeof insert)) {
 	case COMPLETE_INSERT:
 		if (insert[0] != '\0' && el_insertstr(el, insert) != 0)
 			return CC_ERROR;
 		return CC_REFRESH;
 	case COMPLETE_LIST:
-		chatui_show(u, C_DIM, "%s", list);
+		show(u, CHAT_TONE_NOTE, "%s", list);
 		return CC_NORM;
 	case COMPLETE_TAB:
 	default:
@@ -344,9 +370,11 @@ static int setup_tty(struct ui *u)
 	return 0;
 }
 
-int chatui_run(const struct chat_login *login, bool color)
+int chatui_run(const struct clientlogin_conf *login, int64_t keepalive_ms,
+	bool color)
 {
 	struct ui *u = calloc(1, sizeof *u);
+	struct chat_view view = { u, show_line, show_message };
 	struct sigaction sa;
 	enum client_result r;
 	int rc;
@@ -355,18 +383,16 @@ int chatui_run(const struct chat_login *login, bool color)
 		fprintf(stderr, "cpchat: out of memory\n");
 		return CPCHAT_EXIT_LOCAL;
 	}
-	u->login = login;
 	u->color = color;
 	u->tty = isatty(STDIN_FILENO);
-	client_init(&u->client, login->timeout_ms);
-	r = cpchat_login(&u->client, login);
+	chatcmd_init(&u->chat, login, keepalive_ms, &view, u->tty);
+	r = chatcmd_connect(&u->chat);
 	if (r != CLIENT_OK) {
-		fprintf(stderr, "cpchat: %s\n", client_error(&u->client));
-		client_quit(&u->client);
+		fprintf(stderr, "cpchat: %s\n", client_error(&u->chat.client));
+		chatcmd_end(&u->chat);
 		free(u);
 		return cpchat_exit_code(r);
 	}
-	u->connected = true;
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal; /* no SA_RESTART: poll returns EINTR */
@@ -381,30 +407,27 @@ int chatui_run(const struct chat_login *login, bool color)
 
 	if (u->tty && setup_tty(u) < 0) {
 		fprintf(stderr, "cpchat: cannot set up the line editor\n");
-		client_quit(&u->client);
+		chatcmd_end(&u->chat);
 		free(u);
 		return CPCHAT_EXIT_LOCAL;
 	}
 	lineio_init(&u->in, STDIN_FILENO);
-	chatui_show(u, C_DIM, "connected to %s port %s as %s (%s); /help for "
+	show(u, CHAT_TONE_NOTE, "connected to %s port %s as %s (%s); /help for "
 		"help", login->host, login->port, login->user,
-		chatui_transport(u));
-	chatcmd_inbox(u, true);
+		chatcmd_transport(&u->chat));
+	chatcmd_inbox(&u->chat, true);
 	begin_line(u);
 
-	while (!u->quit && !ui_signal) {
+	while (!u->chat.quit && !ui_signal) {
+		bool up = u->chat.connected;
 		struct pollfd p[2] = {
 			{ .fd = STDIN_FILENO, .events = POLLIN },
-			{ .fd = u->connected ? u->client.fd : -1, .events = POLLIN },
+			{ .fd = up ? u->chat.client.fd : -1, .events = POLLIN },
 		};
-		int64_t due = INT64_MAX;
+		int64_t due = chatcmd_next_due(&u->chat);
 		int timeout = -1;
-		bool buffered = u->connected && client_input_buffered(&u->client);
+		bool buffered = up && client_input_buffered(&u->chat.client);
 
-		if (u->connected && u->watch_ms > 0)
-			due = u->next_poll;
-		if (u->connected && login->keepalive_ms > 0 && u->next_keepalive < due)
-			due = u->next_keepalive;
 		if (due != INT64_MAX) {
 			int64_t left = due - lineio_now_ms();
 			timeout = left <= 0 ? 0 : left < 86400000 ? (int)left : 86400000;
@@ -422,28 +445,18 @@ int chatui_run(const struct chat_login *login, bool color)
 			}
 			continue;
 		}
-		if ((p[1].revents != 0 || buffered) && u->connected) {
-			r = client_alive(&u->client);
-			if (r != CLIENT_OK)
-				chatcmd_fail(u, r);
-		}
-		if (u->connected && u->watch_ms > 0 &&
-		    lineio_now_ms() >= u->next_poll) {
-			chatcmd_inbox(u, false);
-			u->next_poll = lineio_now_ms() + u->watch_ms;
-		}
-		if (u->connected && login->keepalive_ms > 0 &&
-		    lineio_now_ms() >= u->next_keepalive)
-			chatcmd_keepalive(u);
+		if (p[1].revents != 0 || buffered)
+			chatcmd_check_alive(&u->chat);
+		chatcmd_run_due(&u->chat);
 		if (p[0].revents & POLLIN) {
 			if (u->tty)
 				read_key(u);
 			else
 				read_lines(u);
 		} else if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
-			u->quit = true;
+			u->chat.quit = true;
 		}
-		if (u->editing && u->online_prompt != u->connected) {
+		if (u->editing && u->online_prompt != u->chat.connected) {
 			erase_edit(u); /* the prompt says "offline"; the line stays */
 			set_prompt(u);
 			el_set(u->el, EL_REFRESH);
@@ -456,10 +469,8 @@ int chatui_run(const struct chat_login *login, bool color)
 		el_end(u->el);
 		history_end(u->hist);
 	}
-	rc = u->connected ? CPCHAT_EXIT_OK : CPCHAT_EXIT_CONNECT;
-	free(u->kept);
-	if (u->connected)
-		client_quit(&u->client);
+	rc = u->chat.connected ? CPCHAT_EXIT_OK : CPCHAT_EXIT_CONNECT;
+	chatcmd_end(&u->chat);
 	fflush(stdout);
 	free(u);
 	return rc;

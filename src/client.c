@@ -1,8 +1,7 @@
-/* client.c - the client side of the CP dialogue: log in, pipelined SMSG
+/* client.c - the CP dialogue (protocol client layer): log in, pipelined SMSG
  * with per-line replies, RMSG downloads acknowledged only after the caller
- * wrote each message, recovery with 201. proto.c parses the lines,
- * clientcheck.c checks texts; framing (to CP_DELIVERY_MAX) is here; the
- * connection and every read and write are clientio.c's. */
+ * wrote each message, recovery with 201, framing (to CP_DELIVERY_MAX); proto.c
+ * parses, clientcheck.c checks, every read and write is clientio.c's. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>

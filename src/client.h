@@ -1,9 +1,7 @@
-/* client.h - the client side of CP, shared by cpchat's modes: connect over
- * IPv4/IPv6 with timeouts or through a proxy command, log in, send
- * (pipelined), download with the ack sent only after the caller has written
- * the message, recover with 201. PDUs are parsed and checked by proto.c;
- * client.c owns the dialogue, clientio.c the connection and its I/O seam
- * (where clienttls.c layers TLS), clientproxy.c the proxy command. */
+/* client.h - the client side of CP (cpchat's protocol client layer): connect
+ * (IPv4/IPv6 with timeouts, or a proxy command: clientproxy.c), log in, send
+ * pipelined, download acking only what the caller wrote, recover with 201
+ * (client.c); the connection and its I/O seam, where TLS layers: clientio.c. */
 #ifndef CP_CLIENT_H
 #define CP_CLIENT_H
 

@@ -1,8 +1,7 @@
-/* clientcheck.c - what a client may send, checked before any I/O: the
- * recipient name, the text (UTF-8, no control but TAB, no ':') and its
- * length, which the line limit can make shorter than CP_TEXT_MAX; one
- * sentence naming the limit for each refusal; and what it may show of what
- * the server sent (client_mask). Declared in client.h. */
+/* clientcheck.c - protocol client layer: what a client may send, checked
+ * before any I/O (recipient, text: UTF-8, no control but TAB, no ':'; length,
+ * which the line limit can cut below CP_TEXT_MAX), one sentence per refusal;
+ * and what it may show of what the server sent (client_mask). */
 #include <stdio.h>
 #include <string.h>
 

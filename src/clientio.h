@@ -1,5 +1,6 @@
 /* clientio.h - private to client.c and clientio.c: the two calls all of
- * the client's I/O goes through (plain or through a struct client_io). */
+ * the client's I/O goes through (plain or through a struct client_io).
+ * Protocol client layer. */
 #ifndef CP_CLIENTIO_H
 #define CP_CLIENTIO_H
 

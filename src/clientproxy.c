@@ -1,6 +1,6 @@
-/* clientproxy.c - cpchat --proxy-command: like ssh's ProxyCommand, run
- * `/bin/sh -c "exec CMD"` with %h, %p and %% expanded, its stdin and stdout
- * one end of a socket pair; the client talks CP over the other end, so the
+/* clientproxy.c - cpchat --proxy-command (protocol client layer): as ssh's
+ * ProxyCommand, run `/bin/sh -c "exec CMD"` (%h, %p, %% expanded), its stdin
+ * and stdout one end of a socket pair; CP goes over the other end, so the
  * rest of client.c sees an ordinary connected socket. */
 #include <errno.h>
 #include <fcntl.h>

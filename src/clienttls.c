@@ -1,7 +1,7 @@
-/* clienttls.c - cpchat's TLS with GnuTLS behind client.c's struct client_io:
- * a non-blocking handshake under the client's timeout, records read and
- * written without blocking, and the trust decision: a chain to a trusted CA
- * (with the host name), else a --fingerprint pin, else known_servers. */
+/* clienttls.c - cpchat's TLS (protocol client layer): GnuTLS behind client.c's
+ * struct client_io, a non-blocking handshake under the client's timeout, no
+ * blocking reads or writes, and the trust decision: a chain to a trusted CA
+ * (and host name), else a --fingerprint pin, else known_servers. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>

@@ -1,6 +1,7 @@
 /* knownsrv.c - the known_servers file of cpchat's trust on first use: the
  * fingerprint form, the server key "host:port", lookup and append. Lines are
- * "KEY FINGERPRINT"; a changed key is reported with the line to remove. */
+ * "KEY FINGERPRINT"; a changed key is reported with the line to remove.
+ * Protocol client layer (clienttls.c's), the bottom of cpchat's four. */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>

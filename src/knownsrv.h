@@ -1,7 +1,7 @@
-/* knownsrv.h - cpchat's trust on first use, as ssh's known_hosts: the file
- * known_servers holds "HOST:PORT SHA256:<base64>" lines, the SHA-256 of the
- * server certificate's public key (SubjectPublicKeyInfo, DER) per server.
- * No TLS library here: the digest is computed by the caller (clienttls.c). */
+/* knownsrv.h - cpchat's trust on first use (protocol client layer), as ssh's
+ * known_hosts: known_servers holds "HOST:PORT SHA256:<base64>" lines, the
+ * SHA-256 of each server certificate's public key (SubjectPublicKeyInfo,
+ * DER). No TLS library here: the caller (clienttls.c) computes the digest. */
 #ifndef CP_KNOWNSRV_H
 #define CP_KNOWNSRV_H
 

@@ -2,8 +2,8 @@
 # cpchat.bats - the cpchat client against a real cpd behind
 # `systemd-socket-activate --accept --inetd` on a free 127.0.0.1 port with a
 # scratch store: send and receive, stdin batches, every error path with its
-# exit status, settings precedence, watch, and the interactive mode driven
-# through tmux (a real pseudo-terminal).
+# exit status, settings precedence, watch, the interactive mode driven
+# through tmux (a real pseudo-terminal), and the sources' layers.
 
 load common
 load tui
@@ -53,7 +53,8 @@ setup() {
 	printf 'bobpw\n' >"$PW/bob"
 	printf 'wrongpw\n' >"$PW/wrong"
 	chmod 600 "$PW"/*
-	[[ $BATS_TEST_DESCRIPTION == fake:* ]] || cpd_start
+	[[ $BATS_TEST_DESCRIPTION == fake:* || $BATS_TEST_DESCRIPTION == layers:* ]] ||
+		cpd_start
 }
 
 teardown() {
@@ -730,4 +731,29 @@ fake_controls() {
 	refute_output --partial $'\e['
 	run as_bob recv
 	assert_output "$(printf 'alice\tone')"
+}
+
+# ------------------------------------------------------------------ layers
+
+# main -> UI -> commands -> protocol client (doc/hacking.md).
+@test "layers: no client source includes or calls a higher layer" {
+	run sh "$CP_SRCDIR/tests/client-layers.sh" "$CP_SRCDIR" "$CP_BUILDDIR"
+	assert_success
+	refute_output
+}
+
+@test "layers: an upward include, and a file without a layer, are caught" {
+	local src=$BATS_TEST_TMPDIR/tree/src
+	mkdir -p "$src"
+	cp "$CP_SRCDIR"/src/cpchat.c "$CP_SRCDIR"/src/chat*.[ch] \
+		"$CP_SRCDIR"/src/client*.[ch] "$CP_SRCDIR"/src/knownsrv.[ch] "$src"
+	chmod -R u+w "$src"
+	run sh "$CP_SRCDIR/tests/client-layers.sh" "$BATS_TEST_TMPDIR/tree"
+	assert_success
+	sed -i 's/^#include "clientlogin.h"$/&\n#include "chatui.h"/' "$src/clientlogin.c"
+	: >"$src/chatnew.c"
+	run sh "$CP_SRCDIR/tests/client-layers.sh" "$BATS_TEST_TMPDIR/tree"
+	assert_failure
+	assert_line 'client-layers: src/clientlogin.c (layer 4) includes chatui.h (layer 2, higher)'
+	assert_line 'client-layers: src/chatnew.c has no layer: add it to tests/client-layers.sh'
 }
