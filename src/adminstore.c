@@ -1,8 +1,7 @@
-/* adminstore.c - how the user tools open the store without being turned
- * against the host: a root-run tool acts as the store's owner (the service
- * user, when it exists), never as root in a directory someone else can
- * write; only a new, empty or cp-owned directory is handed to the service
- * user; every file is checked through the opened directory, links refused. */
+/* adminstore.c - the user tools open the store without being turned against
+ * the host: as root they act as the store's owner (the service user), only a
+ * new, empty or cp-owned directory is handed over, and every file is checked
+ * through the opened directory, links refused. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

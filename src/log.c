@@ -1,8 +1,7 @@
-/* log.c - event logging for cp's programs. Chooses the journal (structured
- * fields CP_EVENT, CP_USER, CP_PEER, and CP_TLS on TLS connections, through
- * one socket opened at log_init, before any sandbox) or plain stderr lines,
- * and makes sure nothing is ever written to a client socket that stderr may
- * point at. */
+/* log.c - event logging for cp's programs: the journal (fields CP_EVENT,
+ * CP_USER, CP_PEER, CP_TLS, through one socket opened at log_init, before
+ * any sandbox) or plain stderr lines; never a write to a client socket that
+ * stderr may point at. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>

@@ -1,9 +1,7 @@
-/* tls.c - TLS for cpd with GnuTLS, built as the module cp-tls.so (cpd loads
- * it for a TLS connection only): one server session per process over
- * the connection's non-blocking fds, every wait a poll(2) with a deadline.
- * Sound defaults: the system priority string with TLS 1.2 as the minimum
- * (1.3 preferred as the highest both sides speak), no renegotiation, no
- * compression (GnuTLS has none), no client certificates, no tickets. */
+/* tls.c - the server side of TLS with GnuTLS, built as the module cp-tls.so:
+ * one session per process over the connection's non-blocking fds, every wait
+ * a poll with a deadline. TLS 1.2 minimum on the system priorities, no
+ * renegotiation, compression, client certificates or tickets. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>

@@ -1,8 +1,7 @@
-/* tls.h - the server side of TLS, with GnuTLS, built as the module cp-tls.so
- * that cpd loads only for a TLS connection: credentials and priorities loaded
- * once, a non-blocking handshake under a deadline, and a struct
- * lineio_transport so the serve loop reads and writes records as it reads
- * and writes plain bytes. tls.c is the only file that includes GnuTLS. */
+/* tls.h - the TLS server (tls.c, the module cp-tls.so that cpd loads only
+ * for a TLS connection): credentials loaded once, a handshake under a
+ * deadline, and a lineio transport so the serve loop reads records as it
+ * reads plain bytes. The module exports only struct tls_ops. */
 #ifndef CP_TLS_H
 #define CP_TLS_H
 
