@@ -18,6 +18,7 @@ setup_file() {
 }
 
 teardown_file() {
+	[[ -z ${PG_DIR:-} ]] || pg_bouncer_stop
 	pg_stop
 }
 
@@ -140,6 +141,25 @@ roundtrip() {
 @test "copy LMDB -> LMDB and PostgreSQL -> PostgreSQL" {
 	roundtrip lmdb lmdb
 	roundtrip pg pg
+}
+
+@test "copy into and out of PostgreSQL through PgBouncer in transaction pooling mode" {
+	need_pg
+	local a b c meta
+	pg_bouncer_start || skip "$PG_SKIP"
+	a=$(new_store lmdb)
+	b="postgresql:///$(dbname "$(pg_newdb)")?host=$PG_DIR/bouncer&port=$BOUNCER_PORT&user=cp"
+	c=$(new_store lmdb)
+	seed "$a"
+	meta=$(queued_meta bob "$a")
+	run --separate-stderr "$CP_ADMIN" copy --from "$a" --to "$b"
+	assert_success
+	assert_output 'copied 3 users, 5 messages'
+	run --separate-stderr "$CP_ADMIN" copy --from "$b" --to "$c"
+	assert_success
+	assert_output 'copied 3 users, 5 messages'
+	check_seeded "$b" "$meta"
+	check_seeded "$c" "$meta"
 }
 
 @test "copy reads the store of --db or CP_DB when --from is not given" {
@@ -419,6 +439,14 @@ snapshot() {
 	assert_output "$R220"$'\n'"$R230"$'\n'"RMSGalice:from format 1"$'\n'"$R255"$'\n'"$R256"
 	run --separate-stderr "$CP_ADMIN" --db "$db" migrate
 	assert_output 'lmdb store: already at version 2'
+	# a copy of a format 1 store leaves it as it is
+	run --separate-stderr "$CP_ADMIN" copy --from "$T/old2" --to "$T/copy"
+	assert_success
+	assert_output 'copied 2 users, 1 message'
+	run mdb_dump -p -s meta "$T/old2"
+	assert_line ' 1'
+	run download bob bobpw "$T/copy" 1
+	assert_output "$R220"$'\n'"$R230"$'\n'"RMSGalice:from format 1"$'\n'"$R255"$'\n'"$R256"
 	# two at once: one upgrades, the other finds it done
 	for i in 1 2 3; do
 		"$CP_ADMIN" --db "$T/old2" migrate >"$T/m$i.out" 2>&1 &
