@@ -313,10 +313,12 @@ snapshot() {
 			CP_DB=$a cp_session >/dev/null
 	  done ) &
 	LOAD_PID=$!
-	for ((n = 0; n < 200; n++)); do
+	# wait (60 s at most) until the load has stored some
+	for ((n = 0; n < 1200; n++)); do
 		(($("$CP_ADMIN" --db "$a" queued bob | wc -l) >= 8)) && break
 		sleep 0.05
 	done
+	(($("$CP_ADMIN" --db "$a" queued bob | wc -l) >= 8)) || fail "the load stored nothing"
 	for n in 1 2; do
 		b=$(new_store lmdb)
 		run --separate-stderr "$CP_ADMIN" copy --from "$a" --to "$b"

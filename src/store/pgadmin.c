@@ -29,6 +29,19 @@ static int exec_cmd(struct pg_store *st, const char *what, const char *sql)
 	return ok ? 0 : -1;
 }
 
+/* A statement without parameters or rows, through PQexecParams (the
+ * extended protocol, as every statement of a transaction). 0 / -1. */
+static int exec_params(struct pg_store *st, const char *what, const char *sql)
+{
+	PGresult *res = pg_exec(st, what, sql, 0, NULL, NULL, NULL, 0,
+		PGRES_COMMAND_OK);
+
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
 static uint64_t be64_at(const char *p)
 {
 	uint64_t v;
@@ -185,9 +198,9 @@ static int import_prepare(struct pg_store *st, bool replace, char *err,
 			"message%s", nu, nu == 1 ? "" : "s", nm, nm == 1 ? "" : "s");
 		return 1;
 	}
-	if (replace && (pg_rows(st, "replace users", "DELETE FROM cp_users "
-	    "RETURNING 1", 0, NULL) < 0 || pg_rows(st, "replace messages",
-	    "DELETE FROM cp_messages RETURNING 1", 0, NULL) < 0))
+	if (replace && (exec_params(st, "replace users", "DELETE FROM "
+	    "cp_users") != 0 || exec_params(st, "replace messages", "DELETE FROM "
+	    "cp_messages") != 0))
 		return -1;
 	return 0;
 }
