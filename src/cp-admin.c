@@ -69,8 +69,9 @@ static void usage(FILE *f)
 "  -h, --help      show this help and exit\n"
 "  -V, --version   show the version and exit\n"
 "\n"
-"A store is an LMDB directory (DIR or lmdb:DIR) or a PostgreSQL database\n"
-"(a postgresql:// URI, or postgresql: and libpq's key=value settings).\n"
+"A store is an LMDB directory (DIR, or here also lmdb:DIR) or a PostgreSQL\n"
+"database (a postgresql:// URI, or postgresql: and libpq's key=value\n"
+"settings).\n"
 "\n"
 "Run as root, the store is handed to the user '%s' if it exists, and a\n"
 "backup is owned like the store. A store whose directory is writable by\n"
@@ -206,7 +207,7 @@ static int cmd_restore(struct store *st, const char *dir, const char *db,
 	}
 }
 
-/* A store named for copy: "lmdb:DIR" is DIR. */
+/* A store named to cp-admin: "lmdb:DIR" is DIR. */
 static const char *store_arg(const char *s)
 {
 	return strncmp(s, "lmdb:", 5) == 0 ? s + 5 : s;
@@ -513,6 +514,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, TOOL ": %s\n", err);
 		return EXIT_USAGE;
 	}
+	dir = store_arg(dir);
+	if (*dir == '\0')
+		return usage_error("--db: the store path is empty", NULL);
 	if (strcmp(cmd, "backup") == 0 &&
 	    backup_dir_prepare(argv[optind], dir) != 0)
 		return EXIT_STORE;

@@ -398,7 +398,7 @@ snapshot() {
 	assert_success
 	assert_output 'lmdb store: migrated from version 0 (empty) to version 2'
 	[ "$(stat -c %a "$a")" = 700 ]
-	run --separate-stderr "$CP_ADMIN" --db "$a" migrate
+	run --separate-stderr "$CP_ADMIN" --db "lmdb:$a" migrate
 	assert_success
 	assert_output 'lmdb store: already at version 2'
 	seed "$a"
