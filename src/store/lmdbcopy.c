@@ -285,6 +285,45 @@ int lmdb_import_msg(struct store_import *base, const char *rcpt, size_t len,
 	return 0;
 }
 
+/* The copy must leave the room the store keeps for removals, as SMSG does:
+ * its trees (as this transaction sees them) may fill at most
+ * CP_STORE_FULL_PERCENT of the map. 0, or -1 (last error). */
+static int room_check(struct lmdb_import *im)
+{
+	struct lmdb_store *st = LS(im);
+	const MDB_dbi dbs[] = { 0 /* the main tree */, st->meta, st->users,
+		st->boxes, st->mail };
+	uint64_t pages = 2; /* the meta pages */
+	MDB_envinfo info;
+	MDB_stat ms;
+	int rc;
+
+	for (size_t i = 0; i < sizeof dbs / sizeof *dbs; i++) {
+		if ((rc = mdb_stat(im->txn, dbs[i], &ms)) != 0) {
+			lmdb_fail(st, "store message", rc);
+			return -1;
+		}
+		pages += ms.ms_branch_pages + ms.ms_leaf_pages +
+			ms.ms_overflow_pages;
+	}
+	if ((rc = mdb_env_info(st->env, &info)) != 0) {
+		lmdb_fail(st, "store message", rc);
+		return -1;
+	}
+	if (pages * st->psize * 100 > (uint64_t)info.me_mapsize *
+	    CP_STORE_FULL_PERCENT) {
+		snprintf(st->err, sizeof st->err, "the copy would fill %llu%% of "
+			"the map (%llu MiB), more than the %d%% messages may fill "
+			"(give the store a larger map first: cpd --map-size)",
+			(unsigned long long)(pages * st->psize * 100 /
+			(uint64_t)info.me_mapsize),
+			(unsigned long long)(info.me_mapsize >> 20),
+			CP_STORE_FULL_PERCENT);
+		return -1;
+	}
+	return 0;
+}
+
 int lmdb_import_end(struct store_import *base, bool commit)
 {
 	struct lmdb_import *im = (struct lmdb_import *)base;
@@ -293,6 +332,8 @@ int lmdb_import_end(struct store_import *base, bool commit)
 
 	if (commit && (rc = box_flush(im)) != 0)
 		lmdb_fail(st, "store message", rc);
+	if (commit && rc == 0 && room_check(im) != 0)
+		rc = -1;
 	if (commit && rc == 0)
 		rc = lmdb_commit(st, im->txn) != 0 ? -1 : 0;
 	else

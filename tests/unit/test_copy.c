@@ -176,30 +176,44 @@ static void pair(struct store *src, struct store *dst, const char *label)
 		"%s: an empty store copies as 0 users, 0 messages", label);
 }
 
-/* An LMDB destination whose 1 MiB map cannot hold the source: the copy
- * fails at MDB_MAP_FULL half-way, and nothing of it is there. */
+/* An LMDB destination with a 1 MiB map and sources of growing size: each
+ * copy is whole, or refused with nothing of it there, either because it
+ * would leave less than the room kept for removals or at MDB_MAP_FULL
+ * half-way. */
 static void map_full(struct store *src, struct store *small)
 {
+	static const int sizes[] = { 100, 400, 410, 420, 430, 440, 450, 460,
+		470, 480, 490, 500, 1500 };
 	char err[256], hash[CP_HASH_MAX];
 	uint64_t users, msgs, n[2], g;
 	enum store_copy_result r;
+	int room = 0, full = 0;
 
-	seed(src);
-	empty(small);
-	g = gen_of(src, "alice", hash, sizeof hash);
-	for (int i = 0; i < 1500; i++) {
-		store_msg_put(src, "bob", 3, "alice", 5, g, texts[2], text_lens[2],
-			0);
-		if (i % 100 == 99)
-			store_msg_commit(src);
+	for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+		seed(src);
+		empty(small);
+		g = gen_of(src, "alice", hash, sizeof hash);
+		for (int i = 0; i < sizes[k]; i++) {
+			store_msg_put(src, "bob", 3, "alice", 5, g, texts[2],
+				text_lens[2], 0);
+			if (i % 100 == 99)
+				store_msg_commit(src);
+		}
+		store_msg_commit(src);
+		r = store_copy(src, small, false, &users, &msgs, err, sizeof err);
+		counts(small, n);
+		ok((r == STORE_COPY_OK && n[0] == 3 && n[1] == 4 + (uint64_t)sizes[k]) ||
+			(r == STORE_COPY_ERROR && n[0] == 0 && n[1] == 0 &&
+			 strncmp(err, "cannot write the destination: ", 30) == 0),
+			"%d messages of %d bytes into a 1 MiB map: %s", sizes[k],
+			CP_TEXT_MAX, r == STORE_COPY_OK ? "copied whole" : err);
+		room += r == STORE_COPY_ERROR && strstr(err, "would fill") != NULL;
+		full += r == STORE_COPY_ERROR && strstr(err, "MDB_MAP_FULL") != NULL;
+		if (k == 0)
+			ok(r == STORE_COPY_OK, "the smallest fits");
 	}
-	store_msg_commit(src);
-	r = store_copy(src, small, false, &users, &msgs, err, sizeof err);
-	counts(small, n);
-	ok(r == STORE_COPY_ERROR && n[0] == 0 && n[1] == 0 &&
-		strncmp(err, "cannot write the destination: ", 30) == 0,
-		"a copy that does not fit the destination's map changes nothing "
-		"(%s)", err);
+	ok(room > 0 && full > 0, "refused for the room kept for removals (%d) "
+		"and at MDB_MAP_FULL (%d)", room, full);
 	empty(src);
 }
 
