@@ -50,6 +50,10 @@ bool admin_name_valid(const char *name, size_t len);
  * leaves the directory 0700. NULL with a one-line reason in err on failure. */
 struct store *admin_store_open(const char *dir, bool create, bool readonly,
 	char *err, size_t errcap);
+/* The same with store_open's flags (STORE_CREATE, STORE_READONLY, and
+ * STORE_MIGRATE for cp-admin migrate). */
+struct store *admin_store_open_flags(const char *dir, int flags, char *err,
+	size_t errcap);
 
 /* True when dir is a directory holding no store and nothing else but
  * store files: no user has been added yet (e.g. just made by systemd's

@@ -271,6 +271,14 @@ static int make_mailbox_lock(const char *dir, char *err, size_t errcap)
 struct store *admin_store_open(const char *dir, bool create, bool readonly,
 	char *err, size_t errcap)
 {
+	return admin_store_open_flags(dir, (create ? STORE_CREATE : 0) |
+		(readonly ? STORE_READONLY : 0), err, errcap);
+}
+
+struct store *admin_store_open_flags(const char *dir, int flags, char *err,
+	size_t errcap)
+{
+	bool create = flags & STORE_CREATE, readonly = flags & STORE_READONLY;
 	struct dir_content dc;
 	struct owner as;
 	struct store *st;
@@ -280,8 +288,7 @@ struct store *admin_store_open(const char *dir, bool create, bool readonly,
 
 	/* A database: no files here to check or hand over. */
 	if (store_kind(dir) == STORE_KIND_PG)
-		return store_open(dir, (create ? STORE_CREATE : 0) |
-			(readonly ? STORE_READONLY : 0), 0, err, errcap);
+		return store_open(dir, flags, 0, err, errcap);
 	dfd = open_dir(dir, create, &created, err, errcap);
 	if (dfd < 0)
 		return NULL;
@@ -314,8 +321,7 @@ struct store *admin_store_open(const char *dir, bool create, bool readonly,
 	close(dfd);
 	if (r != 0 || (geteuid() == 0 && become(&as, err, errcap) != 0))
 		return NULL;
-	st = store_open(dir, (create ? STORE_CREATE : 0) |
-		(readonly ? STORE_READONLY : 0), 0, err, errcap);
+	st = store_open(dir, flags, 0, err, errcap);
 	if (st != NULL && !readonly && make_mailbox_lock(dir, err, errcap) != 0) {
 		store_close(st);
 		return NULL;

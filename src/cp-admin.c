@@ -1,7 +1,8 @@
 /* cp-admin.c - the operator's tool for the store as a whole: backup and
- * restore (store_backup, store_restore), and a mailbox's queued messages
- * (list, purge). Parses, opens the store through admin.c, calls store.h,
- * prints; the only place that exits, with the statuses below. */
+ * restore (store_backup, store_restore), copy between stores of either
+ * backend (store_copy), migrate (store_migrate), and a mailbox's queued
+ * messages (list, purge). Parses, opens the stores through admin.c, calls
+ * store.h, prints; the only place that exits, with the statuses below. */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -26,7 +27,8 @@ enum {
 	EXIT_OK = 0,
 	EXIT_STORE = 1,     /* store or backup cannot be read or written */
 	EXIT_USAGE = 2,     /* bad option, command, name or id */
-	EXIT_NOT_EMPTY = 3, /* DIR holds a backup; the store is not empty */
+	EXIT_NOT_EMPTY = 3, /* DIR holds a backup; the store (or copy's
+	                     * destination) is not empty */
 	EXIT_NO_USER = 4,   /* queued, purge: no such user */
 };
 
@@ -34,7 +36,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "Usage: " TOOL " [OPTION]... COMMAND [ARG]...\n"
-"Back up, restore and inspect the CP store.\n"
+"Back up, restore, copy, migrate and inspect the CP store.\n"
 "\n"
 "Commands:\n"
 "  backup DIR           write a consistent, compacted copy of the store to\n"
@@ -43,25 +45,41 @@ static void usage(FILE *f)
 "  restore DIR          load the backup in DIR into the store (created if\n"
 "                       missing), in one transaction; refused if the store\n"
 "                       has any user or message, unless --replace\n"
+"  copy --to DST        copy every user (passwords keep working) and every\n"
+"                       queued message of the store (--from SRC, else the\n"
+"                       one of --db) into the store DST, of either kind\n"
+"                       (created if missing), in one transaction; sessions\n"
+"                       may go on using the source; refused if DST has any\n"
+"                       user or message, unless --replace\n"
+"  migrate              bring the store's format (LMDB) or schema\n"
+"                       (PostgreSQL) to this version, creating it if the\n"
+"                       store is new; says what it did\n"
 "  queued NAME          list the messages queued for NAME, oldest first: id,\n"
 "                       time stored (UTC), sender, size in bytes, tab-separated\n"
 "  purge NAME [ID]...   delete the messages queued for NAME (only those ids)\n"
 "\n"
 "Options:\n"
-"  -d, --db DIR   store directory (default: $CP_DB, else $STATE_DIRECTORY,\n"
-"                 else %s)\n"
-"      --replace  restore: drop the store's users and messages first\n"
-"      --text     queued: add each message's text as a fifth column\n"
-"  -h, --help     show this help and exit\n"
-"  -V, --version  show the version and exit\n"
+"  -d, --db STORE  the store (default: $CP_DB, else $STATE_DIRECTORY,\n"
+"                  else %s)\n"
+"      --from SRC  copy: the store to copy from\n"
+"      --to DST    copy: the store to copy into\n"
+"      --replace   restore, copy: drop the users and messages of the store\n"
+"                  restored or copied into first\n"
+"      --text      queued: add each message's text as a fifth column\n"
+"  -h, --help      show this help and exit\n"
+"  -V, --version   show the version and exit\n"
+"\n"
+"A store is an LMDB directory (DIR, or here also lmdb:DIR) or a PostgreSQL\n"
+"database (a postgresql:// URI, or postgresql: and libpq's key=value\n"
+"settings).\n"
 "\n"
 "Run as root, the store is handed to the user '%s' if it exists, and a\n"
 "backup is owned like the store. A store whose directory is writable by\n"
 "group or others, or whose files are accessible to them, is refused.\n"
 "\n"
 "Exit status: 0 done, 1 store or backup error, 2 bad usage, name or id,\n"
-"3 DIR already holds a backup, or the store to restore into is not empty,\n"
-"4 no such user.\n",
+"3 DIR already holds a backup, or the store to restore or copy into is not\n"
+"empty, 4 no such user.\n",
 		CP_DEFAULT_DB, CP_SERVICE_USER);
 }
 
@@ -187,6 +205,93 @@ static int cmd_restore(struct store *st, const char *dir, const char *db,
 		fprintf(stderr, TOOL ": %s\n", err);
 		return EXIT_STORE;
 	}
+}
+
+/* A store named to cp-admin: "lmdb:DIR" is DIR. */
+static const char *store_arg(const char *s)
+{
+	return strncmp(s, "lmdb:", 5) == 0 ? s + 5 : s;
+}
+
+/* The source is opened first, read-only, so a missing or unreachable one
+ * leaves the destination untouched. Run as root, the first LMDB store
+ * opened makes the tool act as its owner from then on (admin.h): for
+ * LMDB to LMDB, root first makes a missing destination directory and gives
+ * it to the owner of the source's data.mdb, as for a backup. */
+static int cmd_copy(const char *db, const char *from, const char *to,
+	bool replace)
+{
+	const char *src, *dst;
+	struct store *s, *d;
+	uint64_t users, msgs;
+	enum store_copy_result r;
+	char err[512];
+
+	if (to == NULL)
+		return usage_error("copy needs --to DST", NULL);
+	if (from != NULL && db != NULL)
+		return usage_error("copy takes --from or --db, not both", NULL);
+	src = from ? from : dbpath_resolve(db, err, sizeof err);
+	if (src == NULL) {
+		fprintf(stderr, TOOL ": %s\n", err);
+		return EXIT_USAGE;
+	}
+	src = store_arg(src);
+	dst = store_arg(to);
+	if (*src == '\0' || *dst == '\0')
+		return usage_error("copy: an empty store name", NULL);
+	if (store_kind(src) == store_kind(dst) &&
+	    (strcmp(src, dst) == 0 || same_dir(src, dst)))
+		return usage_error("copy: the source and the destination are the "
+			"same store", NULL);
+	if (store_kind(src) == STORE_KIND_LMDB &&
+	    store_kind(dst) == STORE_KIND_LMDB && backup_dir_prepare(dst, src) != 0)
+		return EXIT_STORE;
+	s = admin_store_open(src, false, true, err, sizeof err);
+	if (s == NULL) {
+		fprintf(stderr, TOOL ": source: %s\n", err);
+		return EXIT_STORE;
+	}
+	d = admin_store_open(dst, true, false, err, sizeof err);
+	if (d == NULL) {
+		fprintf(stderr, TOOL ": destination: %s\n", err);
+		store_close(s);
+		return EXIT_STORE;
+	}
+	r = store_copy(s, d, replace, &users, &msgs, err, sizeof err);
+	store_close(d);
+	store_close(s);
+	switch (r) {
+	case STORE_COPY_OK:
+		printf("copied %" PRIu64 " user%s, %" PRIu64 " message%s\n", users,
+			users == 1 ? "" : "s", msgs, msgs == 1 ? "" : "s");
+		return flush_stdout();
+	case STORE_COPY_NOT_EMPTY:
+		fprintf(stderr, TOOL ": %s; nothing copied (--replace drops "
+			"them)\n", err);
+		return EXIT_NOT_EMPTY;
+	default:
+		fprintf(stderr, TOOL ": %s; nothing copied\n", err);
+		return EXIT_STORE;
+	}
+}
+
+static int cmd_migrate(struct store *st)
+{
+	const char *kind = store_backend_name(st);
+	int from, to;
+
+	if (store_migrate(st, &from, &to) != 0) {
+		fprintf(stderr, TOOL ": cannot migrate the %s store: %s\n", kind,
+			store_last_error(st));
+		return EXIT_STORE;
+	}
+	if (from == to)
+		printf("%s store: already at version %d\n", kind, to);
+	else
+		printf("%s store: migrated from version %d%s to version %d\n",
+			kind, from, from == 0 ? " (empty)" : "", to);
+	return flush_stdout();
 }
 
 /* The text of a message for a terminal: C1 controls (valid UTF-8, but
@@ -333,12 +438,14 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "db", required_argument, NULL, 'd' },
 		{ "replace", no_argument, NULL, 'r' },
+		{ "from", required_argument, NULL, 'f' },
+		{ "to", required_argument, NULL, 'o' },
 		{ "text", no_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *db = NULL, *cmd, *dir;
+	const char *db = NULL, *from = NULL, *to = NULL, *cmd, *dir;
 	bool replace = false, text = false, create = false, readonly = false;
 	char err[512];
 	struct store *st;
@@ -353,6 +460,8 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'd': db = optarg; break;
 		case 'r': replace = true; break;
+		case 'f': from = optarg; break;
+		case 'o': to = optarg; break;
 		case 't': text = true; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		case 'V':
@@ -364,8 +473,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind == argc)
-		return usage_error("missing command (backup, restore, queued, purge)",
-			NULL);
+		return usage_error("missing command (backup, restore, copy, "
+			"migrate, queued, purge)", NULL);
 	cmd = argv[optind++];
 	nargs = argc - optind;
 	if (strcmp(cmd, "backup") == 0 || strcmp(cmd, "restore") == 0) {
@@ -383,12 +492,20 @@ int main(int argc, char **argv)
 		if (!admin_name_valid(argv[optind], strlen(argv[optind])))
 			return usage_error("invalid user name; names are", ADMIN_NAME_RULE);
 		readonly = cmd[0] == 'q';
+	} else if (strcmp(cmd, "copy") == 0 || strcmp(cmd, "migrate") == 0) {
+		if (nargs != 0)
+			return usage_error("too many arguments after", cmd);
 	} else {
-		return usage_error("unknown command (backup, restore, queued, "
-			"purge):", cmd);
+		return usage_error("unknown command (backup, restore, copy, "
+			"migrate, queued, purge):", cmd);
 	}
-	if (replace && strcmp(cmd, "restore") != 0)
-		return usage_error("--replace applies to restore only, not", cmd);
+	if (replace && strcmp(cmd, "restore") != 0 && strcmp(cmd, "copy") != 0)
+		return usage_error("--replace applies to restore and copy only, "
+			"not", cmd);
+	if ((from != NULL || to != NULL) && strcmp(cmd, "copy") != 0)
+		return usage_error("--from and --to apply to copy only, not", cmd);
+	if (strcmp(cmd, "copy") == 0)
+		return cmd_copy(db, from, to, replace);
 	if (text && strcmp(cmd, "queued") != 0)
 		return usage_error("--text applies to queued only, not", cmd);
 
@@ -397,10 +514,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, TOOL ": %s\n", err);
 		return EXIT_USAGE;
 	}
+	dir = store_arg(dir);
+	if (*dir == '\0')
+		return usage_error("--db: the store path is empty", NULL);
 	if (strcmp(cmd, "backup") == 0 &&
 	    backup_dir_prepare(argv[optind], dir) != 0)
 		return EXIT_STORE;
-	st = admin_store_open(dir, create, readonly, err, sizeof err);
+	st = admin_store_open_flags(dir, strcmp(cmd, "migrate") == 0 ?
+		STORE_CREATE | STORE_MIGRATE : (create ? STORE_CREATE : 0) |
+		(readonly ? STORE_READONLY : 0), err, sizeof err);
 	if (!st) {
 		fprintf(stderr, TOOL ": %s\n", err);
 		return EXIT_STORE;
@@ -409,6 +531,8 @@ int main(int argc, char **argv)
 		rc = cmd_backup(st, argv[optind]);
 	else if (strcmp(cmd, "restore") == 0)
 		rc = cmd_restore(st, argv[optind], dir, replace);
+	else if (strcmp(cmd, "migrate") == 0)
+		rc = cmd_migrate(st);
 	else if (strcmp(cmd, "queued") == 0)
 		rc = cmd_queued(st, argv[optind], text);
 	else

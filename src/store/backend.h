@@ -13,6 +13,20 @@ struct store {
 	const struct store_backend *be;
 };
 
+/* What a backend's export_all hands every user and message to (store_copy,
+ * storecopy.c); each returns 0 to go on, -1 to stop the export. */
+struct store_sink {
+	int (*user)(void *arg, const char *name, size_t len, const char *hash,
+		int64_t created);
+	int (*msg)(void *arg, const char *rcpt, size_t len,
+		const struct store_msg *msg);
+};
+
+/* The head of a backend's import in progress (like struct store). */
+struct store_import {
+	struct store *st;
+};
+
 struct store_backend {
 	const char *name;                     /* "lmdb", "postgresql" */
 	struct store *(*open)(const char *where, int flags, size_t map_mib,
@@ -48,6 +62,27 @@ struct store_backend {
 		size_t errcap);
 	enum store_admin_result (*mailbox_purge)(struct store *st,
 		const char *user, size_t len, uint64_t *n);
+
+	/* store_copy. export_all: every user (name order), then every queued
+	 * message (by recipient, oldest first) of one read-consistent
+	 * snapshot, to sink; 0, or -1 (the store's last error, unless a sink
+	 * call stopped it). import_begin: one write transaction, refused
+	 * (*res NOT_EMPTY, err says what the store holds) if the store has
+	 * users or messages, unless replace drops them; NULL with *res and err
+	 * on failure. import_user/msg: 0 or -1 (last error); every account
+	 * gets a fresh generation, every message a new id in its mailbox, in
+	 * the order given. import_end commits (or not), frees im: 0 / -1. */
+	int (*export_all)(struct store *st, const struct store_sink *sink,
+		void *arg);
+	struct store_import *(*import_begin)(struct store *st, bool replace,
+		enum store_copy_result *res, char *err, size_t errcap);
+	int (*import_user)(struct store_import *im, const char *name,
+		size_t len, const char *hash, int64_t created);
+	int (*import_msg)(struct store_import *im, const char *rcpt,
+		size_t len, const struct store_msg *msg);
+	int (*import_end)(struct store_import *im, bool commit);
+	/* store_migrate (store.h), on a store opened with STORE_MIGRATE. */
+	int (*migrate)(struct store *st, int *from, int *to);
 };
 
 extern const struct store_backend store_backend_lmdb;

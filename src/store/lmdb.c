@@ -121,7 +121,7 @@ static int upgrade_v1(struct lmdb_store *st, MDB_txn *txn)
  * format and, in a write transaction, record it in a new store (with the
  * first generation) or upgrade a format 1 store. A format 1 store in a read
  * transaction: *upgrade is set (the caller writes, or reads as it is). */
-static int open_dbs(struct lmdb_store *st, MDB_txn *txn, bool write,
+int lmdb_open_dbs(struct lmdb_store *st, MDB_txn *txn, bool write,
 	bool *upgrade, const char *dir, char *err, size_t errcap)
 {
 	unsigned f = write ? MDB_CREATE : 0;
@@ -170,7 +170,7 @@ static int lmdb_init(struct lmdb_store *st, const char *dir, bool readonly,
 	err[0] = '\0';
 	if (lmdb_txn_begin(st, MDB_RDONLY, &txn) != 0)
 		goto mdb_fail;
-	rc = open_dbs(st, txn, false, &upgrade, dir, err, errcap);
+	rc = lmdb_open_dbs(st, txn, false, &upgrade, dir, err, errcap);
 	if (rc == 0 && (!upgrade || readonly)) {
 		/* commit keeps the handles open in the environment */
 		if (lmdb_commit(st, txn) != 0)
@@ -186,7 +186,7 @@ static int lmdb_init(struct lmdb_store *st, const char *dir, bool readonly,
 	}
 	if (lmdb_txn_begin(st, 0, &txn) != 0)
 		goto mdb_fail;
-	rc = open_dbs(st, txn, true, &upgrade, dir, err, errcap);
+	rc = lmdb_open_dbs(st, txn, true, &upgrade, dir, err, errcap);
 	if (rc != 0) {
 		mdb_txn_abort(txn);
 		goto fail;
@@ -253,7 +253,9 @@ struct lmdb_store *lmdb_open(const char *dir, int flags, size_t map_mib,
 		goto fail;
 	}
 	st->psize = ms.ms_psize;
-	if (lmdb_init(st, dir, readonly, err, errcap) != 0)
+	/* For cp-admin migrate, lmdb_migrate does this (lmdbcopy.c). */
+	if (!(flags & STORE_MIGRATE) &&
+	    lmdb_init(st, dir, readonly, err, errcap) != 0)
 		goto fail;
 	umask(old_mask);
 	return st;

@@ -215,7 +215,7 @@ static int backup_open(struct backup *b, const char *src, char *err,
 
 /* Empty the store for a replacing restore: no user, no message, every
  * mailbox record kept with count 0 so its ids never repeat. */
-static int restore_clear(struct lmdb_store *st, MDB_txn *txn)
+int lmdb_clear(struct lmdb_store *st, MDB_txn *txn)
 {
 	unsigned char box[STOREREC_BOX_SIZE];
 	uint64_t next_id, count;
@@ -350,8 +350,7 @@ static int check_mail(struct lmdb_store *st, MDB_txn *txn, const MDB_val *k,
 	return ok ? 0 : -1;
 }
 
-/* Users and messages in the store, counted in txn. */
-static int store_counts(struct lmdb_store *st, MDB_txn *txn, uint64_t *users,
+int lmdb_counts(struct lmdb_store *st, MDB_txn *txn, uint64_t *users,
 	uint64_t *msgs)
 {
 	MDB_stat su, sm;
@@ -384,7 +383,7 @@ enum store_copy_result lmdb_restore(struct lmdb_store *st, const char *src,
 		backup_close(&b);
 		return STORE_COPY_ERROR;
 	}
-	rc = store_counts(st, txn, &nu, &nm);
+	rc = lmdb_counts(st, txn, &nu, &nm);
 	if (rc == 0 && (nu > 0 || nm > 0) && !replace) {
 		snprintf(err, errcap, "the store holds %llu user%s and %llu "
 			"message%s", (unsigned long long)nu, nu == 1 ? "" : "s",
@@ -395,7 +394,7 @@ enum store_copy_result lmdb_restore(struct lmdb_store *st, const char *src,
 	}
 	nu = nm = 0;
 	if (rc == 0 && replace)
-		rc = restore_clear(st, txn);
+		rc = lmdb_clear(st, txn);
 	if (rc == 0)
 		rc = restore_db(st, txn, st->users, &b, b.users, check_user, "user",
 			&nu, err, errcap);

@@ -67,6 +67,35 @@ enum store_copy_result lmdb_restore(struct lmdb_store *st, const char *src,
 enum store_admin_result lmdb_mailbox_purge(struct lmdb_store *st,
 	const char *user, size_t len, uint64_t *n);
 
+/* cp-admin copy and migrate (lmdbcopy.c; contracts in backend.h). */
+int lmdb_export(struct lmdb_store *st, const struct store_sink *sink,
+	void *arg);
+struct store_import *lmdb_import_begin(struct lmdb_store *st, bool replace,
+	enum store_copy_result *res, char *err, size_t errcap);
+int lmdb_import_user(struct store_import *im, const char *name, size_t len,
+	const char *hash, int64_t created);
+int lmdb_import_msg(struct store_import *im, const char *rcpt, size_t len,
+	const struct store_msg *msg);
+int lmdb_import_end(struct store_import *im, bool commit);
+int lmdb_migrate(struct lmdb_store *st, int *from, int *to);
+
+/* Open the four databases in txn (creating them when write), check the
+ * format and, in a write transaction, record it in a new store or upgrade
+ * a format 1 store; in a read transaction *upgrade tells a format 1 store.
+ * 0, MDB_NOTFOUND (no store yet, read), another LMDB code, or -1 with err
+ * (a format this program does not know). */
+int lmdb_open_dbs(struct lmdb_store *st, MDB_txn *txn, bool write,
+	bool *upgrade, const char *dir, char *err, size_t errcap);
+
+/* Users and messages in the store, counted in txn. 0 or an LMDB code. */
+int lmdb_counts(struct lmdb_store *st, MDB_txn *txn, uint64_t *users,
+	uint64_t *msgs);
+
+/* Empty the store in the write transaction txn for a replacing restore or
+ * copy: no user, no message, every mailbox record kept with count 0 so its
+ * ids never repeat. 0 or an LMDB code. */
+int lmdb_clear(struct lmdb_store *st, MDB_txn *txn);
+
 /* The next account generation, taken from meta "generation" in the write
  * transaction txn (never handed out twice). 0 or an LMDB code. */
 int lmdb_gen_take(struct lmdb_store *st, MDB_txn *txn, uint64_t *gen);

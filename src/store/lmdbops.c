@@ -58,6 +58,15 @@ static enum store_admin_result ops_mailbox_purge(struct store *st,
 	const char *user, size_t len, uint64_t *n)
 { return lmdb_mailbox_purge(L(st), user, len, n); }
 
+static int ops_export_all(struct store *st, const struct store_sink *sink,
+	void *arg)
+{ return lmdb_export(L(st), sink, arg); }
+static struct store_import *ops_import_begin(struct store *st, bool replace,
+	enum store_copy_result *res, char *err, size_t errcap)
+{ return lmdb_import_begin(L(st), replace, res, err, errcap); }
+static int ops_migrate(struct store *st, int *from, int *to)
+{ return lmdb_migrate(L(st), from, to); }
+
 const struct store_backend store_backend_lmdb = {
 	.name = "lmdb",
 	.open = ops_open,
@@ -78,4 +87,10 @@ const struct store_backend store_backend_lmdb = {
 	.backup = ops_backup,
 	.restore = ops_restore,
 	.mailbox_purge = ops_mailbox_purge,
+	.export_all = ops_export_all,
+	.import_begin = ops_import_begin,
+	.import_user = lmdb_import_user,
+	.import_msg = lmdb_import_msg,
+	.import_end = lmdb_import_end,
+	.migrate = ops_migrate,
 };

@@ -222,13 +222,16 @@ static int schema_version(struct pg_store *st)
 	return v;
 }
 
+/* Step n makes version n + 1 of version n (0: no schema) and records it. */
+static const char *const schema_steps[PG_SCHEMA_VERSION] = { schema_v1 };
+
+/* The version found goes to *(int *)arg (if arg); returns the one now. */
 static int migrate_tx(struct pg_store *st, void *arg)
 {
 	PGresult *res;
 	int v;
 
-	(void)arg;
-	/* Two tools racing: the second waits here, then finds version 1. */
+	/* Two tools racing: the second waits here, then finds the work done. */
 	res = pg_exec(st, "lock schema",
 		"SELECT pg_advisory_xact_lock(" SCHEMA_LOCK_KEY ")", 0, NULL, NULL,
 		NULL, 0, PGRES_TUPLES_OK);
@@ -237,9 +240,17 @@ static int migrate_tx(struct pg_store *st, void *arg)
 	PQclear(res);
 	if ((v = schema_version(st)) < 0)
 		return -1;
-	if (v == 0 && exec_simple(st, "create schema", schema_v1) != 0)
-		return -1;
-	return v == 0 ? PG_SCHEMA_VERSION : v;
+	if (arg)
+		*(int *)arg = v;
+	for (; v < PG_SCHEMA_VERSION; v++)
+		if (exec_simple(st, "migrate schema", schema_steps[v]) != 0)
+			return -1;
+	return v;
+}
+
+int pg_schema_migrate(struct pg_store *st, int *from)
+{
+	return pg_tx(st, migrate_tx, from);
 }
 
 static int schema_check(struct pg_store *st, bool create)
@@ -336,7 +347,8 @@ static struct store *pg_open(const char *where, int flags, size_t map_mib,
 			st->err);
 		goto fail;
 	}
-	if (schema_check(st, flags & STORE_CREATE) != 0) {
+	if (!(flags & STORE_MIGRATE) &&
+	    schema_check(st, flags & STORE_CREATE) != 0) {
 		snprintf(err, errcap, "cannot open the PostgreSQL store: %s",
 			st->err);
 		goto fail;
@@ -515,30 +527,6 @@ static int pg_user_list(struct store *s, void (*fn)(void *arg,
 	return 0;
 }
 
-/* Backup and restore are files of the LMDB store; a database has its own
- * tools, which also see what the database holds besides cp's tables. */
-static enum store_copy_result pg_backup(struct store *s, const char *dst,
-	char *err, size_t errcap)
-{
-	(void)s;
-	(void)dst;
-	snprintf(err, errcap, "backup is not supported by the PostgreSQL "
-		"store: use pg_dump (and pg_restore), or the server's own backups");
-	return STORE_COPY_ERROR;
-}
-
-static enum store_copy_result pg_restore(struct store *s, const char *src,
-	bool replace, uint64_t *users, uint64_t *msgs, char *err, size_t errcap)
-{
-	(void)s;
-	(void)src;
-	(void)replace;
-	*users = *msgs = 0;
-	snprintf(err, errcap, "restore is not supported by the PostgreSQL "
-		"store: use pg_restore (or psql) on a pg_dump");
-	return STORE_COPY_ERROR;
-}
-
 struct purge_arg {
 	const char *name;
 	uint64_t n;
@@ -602,4 +590,10 @@ const struct store_backend store_backend_pg = {
 	.backup = pg_backup,
 	.restore = pg_restore,
 	.mailbox_purge = pg_mailbox_purge,
+	.export_all = pg_export_all,
+	.import_begin = pg_import_begin,
+	.import_user = pg_import_user,
+	.import_msg = pg_import_msg,
+	.import_end = pg_import_end,
+	.migrate = pg_migrate,
 };

@@ -1,7 +1,8 @@
 /* pgint.h - what the PostgreSQL backend's files share and nothing else
  * sees: struct pg_store, its operations and the statement helpers. Included
- * only by pg.c (connection, schema, users) and pgmail.c (mailboxes, the
- * download lease); everything else uses store.h. Schema in doc/store.md. */
+ * only by pg.c (connection, schema, users), pgmail.c (mailboxes, the
+ * download lease) and pgadmin.c (copy, migrate, backup); everything else
+ * uses store.h. Schema in doc/store.md. */
 #ifndef CP_PGINT_H
 #define CP_PGINT_H
 
@@ -89,5 +90,25 @@ int pg_msg_remove(struct store *st, const char *user, size_t len,
 	uint64_t gen, const uint64_t *ids, size_t n);
 int pg_mailbox_lock(struct store *st, const char *user, size_t len);
 void pg_mailbox_unlock(struct store *st);
+
+/* The schema made or brought to PG_SCHEMA_VERSION in one transaction under
+ * the schema's advisory lock; *from (if not NULL) gets the version found.
+ * The version now, or -1 (pg.c). */
+int pg_schema_migrate(struct pg_store *st, int *from);
+
+/* cp-admin copy and migrate (pgadmin.c; contracts in backend.h). */
+int pg_export_all(struct store *st, const struct store_sink *sink, void *arg);
+struct store_import *pg_import_begin(struct store *st, bool replace,
+	enum store_copy_result *res, char *err, size_t errcap);
+int pg_import_user(struct store_import *im, const char *name, size_t len,
+	const char *hash, int64_t created);
+int pg_import_msg(struct store_import *im, const char *rcpt, size_t len,
+	const struct store_msg *msg);
+int pg_import_end(struct store_import *im, bool commit);
+int pg_migrate(struct store *st, int *from, int *to);
+enum store_copy_result pg_backup(struct store *st, const char *dst,
+	char *err, size_t errcap);
+enum store_copy_result pg_restore(struct store *st, const char *src,
+	bool replace, uint64_t *users, uint64_t *msgs, char *err, size_t errcap);
 
 #endif

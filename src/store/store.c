@@ -119,3 +119,13 @@ enum store_admin_result store_mailbox_purge(struct store *st,
 {
 	return st->be->mailbox_purge(st, user, len, n);
 }
+
+int store_migrate(struct store *st, int *from, int *to)
+{
+	return st->be->migrate(st, from, to);
+}
+
+const char *store_backend_name(const struct store *st)
+{
+	return st->be->name;
+}

@@ -34,6 +34,8 @@ enum store_kind store_kind(const char *where);
 enum store_open_flags {
 	STORE_CREATE = 1,   /* create the directory (0700) and databases if missing */
 	STORE_READONLY = 2,
+	STORE_MIGRATE = 4,  /* for store_migrate alone: the format or schema
+	                     * is neither checked nor changed by the open */
 };
 
 /* Open (or with STORE_CREATE make) the store where names (store_kind).
@@ -169,5 +171,29 @@ enum store_copy_result store_restore(struct store *st, const char *src,
  * next id); *n gets how many. OK, NO_USER, or ERROR (store_last_error). */
 enum store_admin_result store_mailbox_purge(struct store *st,
 	const char *user, size_t len, uint64_t *n);
+
+/* storecopy.c: copy every user (name, password hash, created time) and
+ * every queued message (sender, recipient, time stored, text; in order per
+ * mailbox) of src into dst, which may be of either backend. src is read
+ * from one read-consistent snapshot (sessions may go on using it); dst is
+ * written in one transaction: all or nothing. If dst holds any user or
+ * message: NOT_EMPTY and nothing changes, unless replace, when they are
+ * dropped first (an LMDB mailbox keeps its next id; PostgreSQL's ids never
+ * repeat). Every account gets a fresh generation in dst, so no session
+ * outlives the copy. *users and *msgs get the numbers copied; err a
+ * one-line reason naming the source or the destination. */
+enum store_copy_result store_copy(struct store *src, struct store *dst,
+	bool replace, uint64_t *users, uint64_t *msgs, char *err, size_t errcap);
+
+/* Bring the store (opened with STORE_MIGRATE) to this program's format
+ * (LMDB, STORE_FORMAT_VERSION) or schema version (PostgreSQL), in one
+ * transaction, safe against a concurrent migration or first cp-useradd:
+ * *from is the version found (0: none yet, an empty store or database),
+ * *to the version now. 0, or -1 (store_last_error), e.g. for a version
+ * newer than this program's. */
+int store_migrate(struct store *st, int *from, int *to);
+
+/* The backend's name: "lmdb" or "postgresql". */
+const char *store_backend_name(const struct store *st);
 
 #endif
