@@ -63,6 +63,20 @@ cp_lmdb_only() {
 	[[ $CP_STORE_BACKEND != pg ]] || skip "LMDB only: $1"
 }
 
+# cp_lease_expire USER [DB]: what the passing of CP_PG_LEASE_SECONDS does
+# to a download lease left by a killed handler, without the wait: on pg the
+# lease in USER's row ends now (in the database's clock); on lmdb nothing,
+# since the kernel drops a dead handler's mailbox lock at once. Only for a
+# lease whose holder is dead. Exported: the tests' plain-bash loops call it.
+cp_lease_expire() {
+	local db=${2:-$CP_DB}
+	[[ ${CP_STORE_BACKEND:-lmdb} = pg ]] || return 0
+	db=${db#postgresql:///}
+	pg_psql "${db%%\?*}" -c "UPDATE cp_users SET lease_until = now() - interval '1 second' WHERE name = '$1' AND lease_holder IS NOT NULL"
+}
+export -f cp_lease_expire pg_psql
+export PG_BIN CP_STORE_BACKEND
+
 # cp_store [DIR]: a fresh store in $CP_DB (DIR, or db in the test's scratch
 # directory; with the pg backend a new database, DIR unused) with users
 # alice/alicepw and bob/bobpw.

@@ -89,6 +89,7 @@ mount_tmpfs() {
 # ------------------------------------------------------------ map full
 
 @test "store map full (--map-size 1): 540 once, every earlier message intact, acks still work, then 240 again" {
+	cp_lmdb_only "the map size (--map-size) is LMDB's"
 	local text i k=0 rest
 	text=$(printf '%*s' 990 '' | tr ' ' t)
 	{
@@ -129,6 +130,7 @@ mount_tmpfs() {
 # ------------------------------------------------------------ cannot open
 
 @test "store unreadable for the handler's user: exit 1, one clear log line, nothing to the client" {
+	cp_lmdb_only "the store directory's modes (pg.bats: the database unreachable or refusing the login)"
 	[[ $(id -u) -eq 0 ]] || skip "needs root to run cpd as another user"
 	chmod 0700 "$CP_DB"
 	chmod 0711 "$T"
@@ -141,6 +143,7 @@ mount_tmpfs() {
 }
 
 @test "store on a read-only file system: exit 1, clear log line, nothing to the client" {
+	cp_lmdb_only "the store's own file system"
 	mount_tmpfs 4m
 	cp_store "$MNT/db"
 	mount -o remount,ro "$MNT"
@@ -151,6 +154,7 @@ mount_tmpfs() {
 }
 
 @test "store path that is a file, or a store file of garbage: exit 1, log line, no crash" {
+	cp_lmdb_only "LMDB's files"
 	printf 'not a directory\n' >"$T/file"
 	no_store "$CPD" --db "$T/file"
 	[ "$status" -eq 1 ]
@@ -248,6 +252,8 @@ EOF
 # after acking it (so the kill may land in that removal's commit), until 100
 # kills landed before the download ended. (A kill after a random delay
 # mostly came too late once cpd sent each delivery at once: TCP_NODELAY.)
+# On pg the killed handler's lease is expired before the next download
+# (cp_lease_expire).
 # Lines read go to $T/dl.RUN; prints "kills runs".
 kill_downloads() {
 	CPD=$CPD T=$T B=$B bash <<'EOF'
@@ -289,6 +295,9 @@ while ((kills < 100 && it < 1000)); do
 	if [[ -e $T/killed ]] && ! grep -q '^25[56]' "$T/dl.$it"; then
 		kills=$((kills + 1))
 	fi
+	# The killed handler's lease (pg) would hold bob's next download
+	# off for CP_PG_LEASE_SECONDS: let that time pass.
+	[[ ! -e $T/killed ]] || cp_lease_expire bob >/dev/null
 done
 echo "$kills $it"
 EOF
@@ -327,13 +336,43 @@ EOF
 	[ "$(cp_count bob)" -eq 0 ]
 }
 
+# killed_in_commit WRITE < input: cpd (replies in $T/out) under strace,
+# killed with SIGKILL as its store starts to commit: on lmdb at the
+# commit's first fdatasync (pages written, meta not); on pg as it sends the
+# COMMIT after the statement that holds WRITE, with the transaction and its
+# row locks open at the server. strace counts calls and cannot match what
+# they carry, so which sendto that is comes from a dry run of the same input
+# on a copy of the database.
+killed_in_commit() {
+	local trace=fdatasync when=1 db stop='fdatasync('
+	cat >"$T/commit.in"
+	if [[ $CP_STORE_BACKEND = pg ]]; then
+		db=${CP_DB#postgresql:///}
+		db=${db%%\?*}
+		pg_psql postgres -c "CREATE DATABASE ${db}_dry TEMPLATE $db" >/dev/null
+		CP_DB=${CP_DB/"/$db?"/"/${db}_dry?"} strace -f -qq -o "$T/dry" \
+			-e trace=sendto -s 300 "$CPD" --auth-fail-delay 0 \
+			<"$T/commit.in" >/dev/null 2>&1 || true
+		pg_psql postgres -c "DROP DATABASE ${db}_dry" >/dev/null
+		when=$(awk -v w="$1" '/sendto\(/ { n++ }
+			index($0, w) { seen = 1 }
+			seen && index($0, "COMMIT\\0") { print n; exit }' "$T/dry")
+		[[ -n $when ]] || fail "no COMMIT after '$1' in the dry run: $(cat "$T/dry")"
+		trace=sendto stop='"Q\0\0\0\vCOMMIT\0"'
+	fi
+	ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o "$T/killed" -s 300 -e trace=$trace \
+		-e inject=$trace:signal=KILL:when=$when \
+		"$CPD" --auth-fail-delay 0 <"$T/commit.in" >"$T/out" 2>/dev/null || true
+	# It died there, not earlier.
+	[[ $(tail -n 1 "$T/killed") == *'killed by SIGKILL'* ]] ||
+		fail "cpd was not killed in its commit: $(tail -n 3 "$T/killed")"
+	tail -n 2 "$T/killed" | head -n 1 | grep -qF "$stop" ||
+		fail "cpd was killed elsewhere: $(tail -n 2 "$T/killed")"
+}
+
 @test "a writer killed inside its commit leaves no stale lock: the next handler stores at once" {
 	command -v strace >/dev/null || skip "strace not installed"
-	# SIGKILL at the commit's first fdatasync: pages written, meta not.
-	printf "${A}SMSG bob:doomed\r\n" |
-		ASAN_OPTIONS=detect_leaks=0 strace -f -o /dev/null \
-			-e trace=fdatasync -e inject=fdatasync:signal=KILL \
-			"$CPD" --auth-fail-delay 0 >"$T/out" 2>/dev/null || true
+	printf "${A}SMSG bob:doomed\r\n" | killed_in_commit 'INSERT INTO cp_messages'
 	# Replies are written after the commit: nothing, and surely no 240.
 	run grep -c '^240' "$T/out"
 	assert_output 0
@@ -342,11 +381,10 @@ EOF
 	assert_success
 	assert_output "$R220"$'\n'"$R230"$'\n'"$R240"
 
-	# The same for a removal killed in its commit: the message comes again.
-	printf "${B}RMSG\r\n250\r\n" |
-		ASAN_OPTIONS=detect_leaks=0 strace -f -o /dev/null \
-			-e trace=fdatasync -e inject=fdatasync:signal=KILL \
-			"$CPD" --auth-fail-delay 0 >"$T/out" 2>/dev/null || true
+	# The same for a removal killed in its commit: the message comes again
+	# (once the killed download's lease is gone).
+	printf "${B}RMSG\r\n250\r\n" | killed_in_commit 'DELETE FROM cp_messages'
+	cp_lease_expire bob >/dev/null
 	run bounded 5 <<<$'USER bob\r\nPASS bobpw\r\nRMSG\r\n250\r\nRMSG'
 	assert_success
 	assert_output "$R220"$'\n'"$R230"$'\n'"RMSGalice:after"$'\n'"$R255"$'\n'"$R256"
@@ -375,6 +413,7 @@ EOF
 # ------------------------------------------------------------ disk full
 
 @test "disk nearly full (tmpfs): 540 never 240, downloads and acks still work, 240 once space is back" {
+	cp_lmdb_only "the store's own file system (a database server has its own)"
 	local i
 	mount_tmpfs 8m
 	cp_store "$MNT/db"
@@ -402,6 +441,7 @@ EOF
 }
 
 @test "disk completely full: 540; a download still reads; an ack either commits (255) or is kept (550), never lost" {
+	cp_lmdb_only "the store's own file system (a database server has its own)"
 	local i
 	mount_tmpfs 8m
 	cp_store "$MNT/db"
@@ -430,6 +470,7 @@ EOF
 }
 
 @test "an I/O error in a commit (injected EIO at fdatasync): 540 never 240, store intact" {
+	cp_lmdb_only "fdatasync of LMDB's file"
 	command -v strace >/dev/null || skip "strace not installed"
 	printf "${A}SMSG bob:kept\r\n" | cp_session >/dev/null
 	run bash -c "printf '${A}SMSG bob:a\r\nSMSG bob:b\r\n201\r\nRMSG\r\n' |
@@ -442,6 +483,7 @@ EOF
 }
 
 @test "disk reserve: a store filled up to the reserve and drained takes messages again (3 MiB tmpfs)" {
+	cp_lmdb_only "the store's own file system and LMDB's free pages"
 	local text i k
 	mount_tmpfs 3m
 	cp_store "$MNT/db"
@@ -486,6 +528,7 @@ EOF2
 }
 
 @test "concurrent senders on a 1 MiB map: the guard refuses (540) before LMDB's map is full, and every ack commits" {
+	cp_lmdb_only "the map size (--map-size) is LMDB's"
 	local n240 n540
 	concurrent_fill
 	n240=$(cat "$T"/send.* | grep -c '^240' || true)
