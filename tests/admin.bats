@@ -2,6 +2,8 @@
 # admin.bats - cp-admin: backup and restore (modes, ownership, refusals, a
 # backup taken while sessions write, restored into a fresh store with every
 # user and message), and listing and purging a mailbox's queued messages.
+# tests/pg-admin.sh runs it again on the PostgreSQL store (backup and
+# restore, which copy LMDB's files, are cp_lmdb_only).
 
 load common
 

@@ -4,7 +4,9 @@
 # of pipelined sends and of acknowledged downloads (100+ each), a writer
 # killed inside its commit, an I/O error in a commit. What must hold: every
 # message that got 240 is there exactly once, nothing acked comes back, the
-# store stays readable and the next handler works at once.
+# store stays readable and the next handler works at once. tests/pg-faults.sh
+# runs every test about behaviour again on the PostgreSQL store
+# (CP_STORE_BACKEND=pg); those about LMDB's files and disk say cp_lmdb_only.
 
 load common
 
