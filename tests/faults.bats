@@ -2,7 +2,7 @@
 # faults.bats - cpd when things break: the store's map or the disk full, a
 # store that cannot be opened, handlers killed with SIGKILL at random points
 # of pipelined sends and of acknowledged downloads (100+ each), a writer
-# killed inside its commit, an I/O error in a commit. What must hold: every
+# killed inside its commit, a commit that fails (I/O error, or refused). What must hold: every
 # message that got 240 is there exactly once, nothing acked comes back, the
 # store stays readable and the next handler works at once. tests/pg-faults.sh
 # runs every test about behaviour again on the PostgreSQL store
@@ -471,15 +471,35 @@ killed_in_commit() {
 	fi
 }
 
-@test "an I/O error in a commit (injected EIO at fdatasync): 540 never 240, store intact" {
-	cp_lmdb_only "fdatasync of LMDB's file"
-	command -v strace >/dev/null || skip "strace not installed"
+# commit_fails < input: cpd (replies on stdout, CRs removed) whose store
+# fails its first commit of a message "a": on lmdb an I/O error (EIO
+# injected by strace at the commit's fdatasync), on pg the server refusing
+# the COMMIT (a deferred constraint trigger, checked at COMMIT, rejects it).
+commit_fails() {
+	local -a wrap=()
+	if [[ $CP_STORE_BACKEND = pg ]]; then
+		local db=${CP_DB#postgresql:///}
+		pg_psql "${db%%\?*}" >/dev/null <<-'SQL'
+			CREATE FUNCTION refuse_a() RETURNS trigger LANGUAGE plpgsql AS
+			  $$BEGIN IF NEW.body = 'a'::bytea THEN
+			    RAISE EXCEPTION 'refused at commit'; END IF; RETURN NULL; END$$;
+			CREATE CONSTRAINT TRIGGER refuse_a AFTER INSERT ON cp_messages
+			  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_a();
+		SQL
+	else
+		wrap=(env ASAN_OPTIONS=detect_leaks=0 strace -f -o /dev/null
+			-e trace=fdatasync -e inject=fdatasync:error=EIO:when=1)
+	fi
+	"${wrap[@]}" "$CPD" --auth-fail-delay 0 2>>"$T/cpd.log" | tr -d '\r'
+}
+
+@test "a commit that fails (lmdb: EIO at fdatasync; pg: COMMIT refused): 540 never 240, store intact" {
+	[[ $CP_STORE_BACKEND = pg ]] || command -v strace >/dev/null ||
+		skip "strace not installed"
 	printf "${A}SMSG bob:kept\r\n" | cp_session >/dev/null
-	run bash -c "printf '${A}SMSG bob:a\r\nSMSG bob:b\r\n201\r\nRMSG\r\n' |
-		ASAN_OPTIONS=detect_leaks=0 strace -f -o /dev/null \
-		-e trace=fdatasync -e inject=fdatasync:error=EIO:when=1 \
-		'$CPD' --auth-fail-delay 0 2>/dev/null | tr -d '\r'"
+	run commit_fails < <(printf "${A}SMSG bob:a\r\nSMSG bob:b\r\n201\r\nRMSG\r\n")
 	assert_output "$R220"$'\n'"$R230"$'\n'"$E540"$'\n'"$E500"$'\n201 recovered from error\n'"$R256"
+	grep -q 'store failed.*2 message(s) not stored' "$T/cpd.log"
 	download_all "$T/got"
 	diff "$T/got" <(echo kept)
 }
