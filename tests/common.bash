@@ -65,17 +65,26 @@ cp_lmdb_only() {
 
 # cp_lease_expire USER [DB]: what the passing of CP_PG_LEASE_SECONDS does
 # to a download lease left by a killed handler, without the wait: on pg the
-# lease in USER's row ends now (in the database's clock); on lmdb nothing,
-# since the kernel drops a dead handler's mailbox lock at once. Only for a
-# lease whose holder is dead. Exported: the tests' plain-bash loops call it.
+# lease in USER's row ends now (in the database's clock), after checking
+# that it would have ended by itself within CP_PG_LEASE_SECONDS (else it
+# says so and returns 1); on lmdb nothing, since the kernel drops a dead
+# handler's mailbox lock at once. Only for a lease whose holder is dead.
+# Exported: the tests' plain-bash loops call it.
 cp_lease_expire() {
-	local db=${2:-$CP_DB}
+	local db=${2:-$CP_DB} late
 	[[ ${CP_STORE_BACKEND:-lmdb} = pg ]] || return 0
 	db=${db#postgresql:///}
-	pg_psql "${db%%\?*}" -c "UPDATE cp_users SET lease_until = now() - interval '1 second' WHERE name = '$1' AND lease_holder IS NOT NULL"
+	late=$(pg_psql "${db%%\?*}" -c "WITH old AS (SELECT name, lease_until
+		FROM cp_users WHERE name = '$1' AND lease_holder IS NOT NULL FOR UPDATE),
+		upd AS (UPDATE cp_users u SET lease_until = now() - interval '1 second'
+		FROM old WHERE u.name = old.name RETURNING old.lease_until AS was)
+		SELECT count(*) FROM upd WHERE was IS NULL OR
+		was > now() + interval '$CP_PG_LEASE_SECONDS seconds'") || return 1
+	[[ $late = 0 ]] || { echo "the lease of $1 would not have expired within $CP_PG_LEASE_SECONDS s" >&2; return 1; }
 }
+CP_PG_LEASE_SECONDS=$(awk '$2 == "CP_PG_LEASE_SECONDS" { print $3 }' "$CP_SRCDIR/src/limits.h")
 export -f cp_lease_expire pg_psql
-export PG_BIN CP_STORE_BACKEND
+export PG_BIN CP_STORE_BACKEND CP_PG_LEASE_SECONDS
 
 # cp_store [DIR]: a fresh store in $CP_DB (DIR, or db in the test's scratch
 # directory; with the pg backend a new database, DIR unused) with users

@@ -299,7 +299,7 @@ while ((kills < 100 && it < 1000)); do
 	fi
 	# The killed handler's lease (pg) would hold bob's next download
 	# off for CP_PG_LEASE_SECONDS: let that time pass.
-	[[ ! -e $T/killed ]] || cp_lease_expire bob >/dev/null
+	[[ ! -e $T/killed ]] || cp_lease_expire bob >/dev/null 2>>"$T/lease.bad"
 done
 echo "$kills $it"
 EOF
@@ -315,6 +315,8 @@ EOF
 
 	read -r kills runs < <(kill_downloads)
 	echo "# $kills downloads killed mid-session in $runs runs" >&3
+	# Each killed download's lease (pg) would have expired by itself.
+	[ ! -s "$T/lease.bad" ] || fail "$(sort -u "$T/lease.bad")"
 	((kills >= 100))
 	cat "$T"/dl.* | sed -n 's/^RMSGalice://p' >"$T/all"
 
@@ -336,6 +338,49 @@ EOF
 		[ -z "$left" ] || fail "acked in download $i, delivered again: $left"
 	done
 	[ "$(cp_count bob)" -eq 0 ]
+}
+
+# torture run|drain|check|summary: tests/torture.bash in a plain bash.
+torture() {
+	CPD=$CPD CP_USERS=$CP_USERS T=$T bash "$BATS_TEST_DIRNAME/torture.bash" "$@"
+}
+
+# t_torture: 3 senders and 4 downloaders at once (tests/torture.bash),
+# killed at random, then drained and checked.
+t_torture() {
+	local w
+	for w in 1 2 3; do printf 'pw%d\n' "$w" | "$CP_USERADD" "s$w" >/dev/null; done
+	printf 'davepw\n' | "$CP_USERADD" dave >/dev/null
+	torture run
+	torture drain
+	# Every text that got 240 (or was stored without its 240: killed
+	# between the commit and the reply) was delivered and acked, or is
+	# still queued: the drain's deliveries; nothing delivered that was not
+	# sent, nor to another user, nor twice in a download; nothing from a
+	# download that reached 255 comes again in a later one or is still
+	# queued; each sender session stored a prefix of its messages.
+	run torture check
+	echo "# $(torture summary)" >&3
+	assert_success
+	[ ! -s "$T/torture/lease.bad" ] || fail "$(sort -u "$T/torture/lease.bad")"
+	[ "$(cp_count bob)" -eq 0 ]
+	[ "$(cp_count dave)" -eq 0 ]
+	# Handlers of both kinds were killed mid-session.
+	ls "$T"/torture/s*.killed >/dev/null
+	grep -q '^#killed' "$T"/torture/d.*[0-9]
+}
+
+@test "kill -9 torture: 3 senders and 4 downloaders at once, killed at random; every 240 delivered once after its acks, or still queued" {
+	t_torture
+}
+
+@test "kill -9 torture through PgBouncer in transaction pooling mode (one server connection)" {
+	[[ $CP_STORE_BACKEND = pg ]] || skip "PgBouncer is for the PostgreSQL store"
+	pg_bouncer_start || skip "$PG_SKIP"
+	CP_DB="postgresql:///$(sed 's|^postgresql:///||; s|?.*||' <<<"$CP_DB")?host=$PG_DIR/bouncer&port=$BOUNCER_PORT&user=cp"
+	t_torture
+	run grep -c 'login attempt' "$PG_DIR/bouncer/pgbouncer.log"
+	assert_output --regexp '^[1-9][0-9]'
 }
 
 # killed_in_commit WRITE < input: cpd (replies in $T/out) under strace,

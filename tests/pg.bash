@@ -59,10 +59,11 @@ pg_start() {
 	fi
 }
 
-# pg_stop: stop the cluster (immediately: nothing in it is kept) and
-# remove its directory.
+# pg_stop: stop PgBouncer if it runs and the cluster (immediately: nothing
+# in it is kept), and remove its directory.
 pg_stop() {
 	[[ -n ${PG_DIR:-} && -d $PG_DIR ]] || return 0
+	pg_bouncer_stop
 	pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop \
 		>/dev/null 2>&1 || true
 	rm -rf "$PG_DIR"
@@ -130,4 +131,5 @@ pg_bouncer_stop() {
 	local pid
 	pid=$(cat "$PG_DIR/bouncer/pgbouncer.pid" 2>/dev/null) || return 0
 	kill "$pid" 2>/dev/null || true
+	rm -f "$PG_DIR/bouncer/pgbouncer.pid"
 }
