@@ -137,11 +137,19 @@ run() {
 	wait
 }
 
-# drain: every recipient downloads and acks all that is left (pipelined
-# acks, one more than queued), into final.U; fails unless it ends with
-# 255 or 256 and delivers all that was queued.
+# drain: (on pg: fails if a lease is still held) every recipient downloads
+# and acks all that is left (pipelined acks, one more than queued), into
+# final.U; fails unless it ends with 255 or 256 and delivers all that was
+# queued.
 drain() {
-	local u n i
+	local u n i db
+	if [[ ${CP_STORE_BACKEND:-lmdb} = pg ]]; then
+		# Every lease left is a killed handler's, ended already: a
+		# download that ran to its end released its own.
+		db=${CP_DB#postgresql:///}
+		n=$(pg_psql "${db%%\?*}" -c "SELECT count(*) FROM cp_users WHERE lease_until > now()")
+		[[ $n = 0 ]] || { echo "$n leases still held after the last download"; return 1; }
+	fi
 	for u in "${RCPTS[@]}"; do
 		cp_lease_expire "$u" >/dev/null 2>>"$D/lease.bad"
 		n=$("$CP_USERS" | awk -v u="$u" '$1 == u { print $2 }')
