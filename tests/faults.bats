@@ -370,7 +370,7 @@ t_torture() {
 	grep -q '^#killed' "$T"/torture/d.*[0-9]
 }
 
-@test "kill -9 torture: 3 senders and 4 downloaders at once, killed at random; every 240 delivered once after its acks, or still queued" {
+@test "kill -9 torture: 3 senders and 4 downloaders at once, killed at random: every 240 acked after delivery or still queued, nothing back after a 255" {
 	t_torture
 }
 

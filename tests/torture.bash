@@ -3,13 +3,15 @@
 # downloaders at once against one store, handlers killed with SIGKILL at
 # random moments, then a drain and the checks. Usage, with CPD, CP_USERS, T
 # and the store (CP_DB, CP_STORE_BACKEND, cp_lease_expire) in the
-# environment:  bash torture.bash run | drain | check.
-# Users: senders s1..s$TT_SENDERS (password pwN), recipients bob and dave.
+# environment:  bash torture.bash run | drain | check | summary.
+# Users: senders s1, s2, s3 (password pwN), recipients bob and dave (bobpw,
+# davepw). TT_SESSIONS (default 30) sets the sessions per sender, for a
+# longer run by hand.
 
 D=$T/torture
 RCPTS=(bob dave)
-SESSIONS=${TT_SESSIONS:-30}      # per worker
-SENDERS=${TT_SENDERS:-3}
+SESSIONS=${TT_SESSIONS:-30}
+SENDERS=3
 
 # sender W: SESSIONS sessions of user sW, each 1-6 bursts of 20 pipelined
 # SMSGs (10 ms apart) with unique texts "tW.I.J" to bob or dave at random;
@@ -46,18 +48,17 @@ sender() {
 	done
 }
 
-# downloader U K: downloads of user U while the senders run (at least 5, at
-# most 10 x SESSIONS) by a client that acks each
-# delivery after reading it; one in three to the end (255), the others
-# killed right after reading a random delivery among the first 1-30
-# (after acking it or not). After a kill the dead handler's lease is
-# expired (cp_lease_expire, which notes in lease.bad a lease that would not
-# have expired by itself), with no live download of U: the downloaders of
-# U hold a shared flock on lease.U while theirs runs, taken through gate.U,
-# which the expiry holds while it waits so that it is not starved.
-# Records d.U.K.I: the lines read, "#ack" after each ack written, "#start
-# T" / "#end T" (EPOCHREALTIME before the connection / after reading 255),
-# "#killed"; cpd's log in d.U.K.I.log.
+# downloader U K: downloads of user U while the senders run (at least 5,
+# at most 10 x SESSIONS) by a client that acks each delivery after reading
+# it: one in three to the end (255), the others killed right after reading
+# a random one of the first 1-30 deliveries (after acking it or not). After
+# a kill the dead handler's lease is expired (cp_lease_expire, which notes
+# in lease.bad a lease that would not have expired by itself) while no
+# download of U runs: the downloaders of U hold a shared flock on lease.U
+# during theirs, taken through gate.U, which the expiry holds while it
+# waits, so that it is not starved. Records d.U.K.I: the lines read, "#ack"
+# after each ack written, "#start T" / "#end T" (EPOCHREALTIME before the
+# connection / after reading 255), "#killed"; cpd's log in d.U.K.I.log.
 downloader() {
 	local u=$1 k=$2 i f lk gate w r pid max kill_at
 	exec {lk}>"$D/lease.$u" {gate}>"$D/gate.$u"
