@@ -46,12 +46,20 @@ B='USER bob\r\nPASS bobpw\r\n'
 : "${CP_STORE_BACKEND:=lmdb}"
 source "$BATS_TEST_DIRNAME/pg.bash"
 
+# With CP_PG_VIA=pgbouncer (and the pg backend) the stores are reached
+# through PgBouncer in transaction pooling mode (pg_bouncer_start).
+: "${CP_PG_VIA:=}"
+
 # The default setup_file/teardown_file (a file defining its own replaces
-# them): with the pg backend, the PostgreSQL of this file.
+# them): with the pg backend, the PostgreSQL of this file (and its
+# PgBouncer with CP_PG_VIA=pgbouncer).
 setup_file() {
 	[[ $CP_STORE_BACKEND = pg ]] || return 0
 	pg_start || true
-	export PG_DIR PG_PORT PG_SKIP
+	if [[ -z $PG_SKIP && $CP_PG_VIA = pgbouncer ]]; then
+		pg_bouncer_start || true
+	fi
+	export PG_DIR PG_PORT PG_SKIP BOUNCER_PORT
 }
 teardown_file() {
 	[[ $CP_STORE_BACKEND != pg ]] || pg_stop
@@ -88,11 +96,14 @@ export PG_BIN CP_STORE_BACKEND CP_PG_LEASE_SECONDS
 
 # cp_store [DIR]: a fresh store in $CP_DB (DIR, or db in the test's scratch
 # directory; with the pg backend a new database, DIR unused) with users
-# alice/alicepw and bob/bobpw.
+# alice/alicepw and bob/bobpw; with CP_PG_VIA=pgbouncer, CP_DB names it
+# through PgBouncer.
 cp_store() {
 	if [[ $CP_STORE_BACKEND = pg ]]; then
 		[[ -z ${PG_SKIP:-} ]] || skip "PostgreSQL cannot run here: $PG_SKIP"
 		CP_DB=$(pg_newdb) || fail "cannot create a test database"
+		[[ $CP_PG_VIA != pgbouncer ]] ||
+			CP_DB=$(pg_bouncer_uri "$CP_DB")
 		export CP_DB
 	else
 		export CP_DB="${1:-$BATS_TEST_TMPDIR/db}"

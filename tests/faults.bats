@@ -377,7 +377,7 @@ t_torture() {
 @test "kill -9 torture through PgBouncer in transaction pooling mode (one server connection)" {
 	[[ $CP_STORE_BACKEND = pg ]] || skip "PgBouncer is for the PostgreSQL store"
 	pg_bouncer_start || skip "$PG_SKIP"
-	CP_DB="postgresql:///$(sed 's|^postgresql:///||; s|?.*||' <<<"$CP_DB")?host=$PG_DIR/bouncer&port=$BOUNCER_PORT&user=cp"
+	CP_DB=$(pg_bouncer_uri "$CP_DB")
 	t_torture
 	run grep -c 'login attempt' "$PG_DIR/bouncer/pgbouncer.log"
 	assert_output --regexp '^[1-9][0-9]'
