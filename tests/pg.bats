@@ -113,8 +113,9 @@ wait_for() {
 	exec 4>&-
 	run sess "${B}RMSG\r\n"
 	want "$R220" "$R230" "$R256"
-	# Let the lease's CP_PG_LEASE_SECONDS pass (in the database's clock).
-	pg_psql "$DBNAME" -c "UPDATE cp_users SET lease_until = now() - interval '1 second' WHERE name = 'bob'"
+	# Let the lease's CP_PG_LEASE_SECONDS pass (in the database's clock),
+	# once it is clear that it would have ended by itself within them.
+	cp_lease_expire bob
 	# The killed download's removals were not committed yet (they are,
 	# at its end or every CP_ACK_BATCH_MAX acks): all three come again.
 	run sess "${B}RMSG\r\n250\r\n250\r\n250\r\n"
