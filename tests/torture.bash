@@ -83,21 +83,21 @@ downloader() {
 		(
 			trap '' PIPE # cpd may be gone: a failed write ends the loop
 			n=0
-			printf 'USER %s\r\nPASS %spw\r\nRMSG\r\n' "$u" "$u" >&$w 2>/dev/null
-			while IFS= read -r -t 10 line <&$r; do
+			printf 'USER %s\r\nPASS %spw\r\nRMSG\r\n' "$u" "$u" >&"$w" 2>/dev/null
+			while IFS= read -r -t 10 line <&"$r"; do
 				line=${line%$'\r'}
 				echo "$line"
 				case $line in
 				RMSG*)
 					n=$((n + 1))
 					if ((n == kill_at)); then
-						((RANDOM % 2)) && printf '250\r\n' >&$w 2>/dev/null &&
+						((RANDOM % 2)) && printf '250\r\n' >&"$w" 2>/dev/null &&
 							echo '#ack'
 						kill -9 "$pid" 2>/dev/null && echo '#killed'
 						break
 					fi
 					((n < max)) || break
-					printf '250\r\n' >&$w 2>/dev/null || break
+					printf '250\r\n' >&"$w" 2>/dev/null || break
 					echo '#ack' ;;
 				255*) echo "#end $EPOCHREALTIME"; break ;;
 				2[0-4]*) ;;
