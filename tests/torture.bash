@@ -83,7 +83,7 @@ downloader() {
 		(
 			trap '' PIPE # cpd may be gone: a failed write ends the loop
 			n=0
-			printf 'USER %s\r\nPASS %spw\r\nRMSG\r\n' "$u" "$u" >&"$w" 2>/dev/null
+			printf 'USER %s\r\nPASS %spw\r\nRMSG\r\n' "$u" "$u" 2>/dev/null 1>&"$w"
 			while IFS= read -r -t 10 line <&"$r"; do
 				line=${line%$'\r'}
 				echo "$line"
@@ -91,13 +91,13 @@ downloader() {
 				RMSG*)
 					n=$((n + 1))
 					if ((n == kill_at)); then
-						((RANDOM % 2)) && printf '250\r\n' >&"$w" 2>/dev/null &&
+						((RANDOM % 2)) && printf '250\r\n' 2>/dev/null 1>&"$w" &&
 							echo '#ack'
 						kill -9 "$pid" 2>/dev/null && echo '#killed'
 						break
 					fi
 					((n < max)) || break
-					printf '250\r\n' >&"$w" 2>/dev/null || break
+					printf '250\r\n' 2>/dev/null 1>&"$w" || break
 					echo '#ack' ;;
 				255*) echo "#end $EPOCHREALTIME"; break ;;
 				2[0-4]*) ;;
