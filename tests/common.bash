@@ -46,12 +46,20 @@ B='USER bob\r\nPASS bobpw\r\n'
 : "${CP_STORE_BACKEND:=lmdb}"
 source "$BATS_TEST_DIRNAME/pg.bash"
 
+# With CP_PG_VIA=pgbouncer (and the pg backend) the stores are reached
+# through PgBouncer in transaction pooling mode (pg_bouncer_start).
+: "${CP_PG_VIA:=}"
+
 # The default setup_file/teardown_file (a file defining its own replaces
-# them): with the pg backend, the PostgreSQL of this file.
+# them): with the pg backend, the PostgreSQL of this file (and its
+# PgBouncer with CP_PG_VIA=pgbouncer).
 setup_file() {
 	[[ $CP_STORE_BACKEND = pg ]] || return 0
 	pg_start || true
-	export PG_DIR PG_PORT PG_SKIP
+	if [[ -z $PG_SKIP && $CP_PG_VIA = pgbouncer ]]; then
+		pg_bouncer_start || true
+	fi
+	export PG_DIR PG_PORT PG_SKIP BOUNCER_PORT
 }
 teardown_file() {
 	[[ $CP_STORE_BACKEND != pg ]] || pg_stop
@@ -63,13 +71,39 @@ cp_lmdb_only() {
 	[[ $CP_STORE_BACKEND != pg ]] || skip "LMDB only: $1"
 }
 
+# cp_lease_expire USER [DB]: what the passing of CP_PG_LEASE_SECONDS does
+# to a download lease left by a killed handler, without the wait: on pg the
+# lease in USER's row ends now (in the database's clock), after checking
+# that it would have ended by itself within CP_PG_LEASE_SECONDS (else it
+# says so and returns 1); on lmdb nothing, since the kernel drops a dead
+# handler's mailbox lock at once. Only for a lease whose holder is dead.
+# Exported: the tests' plain-bash loops call it.
+cp_lease_expire() {
+	local db=${2:-$CP_DB} late
+	[[ ${CP_STORE_BACKEND:-lmdb} = pg ]] || return 0
+	db=${db#postgresql:///}
+	late=$(pg_psql "${db%%\?*}" -c "WITH old AS (SELECT name, lease_until
+		FROM cp_users WHERE name = '$1' AND lease_holder IS NOT NULL FOR UPDATE),
+		upd AS (UPDATE cp_users u SET lease_until = now() - interval '1 second'
+		FROM old WHERE u.name = old.name RETURNING old.lease_until AS was)
+		SELECT count(*) FROM upd WHERE was IS NULL OR
+		was > now() + interval '$CP_PG_LEASE_SECONDS seconds'") || return 1
+	[[ $late = 0 ]] || { echo "the lease of $1 would not have expired within $CP_PG_LEASE_SECONDS s" >&2; return 1; }
+}
+CP_PG_LEASE_SECONDS=$(awk '$2 == "CP_PG_LEASE_SECONDS" { print $3 }' "$CP_SRCDIR/src/limits.h")
+export -f cp_lease_expire pg_psql
+export PG_BIN CP_STORE_BACKEND CP_PG_LEASE_SECONDS
+
 # cp_store [DIR]: a fresh store in $CP_DB (DIR, or db in the test's scratch
 # directory; with the pg backend a new database, DIR unused) with users
-# alice/alicepw and bob/bobpw.
+# alice/alicepw and bob/bobpw; with CP_PG_VIA=pgbouncer, CP_DB names it
+# through PgBouncer.
 cp_store() {
 	if [[ $CP_STORE_BACKEND = pg ]]; then
 		[[ -z ${PG_SKIP:-} ]] || skip "PostgreSQL cannot run here: $PG_SKIP"
 		CP_DB=$(pg_newdb) || fail "cannot create a test database"
+		[[ $CP_PG_VIA != pgbouncer ]] ||
+			CP_DB=$(pg_bouncer_uri "$CP_DB")
 		export CP_DB
 	else
 		export CP_DB="${1:-$BATS_TEST_TMPDIR/db}"

@@ -2,9 +2,11 @@
 # faults.bats - cpd when things break: the store's map or the disk full, a
 # store that cannot be opened, handlers killed with SIGKILL at random points
 # of pipelined sends and of acknowledged downloads (100+ each), a writer
-# killed inside its commit, an I/O error in a commit. What must hold: every
+# killed inside its commit, a commit that fails (I/O error, or refused). What must hold: every
 # message that got 240 is there exactly once, nothing acked comes back, the
-# store stays readable and the next handler works at once.
+# store stays readable and the next handler works at once. tests/pg-faults.sh
+# runs every test about behaviour again on the PostgreSQL store
+# (CP_STORE_BACKEND=pg); those about LMDB's files and disk say cp_lmdb_only.
 
 load common
 
@@ -89,6 +91,7 @@ mount_tmpfs() {
 # ------------------------------------------------------------ map full
 
 @test "store map full (--map-size 1): 540 once, every earlier message intact, acks still work, then 240 again" {
+	cp_lmdb_only "the map size (--map-size) is LMDB's"
 	local text i k=0 rest
 	text=$(printf '%*s' 990 '' | tr ' ' t)
 	{
@@ -129,6 +132,7 @@ mount_tmpfs() {
 # ------------------------------------------------------------ cannot open
 
 @test "store unreadable for the handler's user: exit 1, one clear log line, nothing to the client" {
+	cp_lmdb_only "the store directory's modes (pg.bats: the database unreachable or refusing the login)"
 	[[ $(id -u) -eq 0 ]] || skip "needs root to run cpd as another user"
 	chmod 0700 "$CP_DB"
 	chmod 0711 "$T"
@@ -141,6 +145,7 @@ mount_tmpfs() {
 }
 
 @test "store on a read-only file system: exit 1, clear log line, nothing to the client" {
+	cp_lmdb_only "the store's own file system"
 	mount_tmpfs 4m
 	cp_store "$MNT/db"
 	mount -o remount,ro "$MNT"
@@ -151,6 +156,7 @@ mount_tmpfs() {
 }
 
 @test "store path that is a file, or a store file of garbage: exit 1, log line, no crash" {
+	cp_lmdb_only "LMDB's files"
 	printf 'not a directory\n' >"$T/file"
 	no_store "$CPD" --db "$T/file"
 	[ "$status" -eq 1 ]
@@ -248,6 +254,8 @@ EOF
 # after acking it (so the kill may land in that removal's commit), until 100
 # kills landed before the download ended. (A kill after a random delay
 # mostly came too late once cpd sent each delivery at once: TCP_NODELAY.)
+# On pg the killed handler's lease is expired before the next download
+# (cp_lease_expire).
 # Lines read go to $T/dl.RUN; prints "kills runs".
 kill_downloads() {
 	CPD=$CPD T=$T B=$B bash <<'EOF'
@@ -289,6 +297,9 @@ while ((kills < 100 && it < 1000)); do
 	if [[ -e $T/killed ]] && ! grep -q '^25[56]' "$T/dl.$it"; then
 		kills=$((kills + 1))
 	fi
+	# The killed handler's lease (pg) would hold bob's next download
+	# off for CP_PG_LEASE_SECONDS: let that time pass.
+	[[ ! -e $T/killed ]] || cp_lease_expire bob >/dev/null 2>>"$T/lease.bad"
 done
 echo "$kills $it"
 EOF
@@ -304,6 +315,8 @@ EOF
 
 	read -r kills runs < <(kill_downloads)
 	echo "# $kills downloads killed mid-session in $runs runs" >&3
+	# Each killed download's lease (pg) would have expired by itself.
+	[ ! -s "$T/lease.bad" ] || fail "$(sort -u "$T/lease.bad")"
 	((kills >= 100))
 	cat "$T"/dl.* | sed -n 's/^RMSGalice://p' >"$T/all"
 
@@ -327,13 +340,87 @@ EOF
 	[ "$(cp_count bob)" -eq 0 ]
 }
 
+# torture run|drain|check|summary: tests/torture.bash in a plain bash.
+torture() {
+	CPD=$CPD CP_USERS=$CP_USERS T=$T bash "$BATS_TEST_DIRNAME/torture.bash" "$@"
+}
+
+# t_torture: 3 senders and 4 downloaders at once (tests/torture.bash),
+# killed at random, then drained and checked.
+t_torture() {
+	local w
+	for w in 1 2 3; do printf 'pw%d\n' "$w" | "$CP_USERADD" "s$w" >/dev/null; done
+	printf 'davepw\n' | "$CP_USERADD" dave >/dev/null
+	torture run
+	torture drain
+	# Every text that got 240 (or was stored without its 240: killed
+	# between the commit and the reply) was delivered and acked, or is
+	# still queued: the drain's deliveries; nothing delivered that was not
+	# sent, nor to another user, nor twice in a download; nothing from a
+	# download that reached 255 comes again in a later one or is still
+	# queued; each sender session stored a prefix of its messages.
+	run torture check
+	echo "# $(torture summary)" >&3
+	assert_success
+	[ ! -s "$T/torture/lease.bad" ] || fail "$(sort -u "$T/torture/lease.bad")"
+	[ "$(cp_count bob)" -eq 0 ]
+	[ "$(cp_count dave)" -eq 0 ]
+	# Handlers of both kinds were killed mid-session.
+	ls "$T"/torture/s*.killed >/dev/null
+	grep -q '^#killed' "$T"/torture/d.*[0-9]
+}
+
+@test "kill -9 torture: 3 senders and 4 downloaders at once, killed at random: every 240 acked after delivery or still queued, nothing back after a 255" {
+	t_torture
+}
+
+@test "kill -9 torture through PgBouncer in transaction pooling mode (one server connection)" {
+	[[ $CP_STORE_BACKEND = pg ]] || skip "PgBouncer is for the PostgreSQL store"
+	pg_bouncer_start || skip "$PG_SKIP"
+	CP_DB=$(pg_bouncer_uri "$CP_DB")
+	t_torture
+	run grep -c 'login attempt' "$PG_DIR/bouncer/pgbouncer.log"
+	assert_output --regexp '^[1-9][0-9]'
+}
+
+# killed_in_commit WRITE < input: cpd (replies in $T/out) under strace,
+# killed with SIGKILL as its store starts to commit: on lmdb at the
+# commit's first fdatasync (pages written, meta not); on pg as it sends the
+# COMMIT after the statement that holds WRITE, with the transaction and its
+# row locks open at the server. strace counts calls and cannot match what
+# they carry, so which sendto that is comes from a dry run of the same input
+# on a copy of the database.
+killed_in_commit() {
+	local trace=fdatasync when=1 db stop='fdatasync('
+	cat >"$T/commit.in"
+	if [[ $CP_STORE_BACKEND = pg ]]; then
+		db=${CP_DB#postgresql:///}
+		db=${db%%\?*}
+		pg_psql postgres -c "CREATE DATABASE ${db}_dry TEMPLATE $db" >/dev/null
+		CP_DB=${CP_DB/"/$db?"/"/${db}_dry?"} ASAN_OPTIONS=detect_leaks=0 \
+			strace -f -qq -o "$T/dry" \
+			-e trace=sendto -s 300 "$CPD" --auth-fail-delay 0 \
+			<"$T/commit.in" >/dev/null 2>&1 || true
+		pg_psql postgres -c "DROP DATABASE ${db}_dry" >/dev/null
+		when=$(awk -v w="$1" '/sendto\(/ { n++ }
+			index($0, w) { seen = 1 }
+			seen && index($0, "COMMIT\\0") { print n; exit }' "$T/dry")
+		[[ -n $when ]] || fail "no COMMIT after '$1' in the dry run: $(cat "$T/dry")"
+		trace=sendto stop='"Q\0\0\0\vCOMMIT\0"'
+	fi
+	ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o "$T/killed" -s 300 -e trace=$trace \
+		-e inject=$trace:signal=KILL:when=$when \
+		"$CPD" --auth-fail-delay 0 <"$T/commit.in" >"$T/out" 2>/dev/null || true
+	# It died there, not earlier.
+	[[ $(tail -n 1 "$T/killed") == *'killed by SIGKILL'* ]] ||
+		fail "cpd was not killed in its commit: $(tail -n 3 "$T/killed")"
+	tail -n 2 "$T/killed" | head -n 1 | grep -qF "$stop" ||
+		fail "cpd was killed elsewhere: $(tail -n 2 "$T/killed")"
+}
+
 @test "a writer killed inside its commit leaves no stale lock: the next handler stores at once" {
 	command -v strace >/dev/null || skip "strace not installed"
-	# SIGKILL at the commit's first fdatasync: pages written, meta not.
-	printf "${A}SMSG bob:doomed\r\n" |
-		ASAN_OPTIONS=detect_leaks=0 strace -f -o /dev/null \
-			-e trace=fdatasync -e inject=fdatasync:signal=KILL \
-			"$CPD" --auth-fail-delay 0 >"$T/out" 2>/dev/null || true
+	printf "${A}SMSG bob:doomed\r\n" | killed_in_commit 'INSERT INTO cp_messages'
 	# Replies are written after the commit: nothing, and surely no 240.
 	run grep -c '^240' "$T/out"
 	assert_output 0
@@ -342,11 +429,10 @@ EOF
 	assert_success
 	assert_output "$R220"$'\n'"$R230"$'\n'"$R240"
 
-	# The same for a removal killed in its commit: the message comes again.
-	printf "${B}RMSG\r\n250\r\n" |
-		ASAN_OPTIONS=detect_leaks=0 strace -f -o /dev/null \
-			-e trace=fdatasync -e inject=fdatasync:signal=KILL \
-			"$CPD" --auth-fail-delay 0 >"$T/out" 2>/dev/null || true
+	# The same for a removal killed in its commit: the message comes again
+	# (once the killed download's lease is gone).
+	printf "${B}RMSG\r\n250\r\n" | killed_in_commit 'DELETE FROM cp_messages'
+	cp_lease_expire bob >/dev/null
 	run bounded 5 <<<$'USER bob\r\nPASS bobpw\r\nRMSG\r\n250\r\nRMSG'
 	assert_success
 	assert_output "$R220"$'\n'"$R230"$'\n'"RMSGalice:after"$'\n'"$R255"$'\n'"$R256"
@@ -375,6 +461,7 @@ EOF
 # ------------------------------------------------------------ disk full
 
 @test "disk nearly full (tmpfs): 540 never 240, downloads and acks still work, 240 once space is back" {
+	cp_lmdb_only "the store's own file system (a database server has its own)"
 	local i
 	mount_tmpfs 8m
 	cp_store "$MNT/db"
@@ -402,6 +489,7 @@ EOF
 }
 
 @test "disk completely full: 540; a download still reads; an ack either commits (255) or is kept (550), never lost" {
+	cp_lmdb_only "the store's own file system (a database server has its own)"
 	local i
 	mount_tmpfs 8m
 	cp_store "$MNT/db"
@@ -429,19 +517,41 @@ EOF
 	fi
 }
 
-@test "an I/O error in a commit (injected EIO at fdatasync): 540 never 240, store intact" {
-	command -v strace >/dev/null || skip "strace not installed"
+# commit_fails < input: cpd (replies on stdout, CRs removed) whose store
+# fails its first commit of a message "a": on lmdb an I/O error (EIO
+# injected by strace at the commit's fdatasync), on pg the server refusing
+# the COMMIT (a deferred constraint trigger, checked at COMMIT, rejects it).
+commit_fails() {
+	local -a wrap=()
+	if [[ $CP_STORE_BACKEND = pg ]]; then
+		local db=${CP_DB#postgresql:///}
+		pg_psql "${db%%\?*}" >/dev/null <<-'SQL'
+			CREATE FUNCTION refuse_a() RETURNS trigger LANGUAGE plpgsql AS
+			  $$BEGIN IF NEW.body = 'a'::bytea THEN
+			    RAISE EXCEPTION 'refused at commit'; END IF; RETURN NULL; END$$;
+			CREATE CONSTRAINT TRIGGER refuse_a AFTER INSERT ON cp_messages
+			  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_a();
+		SQL
+	else
+		wrap=(env ASAN_OPTIONS=detect_leaks=0 strace -f -o /dev/null
+			-e trace=fdatasync -e inject=fdatasync:error=EIO:when=1)
+	fi
+	"${wrap[@]}" "$CPD" --auth-fail-delay 0 2>>"$T/cpd.log" | tr -d '\r'
+}
+
+@test "a commit that fails (lmdb: EIO at fdatasync; pg: COMMIT refused): 540 never 240, store intact" {
+	[[ $CP_STORE_BACKEND = pg ]] || command -v strace >/dev/null ||
+		skip "strace not installed"
 	printf "${A}SMSG bob:kept\r\n" | cp_session >/dev/null
-	run bash -c "printf '${A}SMSG bob:a\r\nSMSG bob:b\r\n201\r\nRMSG\r\n' |
-		ASAN_OPTIONS=detect_leaks=0 strace -f -o /dev/null \
-		-e trace=fdatasync -e inject=fdatasync:error=EIO:when=1 \
-		'$CPD' --auth-fail-delay 0 2>/dev/null | tr -d '\r'"
+	run commit_fails < <(printf "${A}SMSG bob:a\r\nSMSG bob:b\r\n201\r\nRMSG\r\n")
 	assert_output "$R220"$'\n'"$R230"$'\n'"$E540"$'\n'"$E500"$'\n201 recovered from error\n'"$R256"
+	grep -q 'store failed.*2 message(s) not stored' "$T/cpd.log"
 	download_all "$T/got"
 	diff "$T/got" <(echo kept)
 }
 
 @test "disk reserve: a store filled up to the reserve and drained takes messages again (3 MiB tmpfs)" {
+	cp_lmdb_only "the store's own file system and LMDB's free pages"
 	local text i k
 	mount_tmpfs 3m
 	cp_store "$MNT/db"
@@ -486,6 +596,7 @@ EOF2
 }
 
 @test "concurrent senders on a 1 MiB map: the guard refuses (540) before LMDB's map is full, and every ack commits" {
+	cp_lmdb_only "the map size (--map-size) is LMDB's"
 	local n240 n540
 	concurrent_fill
 	n240=$(cat "$T"/send.* | grep -c '^240' || true)

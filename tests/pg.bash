@@ -59,10 +59,11 @@ pg_start() {
 	fi
 }
 
-# pg_stop: stop the cluster (immediately: nothing in it is kept) and
-# remove its directory.
+# pg_stop: stop PgBouncer if it runs and the cluster (immediately: nothing
+# in it is kept), and remove its directory.
 pg_stop() {
 	[[ -n ${PG_DIR:-} && -d $PG_DIR ]] || return 0
+	pg_bouncer_stop
 	pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop \
 		>/dev/null 2>&1 || true
 	rm -rf "$PG_DIR"
@@ -86,7 +87,8 @@ pg_newdb() {
 
 # pg_bouncer_start: PgBouncer in transaction pooling mode in front of the
 # cluster, one server connection per database (so concurrent sessions share
-# it transaction by transaction), on a Unix socket in $PG_DIR/bouncer; sets
+# it transaction by transaction; closed after 1 s idle, since every test
+# has a database of its own), on a Unix socket in $PG_DIR/bouncer; sets
 # BOUNCER_PORT. Returns 1 with the reason in PG_SKIP if it cannot run.
 pg_bouncer_start() {
 	local bin=${PGBOUNCER:-/usr/sbin/pgbouncer} i
@@ -108,6 +110,7 @@ pg_bouncer_start() {
 		auth_file = $PG_DIR/bouncer/users.txt
 		pool_mode = transaction
 		default_pool_size = 1
+		server_idle_timeout = 1
 		max_client_conn = 50
 		logfile = $PG_DIR/bouncer/pgbouncer.log
 		pidfile = $PG_DIR/bouncer/pgbouncer.pid
@@ -125,9 +128,18 @@ pg_bouncer_start() {
 	return 1
 }
 
+# pg_bouncer_uri URI: the URI of pg_newdb's database URI through the
+# PgBouncer of pg_bouncer_start.
+pg_bouncer_uri() {
+	local db=${1#postgresql:///}
+	printf 'postgresql:///%s?host=%s/bouncer&port=%s&user=cp\n' \
+		"${db%%\?*}" "$PG_DIR" "$BOUNCER_PORT"
+}
+
 # pg_bouncer_stop: stop PgBouncer if it runs.
 pg_bouncer_stop() {
 	local pid
 	pid=$(cat "$PG_DIR/bouncer/pgbouncer.pid" 2>/dev/null) || return 0
 	kill "$pid" 2>/dev/null || true
+	rm -f "$PG_DIR/bouncer/pgbouncer.pid"
 }

@@ -113,8 +113,9 @@ wait_for() {
 	exec 4>&-
 	run sess "${B}RMSG\r\n"
 	want "$R220" "$R230" "$R256"
-	# Let the lease's CP_PG_LEASE_SECONDS pass (in the database's clock).
-	pg_psql "$DBNAME" -c "UPDATE cp_users SET lease_until = now() - interval '1 second' WHERE name = 'bob'"
+	# Let the lease's CP_PG_LEASE_SECONDS pass (in the database's clock),
+	# once it is clear that it would have ended by itself within them.
+	cp_lease_expire bob
 	# The killed download's removals were not committed yet (they are,
 	# at its end or every CP_ACK_BATCH_MAX acks): all three come again.
 	run sess "${B}RMSG\r\n250\r\n250\r\n250\r\n"
@@ -274,6 +275,99 @@ wait_for() {
 	assert_output --regexp '^[1-9]'
 	run sess "${B}RMSG\r\n250\r\n"
 	want "$R220" "$R230" "RMSGalice:once" "$R255"
+}
+
+@test "cp_users held locked (as by VACUUM FULL or a migration): a login, a send and a download's next read each fail within the lock timeout, then work" {
+	local q=$BATS_TEST_TMPDIR/psql.in i
+	queue 2
+	held d
+	exec 4>"$BATS_TEST_TMPDIR/d.in"
+	printf "${B}RMSG\r\n" >&4
+	wait_for "$BATS_TEST_TMPDIR/d.out" '^RMSGalice:m1'
+	held s
+	exec 5>"$BATS_TEST_TMPDIR/s.in"
+	printf "${A}" >&5
+	wait_for "$BATS_TEST_TMPDIR/s.out" "^$R230"
+	mkfifo "$q"
+	pg_psql "$DBNAME" <"$q" >/dev/null 2>&1 &
+	local psql=$!
+	HELD_PIDS+=" $psql"
+	exec 6>"$q"
+	echo "BEGIN; LOCK TABLE cp_users;" >&6
+	for ((i = 0; i < 600; i++)); do
+		[ "$(pg_psql "$DBNAME" -c "SELECT count(*) FROM pg_locks WHERE relation = 'cp_users'::regclass AND mode = 'AccessExclusiveLock' AND granted")" = 1 ] && break
+		sleep 0.1
+	done
+	# The ack makes the download read the next message; the send locks the
+	# rows; a new session looks its user up: each waits for the table, at
+	# most CP_PG_STATEMENT_TIMEOUT_MS (10 s). Before the reads ran in a
+	# transaction of their own (SET LOCAL timeouts), the login and the
+	# read waited as long as the lock was held.
+	printf '250\r\n' >&4
+	printf 'SMSG bob:during\r\n' >&5
+	printf "${A}TERM\r\n" >"$IN"
+	cp_session <"$IN" >"$BATS_TEST_TMPDIR/login.out" &
+	local login=$!
+	wait_for "$BATS_TEST_TMPDIR/s.out" "^$E540"
+	wait "$login"
+	run cat "$BATS_TEST_TMPDIR/login.out"
+	want "$R220" "$E565"
+	# One log line each (statement_timeout and lock_timeout are equal:
+	# either may fire first).
+	local why='canceling statement due to (statement|lock) timeout'
+	grep -qE "store lookup failed: look up user: $why" "$BATS_TEST_TMPDIR/cpd.log"
+	grep -qE "store failed \(lock user: $why" "$BATS_TEST_TMPDIR/s.log"
+	wait_for "$BATS_TEST_TMPDIR/d.log" "mailbox read failed: read mailbox: $why"
+	echo 'COMMIT;' >&6
+	exec 6>&-
+	wait "$psql"
+	wait_for "$BATS_TEST_TMPDIR/d.out" "^$E550"
+	# Released: each session recovers and works.
+	printf '201\r\nSMSG bob:after\r\nTERM\r\n' >&5
+	exec 5>&-
+	printf 'TERM\r\n' >&4
+	exec 4>&-
+	wait
+	run tr -d '\r' <"$BATS_TEST_TMPDIR/s.out"
+	want "$R220" "$R230" "$E540" "$R201" "$R240"
+	run sess "${A}TERM\r\n"
+	want "$R220" "$R230"
+	# Nothing lost: m2 and "after" come (m1 too unless its ack was
+	# committed), each once (an ack too many after 255 is a 500).
+	run sess "${B}RMSG\r\n250\r\n250\r\n250\r\n"
+	assert_line "$R255"
+	[[ $output == *$'\nRMSGalice:m2\nRMSGalice:after\n'* ]]
+	[ -z "$(grep '^RMSG' <<<"$output" | sort | uniq -d)" ]
+}
+
+@test "a lease release that fails is tried again when the session ends: the next download need not wait for the lease to expire" {
+	queue 2
+	held d
+	exec 4>"$BATS_TEST_TMPDIR/d.in"
+	printf "${B}RMSG\r\n" >&4
+	wait_for "$BATS_TEST_TMPDIR/d.out" '^RMSGalice:m1'
+	# The database refuses the release (as a timeout would) while the
+	# download ends.
+	pg_psql "$DBNAME" >/dev/null <<-'SQL'
+		CREATE FUNCTION no_release() RETURNS trigger LANGUAGE plpgsql AS
+		  $$BEGIN IF NEW.lease_holder IS NULL AND OLD.lease_holder IS NOT NULL
+		    THEN RAISE EXCEPTION 'no release today'; END IF; RETURN NEW; END$$;
+		CREATE TRIGGER no_release BEFORE UPDATE ON cp_users
+		  FOR EACH ROW EXECUTE FUNCTION no_release();
+	SQL
+	printf '250\r\n250\r\n' >&4
+	wait_for "$BATS_TEST_TMPDIR/d.out" "^$R255"
+	run pg_psql "$DBNAME" -c "SELECT lease_holder IS NOT NULL FROM cp_users WHERE name = 'bob'"
+	assert_output t
+	pg_psql "$DBNAME" -c 'DROP TRIGGER no_release ON cp_users'
+	queue 1
+	printf 'TERM\r\n' >&4
+	exec 4>&-
+	wait "$HELD_PID"
+	run pg_psql "$DBNAME" -c "SELECT lease_holder IS NULL FROM cp_users WHERE name = 'bob'"
+	assert_output t
+	run sess "${B}RMSG\r\n250\r\n"
+	want "$R220" "$R230" "RMSGalice:m1" "$R255"
 }
 
 @test "a refused message (545) leaves no transaction open: the sender's row is not held" {

@@ -5,7 +5,8 @@
 # mid-download; and the systemd units checked with systemd-analyze.
 # Each session test has one body and runs over two transports: "tcp:" in
 # plaintext, "tls:" over TLS into cpd --tls=required (CP_TRANSPORT, see
-# cp_transport_start in common.bash).
+# cp_transport_start in common.bash). tests/pg-socket.sh runs it all again on
+# the PostgreSQL store (CP_STORE_BACKEND=pg).
 
 load common
 
@@ -40,7 +41,10 @@ wait_no_handlers() {
 
 setup() {
 	SA_PID= TLS_PROXY_PID=
-	[[ $BATS_TEST_DESCRIPTION == units:* ]] && return 0
+	if [[ $BATS_TEST_DESCRIPTION == units:* ]]; then
+		cp_lmdb_only "the systemd units, the same with either store"
+		return 0
+	fi
 	CP_TRANSPORT=plain
 	if [[ $BATS_TEST_DESCRIPTION == tls:* ]]; then
 		cp_need_tls

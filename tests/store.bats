@@ -126,17 +126,41 @@ live_closed() {
 
 # ------------------------------------------------------------ download lock
 
-@test "mailbox.lock cannot be opened: RMSG refused (550), logged, nothing delivered; delivered once when it can" {
-	cp_lmdb_only "mailbox.lock (pg.bats: the download lease)"
+# claim_breaks / claim_mends: the download claim fails, and works again: on
+# lmdb mailbox.lock cannot be opened (a directory in its place: open(O_RDWR)
+# fails); on pg the lease's UPDATE of the user's row is refused (a trigger).
+claim_breaks() {
+	if [[ $CP_STORE_BACKEND = pg ]]; then
+		local db=${CP_DB#postgresql:///}
+		pg_psql "${db%%\?*}" >/dev/null <<-'SQL'
+			CREATE FUNCTION no_lease() RETURNS trigger LANGUAGE plpgsql AS
+			  $$BEGIN RAISE EXCEPTION 'no lease today'; END$$;
+			CREATE TRIGGER no_lease BEFORE UPDATE OF lease_holder ON cp_users
+			  FOR EACH ROW EXECUTE FUNCTION no_lease();
+		SQL
+	else
+		rm -f "$CP_DB/mailbox.lock" # the tools make it
+		mkdir "$CP_DB/mailbox.lock"
+	fi
+}
+claim_mends() {
+	if [[ $CP_STORE_BACKEND = pg ]]; then
+		local db=${CP_DB#postgresql:///}
+		pg_psql "${db%%\?*}" -c 'DROP TRIGGER no_lease ON cp_users'
+	else
+		rmdir "$CP_DB/mailbox.lock"
+	fi
+}
+
+@test "the mailbox cannot be claimed (mailbox.lock, or the lease): RMSG refused (550), logged, nothing delivered; delivered once when it can" {
 	run cp_session <<<$'USER alice\r\nPASS alicepw\r\nSMSG bob:only once'
 	assert_output "$R220"$'\n'"$R230"$'\n'"$R240"
-	rm -f "$CP_DB/mailbox.lock" # the tools make it; a directory instead:
-	mkdir "$CP_DB/mailbox.lock" # open(O_RDWR) fails
+	claim_breaks
 	run cp_session <<<$'USER bob\r\nPASS bobpw\r\nRMSG\r\n250\r\n201\r\nRMSG'
 	assert_output "$R220"$'\n'"$R230"$'\n'"$E550"$'\n'"$E500"$'\n'"$R201"$'\n'"$E550"
 	grep -q 'cannot claim the mailbox.*download refused' "$BATS_TEST_TMPDIR/cpd.log"
 
-	rmdir "$CP_DB/mailbox.lock"
+	claim_mends
 	run cp_session <<<$'USER bob\r\nPASS bobpw\r\nRMSG\r\n250\r\nRMSG'
 	assert_output "$R220"$'\n'"$R230"$'\n'"RMSGalice:only once"$'\n'"$R255"$'\n'"$R256"
 }

@@ -156,6 +156,28 @@ void pg_rollback(struct pg_store *st)
 		PQclear(PQexec(st->conn, "ROLLBACK"));
 }
 
+PGresult *pg_read(struct pg_store *st, const char *what, const char *sql,
+	int n, const char *const *vals, int result_format)
+{
+	PGresult *res;
+
+	/* Inside a transaction already (its timeouts set): just the read. */
+	if (PQtransactionStatus(st->conn) == PQTRANS_INTRANS)
+		return pg_exec(st, what, sql, n, vals, NULL, NULL,
+			result_format, PGRES_TUPLES_OK);
+	if (pg_begin(st) != 0)
+		return NULL;
+	res = pg_exec(st, what, sql, n, vals, NULL, NULL, result_format,
+		PGRES_TUPLES_OK);
+	if (res && pg_commit(st) != 0) {
+		PQclear(res);
+		res = NULL;
+	}
+	if (!res)
+		pg_rollback(st);
+	return res;
+}
+
 int pg_tx(struct pg_store *st, int (*fn)(struct pg_store *st, void *arg),
 	void *arg)
 {
@@ -253,9 +275,15 @@ int pg_schema_migrate(struct pg_store *st, int *from)
 	return pg_tx(st, migrate_tx, from);
 }
 
+static int version_tx(struct pg_store *st, void *arg)
+{
+	(void)arg;
+	return schema_version(st);
+}
+
 static int schema_check(struct pg_store *st, bool create)
 {
-	int v = create ? pg_tx(st, migrate_tx, NULL) : schema_version(st);
+	int v = pg_tx(st, create ? migrate_tx : version_tx, NULL);
 
 	if (v < 0)
 		return -1;
@@ -384,10 +412,10 @@ static int pg_user_account(struct store *s, const char *name, size_t len,
 	PGresult *res;
 	int found;
 
-	if (!name_param(st, nm, name, len) || pg_ready(st) != 0)
+	if (!name_param(st, nm, name, len))
 		return -1;
-	res = pg_exec(st, "look up user", "SELECT hash, generation FROM "
-		"cp_users WHERE name = $1", 1, v, NULL, NULL, 0, PGRES_TUPLES_OK);
+	res = pg_read(st, "look up user", "SELECT hash, generation FROM "
+		"cp_users WHERE name = $1", 1, v, 0);
 	if (!res)
 		return -1;
 	found = PQntuples(res) == 1;
@@ -499,13 +527,11 @@ static int pg_user_list(struct store *s, void (*fn)(void *arg,
 	PGresult *res;
 	int n;
 
-	if (pg_ready(st) != 0)
-		return -1;
 	do {
-		res = pg_exec(st, "list users", "SELECT u.name, (SELECT count(*) "
+		res = pg_read(st, "list users", "SELECT u.name, (SELECT count(*) "
 			"FROM cp_messages m WHERE m.rcpt = u.name) FROM cp_users u "
 			"WHERE u.name > $1 ORDER BY u.name LIMIT "
-			STR(USER_PAGE), 1, v, NULL, NULL, 0, PGRES_TUPLES_OK);
+			STR(USER_PAGE), 1, v, 0);
 		if (!res)
 			return -1;
 		n = PQntuples(res);

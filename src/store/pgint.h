@@ -66,6 +66,13 @@ PGresult *pg_exec(struct pg_store *st, const char *what, const char *sql,
 int pg_rows(struct pg_store *st, const char *what, const char *sql, int n,
 	const char *const *vals);
 
+/* A read (rows expected) in a transaction of its own, so that the
+ * statement and lock timeouts of pg_begin bound it too: a table held
+ * locked (a migration, VACUUM FULL, LOCK TABLE) must not hold a session
+ * without limit. The result, or NULL with the error set. */
+PGresult *pg_read(struct pg_store *st, const char *what, const char *sql,
+	int n, const char *const *vals, int result_format);
+
 /* BEGIN with this transaction's timeouts and synchronous_commit (SET
  * LOCAL: nothing outlives it); COMMIT; ROLLBACK (errors ignored). 0 / -1. */
 int pg_begin(struct pg_store *st);

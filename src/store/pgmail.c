@@ -281,12 +281,12 @@ int pg_msg_next(struct store *s, const char *user, size_t len, uint64_t gen,
 	nm[len] = '\0';
 	snprintf(af, sizeof af, "%llu", (unsigned long long)after);
 	snprintf(tok, sizeof tok, "%lld", (long long)st->token);
-	res = pg_exec(st, "read mailbox", "SELECT u.generation, "
+	res = pg_read(st, "read mailbox", "SELECT u.generation, "
 		"u.lease_holder IS NOT DISTINCT FROM $3::bigint, m.id, m.sent, "
 		"m.sender, m.body FROM cp_users u LEFT JOIN LATERAL (SELECT id, "
 		"sent, sender, body FROM cp_messages WHERE rcpt = u.name AND "
 		"id > $2::bigint ORDER BY id LIMIT 1) m ON true WHERE u.name = $1",
-		3, v, NULL, NULL, 1, PGRES_TUPLES_OK);
+		3, v, 1);
 	if (!res)
 		return -1;
 	if (PQntuples(res) != 1 || be64_at(PQgetvalue(res, 0, 0)) != gen) {
@@ -455,7 +455,9 @@ static int release_tx(struct pg_store *st, void *arg)
 	return 0;
 }
 
-/* If this fails (the database went away) the lease simply expires. */
+/* If this fails (a lock or statement timeout, the database away) the lease
+ * stays this handler's: tried again when the store is closed (pg_close),
+ * else it expires. */
 void pg_mailbox_unlock(struct store *s)
 {
 	struct pg_store *st = (struct pg_store *)s;
@@ -464,7 +466,7 @@ void pg_mailbox_unlock(struct store *s)
 
 	if (!st->lease_held)
 		return;
-	st->lease_held = false;
 	snprintf(tok, sizeof tok, "%lld", (long long)st->token);
-	pg_tx(st, release_tx, (void *)v);
+	if (pg_tx(st, release_tx, (void *)v) == 0)
+		st->lease_held = false;
 }
