@@ -65,7 +65,7 @@ int main(int argc, char **argv)
 	 * the store is open; from now on the handler only reads and writes the
 	 * connection and the open store. The client's first handshake byte has
 	 * not been read yet. */
-	if (cpd_confine(&o, SANDBOX_PROFILE_TLS, confined, sizeof confined) < 0) {
+	if (cpd_confine(&o, st, SANDBOX_PROFILE_TLS, confined, sizeof confined) < 0) {
 		store_close(st);
 		tls_server_free(tls);
 		return CPD_EXIT_SANDBOX;

@@ -105,7 +105,7 @@ int main(int argc, char **argv)
 	 * is open, the first byte was only peeked (and a TLS connection has
 	 * already gone to cpd-tls, which confines itself at the same point of
 	 * its own main). */
-	if (cpd_confine(&o, SANDBOX_PROFILE_CPD, confined, sizeof confined) < 0) {
+	if (cpd_confine(&o, st, SANDBOX_PROFILE_CPD, confined, sizeof confined) < 0) {
 		store_close(st);
 		return CPD_EXIT_SANDBOX;
 	}

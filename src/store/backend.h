@@ -48,6 +48,8 @@ struct store_backend {
 		size_t errcap);
 	enum store_admin_result (*mailbox_purge)(struct store *st,
 		const char *user, size_t len, uint64_t *n);
+	/* NULL: the store reconnects to no TCP port (LMDB). */
+	int (*tcp_ports)(struct store *st, uint16_t *ports, size_t cap);
 };
 
 extern const struct store_backend store_backend_lmdb;

@@ -602,4 +602,5 @@ const struct store_backend store_backend_pg = {
 	.backup = pg_backup,
 	.restore = pg_restore,
 	.mailbox_purge = pg_mailbox_purge,
+	.tcp_ports = pg_tcp_ports,
 };

@@ -90,4 +90,7 @@ int pg_msg_remove(struct store *st, const char *user, size_t len,
 int pg_mailbox_lock(struct store *st, const char *user, size_t len);
 void pg_mailbox_unlock(struct store *st);
 
+/* The TCP ports of the connection's hosts (pgnet.c; store_tcp_ports). */
+int pg_tcp_ports(struct store *st, uint16_t *ports, size_t cap);
+
 #endif

@@ -119,3 +119,8 @@ enum store_admin_result store_mailbox_purge(struct store *st,
 {
 	return st->be->mailbox_purge(st, user, len, n);
 }
+
+int store_tcp_ports(struct store *st, uint16_t *ports, size_t cap)
+{
+	return st->be->tcp_ports ? st->be->tcp_ports(st, ports, cap) : 0;
+}
