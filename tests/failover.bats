@@ -91,7 +91,7 @@ $R255"
 	fi
 }
 
-@test "the sandbox on a database store: TCP connect to the ports of the URI's hosts, and to no other" {
+@test "the sandbox on a database store: TCP connect to the ports of the URI's hosts, to no other, and no UDP" {
 	local other
 	for p in "$PG_PORT" "$PG_PORT2"; do
 		run "$SELFTEST" --tcp "$p" "$CP_DB" tcp-connect
@@ -107,6 +107,12 @@ $R255"
 	assert_line 'tcp-connect: succeeded'
 	run "$SELFTEST" --tcp "$other" "$CP_DB" tcp-connect
 	assert_line 'tcp-connect: failed (Permission denied)'
+	# Nor UDP, which Landlock does not cover: the filter allows stream
+	# sockets only.
+	run "$SELFTEST" --no-sandbox --tcp "$other" "$CP_DB" udp-send
+	assert_line 'udp-send: succeeded'
+	run "$SELFTEST" --tcp "$other" "$CP_DB" udp-send
+	assert_line 'udp-send: failed (Operation not permitted)'
 	# Over the Unix socket only: no TCP port at all.
 	run "$SELFTEST" --tcp "$PG_PORT" \
 		"postgresql:///$DBNAME?host=$PG_DIR&port=$PG_PORT&user=cp" tcp-connect

@@ -105,6 +105,22 @@ static int a_tcp_connect(void)
 	return rc;
 }
 
+/* A UDP datagram to 127.0.0.1:tcp_port (Landlock does not cover UDP). */
+static int a_udp_send(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+		.sin_port = htons((uint16_t)tcp_port) };
+	int fd;
+	ssize_t n;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_DGRAM, 0)) < 0)
+		return -1;
+	n = sendto(fd, "x", 1, 0, (struct sockaddr *)&sa, sizeof sa);
+	close(fd);
+	return n == 1 ? 0 : -1;
+}
+
 static int a_exec_sh(void)
 {
 	char *argv[] = { "sh", "-c", "echo 'exec-sh: succeeded'", NULL };
@@ -189,6 +205,7 @@ static const struct attack {
 	{ "mmap-exec", a_mmap_exec, 1 },
 	{ "store-rw", a_store_rw, 0 },
 	{ "tcp-connect", a_tcp_connect, 0 },
+	{ "udp-send", a_udp_send, 0 },
 };
 #define N_ATTACKS (sizeof attacks / sizeof attacks[0])
 
