@@ -203,7 +203,7 @@ login() {
 	load_stop
 	load_drain 127.0.0.1 "$HA_PORT"
 	run load_check
-	echo "$output" >&3
+	sed "s/^/# /" <<<"$output" >&3
 	assert_line lost=0
 	assert_line dup=0
 	assert_line alien=0
@@ -213,7 +213,7 @@ login() {
 	# Round robin: each host ran sessions of the run.
 	for ((h = 1; h <= NHOSTS; h++)); do
 		n=$(grep -c 'login .* logged in' "$BATS_FILE_TMPDIR/h$h.log" || true)
-		echo "host $h: $n logins, $(grep -c 'mailbox busy' "$BATS_FILE_TMPDIR/h$h.log") downloads refused (256) while the user's lease was held elsewhere" >&3
+		echo "# host $h: $n logins, $(grep -c 'mailbox busy' "$BATS_FILE_TMPDIR/h$h.log") downloads refused (256) while the user's lease was held elsewhere" >&3
 		((n > 0))
 	done
 }
