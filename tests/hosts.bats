@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # hosts.bats - several handler hosts on one PostgreSQL store. Run by
-# tests/hosts.sh inside a network namespace of its own, where this file
+# tests/hosts-netns.sh inside a network namespace of its own, where this file
 # makes three "hosts" (network namespaces holding one process each) joined
 # by veth pairs to a private bridge, addresses from 198.18.0.0/15 only
 # (the benchmarking range: nothing outside routes it, and it exists only
@@ -89,7 +89,7 @@ setup_file() {
 	local h
 	[[ -z ${CP_NETNS_SKIP:-} ]] || return 0
 	if [[ ${CP_NETNS_OWN:-} != 1 ]]; then
-		export CP_NETNS_SKIP="run through tests/hosts.sh (a network namespace of its own)"
+		export CP_NETNS_SKIP="run through tests/hosts-netns.sh (a network namespace of its own)"
 		return 0
 	fi
 	if ! command -v haproxy >/dev/null; then

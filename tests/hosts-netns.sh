@@ -1,5 +1,5 @@
 #!/bin/sh
-# hosts.sh - tests/hosts.bats in a network namespace of its own (unshare
+# hosts-netns.sh - tests/hosts.bats in a network namespace of its own (unshare
 # --net): its bridge, veth pairs, host namespaces and 198.18.0.0/15
 # addresses exist only there and vanish with it, whatever happens to the
 # test. Without root, or where no namespace can be made, hosts.bats skips
