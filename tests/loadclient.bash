@@ -171,14 +171,15 @@ load_drain() {
 
 # load_check: the verdict over every client's log and the drain, as
 # key=value lines (sent, maybe, received, lost, dup_after_255, dup, alien,
-# misrouted, left, sessions, errors and each error kind as err_<what>).
+# misrouted, left (queued for u1..uN after the drain), sessions, errors
+# and each error kind as err_<what>).
 # dup counts texts delivered more than once (allowed after a download was
 # cut: it was not removed); dup_after_255 deliveries of a text that a
 # download ending with 255 had removed. That needs each mailbox's
 # deliveries in time order: one client per user (then the drain).
 load_check() {
 	local left
-	left=$("$CP_USERS" | awk '{ n += $NF } END { print n + 0 }')
+	left=$("$CP_USERS" | awk '$1 ~ /^u[0-9]+$/ { n += $NF } END { print n + 0 }')
 	awk -v left="$left" '
 	$1 == "S" { ok[$3] = $2; sent++ }
 	$1 == "M" { maybe[$3] = $2; unsure++ }
