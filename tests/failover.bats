@@ -113,6 +113,13 @@ $R255"
 	assert_line 'tcp-connect: succeeded'
 	run "$SELFTEST" --tcp "$other" "$CP_DB" tcp-connect
 	assert_line 'tcp-connect: failed (Permission denied)'
+	# The URI's report: both ports. A key=value string with hostaddr and
+	# one port for two hosts: that port, once.
+	run "$SELFTEST" --tcp "$PG_PORT" "$CP_DB" tcp-connect
+	assert_line --regexp "^sandbox: .*\(tcp connect to port $PG_PORT,$PG_PORT2 only\)"
+	run "$SELFTEST" --tcp "$PG_PORT2" "postgresql:hostaddr=127.0.0.1,127.0.0.1 port=$PG_PORT dbname=$DBNAME user=cp" tcp-connect
+	assert_line --regexp "^sandbox: .*\(tcp connect to port $PG_PORT only\)"
+	assert_line 'tcp-connect: failed (Permission denied)'
 	# Over the Unix socket only: no TCP port at all.
 	run "$SELFTEST" --tcp "$PG_PORT" \
 		"postgresql:///$DBNAME?host=$PG_DIR&port=$PG_PORT&user=cp" tcp-connect
