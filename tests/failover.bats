@@ -80,7 +80,7 @@ $R230
 RMSGalice:before
 RMSGalice:after
 $R255"
-	# One line per failure, no credentials; the sandbox named both ports.
+	# One log line per failure; the sandbox named both ports.
 	cp_listen_stop
 	run grep -c 'connection lost\|reconnect' "$BATS_TEST_TMPDIR/sa.log"
 	assert_output 2
