@@ -84,7 +84,7 @@ int main(int argc, char **argv)
 	/* Confined before the first byte from the client is read: the store
 	 * is open, the first byte was only peeked (a TLS connection went to
 	 * cpd_serve_tls, which confines itself at the same point). */
-	if (cpd_confine(&o, SANDBOX_PROFILE_CPD, confined, sizeof confined) < 0) {
+	if (cpd_confine(&o, st, SANDBOX_PROFILE_CPD, confined, sizeof confined) < 0) {
 		store_close(st);
 		return CPD_EXIT_SANDBOX;
 	}

@@ -287,21 +287,30 @@ enum cpd_opts_result cpd_options_parse(struct cpd_options *o, int argc,
 	return CPD_OPTS_OK;
 }
 
-int cpd_confine(const struct cpd_options *o, int profile, char *desc,
-	size_t cap)
+int cpd_confine(const struct cpd_options *o, struct store *st, int profile,
+	char *desc, size_t cap)
 {
 	bool database = store_kind(o->db) != STORE_KIND_LMDB;
+	uint16_t ports[CP_SANDBOX_TCP_PORTS_MAX];
+	int nports = 0;
 	struct sandbox_config sb = {
 		.store_dir = database ? NULL : o->db,
 		.map_bytes = (uint64_t)o->map_mib * 1024 * 1024,
 		.profile = (enum sandbox_profile)profile,
 		.database = database,
+		.tcp_ports = ports,
 	};
 
 	if (o->no_sandbox) {
 		snprintf(desc, cap, "off (--no-sandbox)");
 		return 0;
 	}
+	/* Too many hosts to list: no TCP port at all (a lost connection is
+	 * then not made again inside this session; the next one connects). */
+	if (database && (nports = store_tcp_ports(st, ports,
+	    CP_SANDBOX_TCP_PORTS_MAX)) < 0)
+		nports = 0;
+	sb.n_tcp_ports = (size_t)nports;
 	if (sandbox_apply(&sb, desc, cap) < 0) {
 		log_event(LOG_ERR, "error", "sandbox: %s", desc);
 		return -1;

@@ -46,10 +46,12 @@ enum cpd_opts_result cpd_options_parse(struct cpd_options *o, int argc,
 const char *cpd_tls_policy_name(enum cpd_tls_policy p);
 
 /* Confine the handler (sandbox.h; profile an enum sandbox_profile) unless
- * --no-sandbox: call once the store is open, before reading the client.
+ * --no-sandbox: call once the store st is open, before reading the client
+ * (a database store keeps TCP connect to its own ports only, to reconnect).
  * desc gets what was applied, for the closing log line. 0, or -1 after
  * logging why (the caller exits with CPD_EXIT_SANDBOX). */
-int cpd_confine(const struct cpd_options *o, int profile, char *desc,
-	size_t cap);
+struct store;
+int cpd_confine(const struct cpd_options *o, struct store *st, int profile,
+	char *desc, size_t cap);
 
 #endif

@@ -81,7 +81,7 @@ int cpd_serve_tls(struct cpd_options *o, int in_fd, int out_fd)
 	 * the store is open; from now on the handler only reads and writes the
 	 * connection and the open store. The client's first handshake byte
 	 * was only peeked. */
-	if (cpd_confine(o, SANDBOX_PROFILE_TLS, confined, sizeof confined) < 0) {
+	if (cpd_confine(o, st, SANDBOX_PROFILE_TLS, confined, sizeof confined) < 0) {
 		store_close(st);
 		tls->server_free(t);
 		return CPD_EXIT_SANDBOX;

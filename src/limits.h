@@ -160,4 +160,11 @@
  * socket, LMDB's three and mailbox.lock; room for the TLS front end. */
 #define CP_SANDBOX_NOFILE 64
 
+/* TCP ports a confined handler on a database store may still connect to
+ * (Landlock ABI 4), to reconnect after a failover: one per distinct port of
+ * the connection string's hosts (a primary and a few standbys). A string
+ * with more distinct ports keeps none: its handlers reconnect in their next
+ * session instead. */
+#define CP_SANDBOX_TCP_PORTS_MAX 16
+
 #endif

@@ -58,8 +58,13 @@ struct ll_path_beneath_attr {
 	uint64_t allowed_access;
 	int32_t parent_fd;
 } __attribute__((packed));
+struct ll_net_port_attr {                /* ABI 4 */
+	uint64_t allowed_access;
+	uint64_t port;
+};
 #define LL_CREATE_RULESET_VERSION (1U << 0)
 #define LL_RULE_PATH_BENEATH 1
+#define LL_RULE_NET_PORT 2
 #define LL_FS_EXECUTE     (1ULL << 0)
 #define LL_FS_WRITE_FILE  (1ULL << 1)
 #define LL_FS_READ_FILE   (1ULL << 2)
@@ -173,13 +178,27 @@ static int landlock_allow(int ruleset, int dirfd, uint64_t access)
 	return (int)syscall(SYS_landlock_add_rule, ruleset, LL_RULE_PATH_BENEATH, &pb, 0);
 }
 
+/* A database's TCP ports (ABI 4): connect only, to these ports only. */
+static int landlock_allow_ports(int ruleset, const struct sandbox_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_tcp_ports; i++) {
+		struct ll_net_port_attr np = { .allowed_access = LL_NET_CONNECT_TCP,
+			.port = cfg->tcp_ports[i] };
+		if (syscall(SYS_landlock_add_rule, ruleset, LL_RULE_NET_PORT, &np, 0) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Landlock: of the whole file system only the store's files stay reachable,
  * to read, write and (mailbox.lock, the first time) create; no directory
  * listing, no removal. Descriptors opened before stay usable. With ABI 4 no
- * TCP bind/connect, with ABI 6 no abstract sockets and no signals out of the
- * domain. Best effort: the rights this kernel knows, none on a kernel
+ * TCP bind, and no TCP connect but to a database's ports (to reconnect
+ * after a failover); with ABI 6 no abstract sockets and no signals out of
+ * the domain. Best effort: the rights this kernel knows, none on a kernel
  * without Landlock (reported, not an error). */
-static int apply_landlock(int storefd, struct report *r)
+static int apply_landlock(const struct sandbox_config *cfg, int storefd,
+	struct report *r)
 {
 	struct ll_ruleset_attr attr = { 0 };
 	size_t attr_size = sizeof attr.handled_access_fs;
@@ -213,6 +232,8 @@ static int apply_landlock(int storefd, struct report *r)
 		goto fail;
 	if (storefd >= 0 && landlock_allow(rs, storefd, store_rights) < 0)
 		goto fail_rs;
+	if (abi >= 4 && landlock_allow_ports(rs, cfg) < 0)
+		goto fail_rs;
 	if (SANITIZERS) {
 		/* LeakSanitizer reads its own /proc/self/{maps,task} at exit */
 		int self = open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -227,6 +248,12 @@ static int apply_landlock(int storefd, struct report *r)
 		goto fail_rs;
 	close(rs);
 	say(r, ", landlock abi %d", abi);
+	if (abi >= 4 && cfg->n_tcp_ports > 0) {
+		say(r, " (tcp connect to port");
+		for (size_t i = 0; i < cfg->n_tcp_ports; i++)
+			say(r, "%s%u", i ? "," : " ", (unsigned)cfg->tcp_ports[i]);
+		say(r, " only)");
+	}
 	return 0;
 fail_rs:
 	close(rs);
@@ -299,7 +326,7 @@ int sandbox_apply(const struct sandbox_config *cfg, char *report, size_t cap)
 	 * own /proc/self, which this would make root's. */
 	if (!SANITIZERS)
 		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	if (set_limits(cfg, &r) < 0 || apply_landlock(storefd, &r) < 0)
+	if (set_limits(cfg, &r) < 0 || apply_landlock(cfg, storefd, &r) < 0)
 		goto out;
 	close(storefd);
 	storefd = -1;

@@ -24,10 +24,15 @@ struct sandbox_config {
 	uint64_t map_bytes;     /* LMDB map size: the largest file written */
 	enum sandbox_profile profile;
 	/* The store is a database (PostgreSQL) reached through a socket opened
-	 * before confinement: the filter also allows what reconnecting over a
-	 * Unix socket takes (socket, connect, ...), so a session survives a
-	 * failover; Landlock still leaves no file and (ABI 4) no TCP connect. */
+	 * before confinement: the filter also allows what reconnecting takes
+	 * (a stream socket, connect, ...), so a session survives a failover;
+	 * Landlock still leaves no file and (ABI 4) no TCP connect but to the
+	 * ports below. */
 	bool database;
+	/* With Landlock ABI 4: the only TCP ports a connect may reach, the
+	 * database's (store_tcp_ports); none when n_tcp_ports is 0. */
+	const uint16_t *tcp_ports;
+	size_t n_tcp_ports;
 };
 
 /* Confine the calling process for good: everything the config leaves

@@ -139,10 +139,12 @@ cp_send() {
 # $BATS_TEST_TMPDIR/sa.log. Returns 1 if ADDR cannot be bound (e.g. no
 # IPv6); a port taken meanwhile is retried. With CP_LISTEN_PORT set, that
 # port is used (e.g. to restart a listener where a client will reconnect).
+# CP_LISTEN_IN, a command prefix, runs the listener under it (hosts.bats:
+# nsenter into a host's network namespace); CP_LISTEN_LOG names its log.
 cp_listen() {
 	local inetd=--inetd
 	[[ $1 != --fd3 ]] || { inetd=; shift; }
-	local addr=$1 log=$BATS_TEST_TMPDIR/sa.log try i v
+	local addr=$1 log=${CP_LISTEN_LOG:-$BATS_TEST_TMPDIR/sa.log} try i v
 	local -a env=(-E "CP_DB=$CP_DB")
 	shift
 	# systemd-socket-activate passes only the variables it is told to.
@@ -154,7 +156,7 @@ cp_listen() {
 		ss -Htln "sport = :$PORT" | grep -q . && continue
 		: >"$log"
 		# 3>&-: bats must not wait for the listener's copy of its fd 3.
-		systemd-socket-activate --accept $inetd -l "$addr:$PORT" \
+		${CP_LISTEN_IN:-} systemd-socket-activate --accept $inetd -l "$addr:$PORT" \
 			"${env[@]}" "$@" </dev/null >/dev/null 2>>"$log" 3>&- &
 		SA_PID=$!
 		for i in {1..100}; do

@@ -1,7 +1,10 @@
 # pg.bash - a throw-away PostgreSQL 15 for the tests: initdb and pg_ctl in a
 # fresh directory under /tmp, run as an unprivileged user (nobody when the
-# tests run as root), listening only on a Unix socket in that directory.
-# Started once per bats file (setup_file), stopped and removed at its end.
+# tests run as root), listening only on a Unix socket in that directory
+# (and with PG_LISTEN set, on TCP at that address too). Started once per
+# bats file (setup_file), stopped and removed at its end. For failover: a
+# synchronous streaming standby (pg_standby_start), the primary's crash
+# (pg_crash) and the standby's promotion (pg_promote).
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 
@@ -15,8 +18,21 @@ pg_as() {
 	fi
 }
 
+# pg_free_port: a TCP port nothing listens on here (below the ephemeral
+# range, as cp_listen picks them).
+pg_free_port() {
+	local p try
+	for try in {1..50}; do
+		p=$((20000 + RANDOM % 12000))
+		ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return 0; }
+	done
+	return 1
+}
+
 # pg_start: make and start the cluster; sets PG_DIR (also the socket
-# directory) and PG_PORT. Returns 1 with the reason in PG_SKIP when
+# directory) and PG_PORT. With PG_LISTEN set (e.g. 127.0.0.1) it listens on
+# TCP at that address as well, on a free PG_PORT, trusting the addresses of
+# its own subnets (samenet). Returns 1 with the reason in PG_SKIP when
 # PostgreSQL cannot run here.
 pg_start() {
 	PG_SKIP=
@@ -26,6 +42,7 @@ pg_start() {
 	fi
 	PG_DIR=$(mktemp -d /tmp/cp-pg.XXXXXX) || return 1
 	PG_PORT=5432 # names the socket file only: there is no TCP listener
+	[[ -z ${PG_LISTEN:-} ]] || PG_PORT=$(pg_free_port) || return 1
 	chmod 755 "$PG_DIR"
 	[[ $(id -u) != 0 ]] || chown nobody:nogroup "$PG_DIR"
 	if ! pg_as "$PG_BIN/initdb" -D "$PG_DIR/data" -U cp -A trust -E UTF8 \
@@ -37,7 +54,7 @@ pg_start() {
 	# fsync off: the tests prove what cp does, not that the disk keeps it
 	# (synchronous_commit stays on: cp sets it in every transaction).
 	cat >>"$PG_DIR/data/postgresql.conf" <<-CONF
-		listen_addresses = ''
+		listen_addresses = '${PG_LISTEN:-}'
 		unix_socket_directories = '$PG_DIR'
 		port = $PG_PORT
 		fsync = off
@@ -50,7 +67,10 @@ pg_start() {
 	cat >"$PG_DIR/data/pg_hba.conf" <<-HBA
 		local all pwuser scram-sha-256
 		local all all trust
+		local replication all trust
 	HBA
+	[[ -z ${PG_LISTEN:-} ]] ||
+		printf 'host all all samenet trust\n' >>"$PG_DIR/data/pg_hba.conf"
 	if ! pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" \
 		-w -t 60 start >/dev/null 2>&1; then
 		PG_SKIP="PostgreSQL did not start: $(tail -n 3 "$PG_DIR/server.log" 2>/dev/null)"
@@ -59,14 +79,80 @@ pg_start() {
 	fi
 }
 
-# pg_stop: stop PgBouncer if it runs and the cluster (immediately: nothing
-# in it is kept), and remove its directory.
+# pg_stop: stop PgBouncer if it runs, the cluster and its standby
+# (immediately: nothing in them is kept), free the shared memory of one that
+# crashed, and remove the directory.
 pg_stop() {
+	local data shm
 	[[ -n ${PG_DIR:-} && -d $PG_DIR ]] || return 0
 	pg_bouncer_stop
-	pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop \
-		>/dev/null 2>&1 || true
+	for data in "$PG_DIR/data" "$PG_DIR/standby"; do
+		[[ -f $data/postmaster.pid ]] || continue
+		! pg_alive "$data" || pg_as "$PG_BIN/pg_ctl" -D "$data" \
+			-m immediate -w stop >/dev/null 2>&1 || true
+		# Killed (pg_crash): its System V segment outlives it.
+		shm=$(awk 'NR == 7 { print $2 }' "$data/postmaster.pid" 2>/dev/null)
+		[[ ! $shm =~ ^[0-9]+$ ]] || ipcrm -m "$shm" 2>/dev/null || true
+	done
 	rm -rf "$PG_DIR"
+}
+
+# pg_standby_start: a streaming standby of the cluster (pg_basebackup -R,
+# over the Unix socket) in $PG_DIR/standby on a free PG_PORT2, listening
+# where the primary does; then made synchronous on the primary
+# (synchronous_standby_names '*', ALTER SYSTEM: the standby's copy of the
+# configuration does not have it, so once promoted it waits for no one).
+# From its return a COMMIT on the primary returns only after the standby
+# has flushed it. Returns 1 with the reason in PG_SKIP.
+pg_standby_start() {
+	local i
+	PG_PORT2=$(pg_free_port) || return 1
+	while [[ $PG_PORT2 = "$PG_PORT" ]]; do PG_PORT2=$(pg_free_port); done
+	if ! pg_as "$PG_BIN/pg_basebackup" -h "$PG_DIR" -p "$PG_PORT" -U cp \
+		-D "$PG_DIR/standby" -R -X stream -c fast --no-sync \
+		>"$PG_DIR/basebackup.log" 2>&1; then
+		PG_SKIP="pg_basebackup failed: $(tail -n 3 "$PG_DIR/basebackup.log")"
+		return 1
+	fi
+	printf 'port = %s\n' "$PG_PORT2" >>"$PG_DIR/standby/postgresql.conf"
+	if ! pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/standby" -l "$PG_DIR/standby.log" \
+		-w -t 60 start >/dev/null 2>&1; then
+		PG_SKIP="the standby did not start: $(tail -n 3 "$PG_DIR/standby.log" 2>/dev/null)"
+		return 1
+	fi
+	pg_psql postgres -c "ALTER SYSTEM SET synchronous_standby_names = '*'" \
+		-c 'SELECT pg_reload_conf()' >/dev/null || return 1
+	for ((i = 0; i < 600; i++)); do
+		[[ $(pg_psql postgres -c "SELECT sync_state FROM pg_stat_replication") = sync ]] &&
+			return 0
+		sleep 0.1
+	done
+	PG_SKIP="the standby did not become synchronous"
+	return 1
+}
+
+# pg_alive DATA: 0 if the postmaster of DATA runs (a zombie does not: in a
+# container its reaper may be slow, or absent).
+pg_alive() {
+	local pm
+	pm=$(head -n 1 "$1/postmaster.pid" 2>/dev/null) || return 1
+	[[ $(ps -o stat= -p "$pm") = [^Z]* ]]
+}
+
+# pg_crash [DATA]: the primary's machine is gone: kill -9 its postmaster
+# and every process of it at once (DATA: $PG_DIR/data).
+pg_crash() {
+	local data=${1:-$PG_DIR/data} pm
+	pm=$(head -n 1 "$data/postmaster.pid") || return 1
+	# shellcheck disable=SC2046
+	kill -9 "$pm" $(ps -o pid= --ppid "$pm") 2>/dev/null
+	while pg_alive "$data"; do sleep 0.05; done
+}
+
+# pg_promote: the standby becomes the primary (pg_ctl promote, waiting
+# until it takes writes).
+pg_promote() {
+	pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/standby" -w -t 60 promote >/dev/null
 }
 
 # pg_psql DB SQL...: run SQL in database DB as the superuser cp.

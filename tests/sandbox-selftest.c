@@ -1,7 +1,9 @@
 /* sandbox-selftest.c - test-only: applies cpd's own sandbox_apply (as cpd
  * does, after log_init) and then tries what an attacker with code execution
  * in a handler would. One line per attempt, "NAME: succeeded" or "NAME:
- * failed (reason)"; tests/sandbox.bats and systemd.bats judge the lines. */
+ * failed (reason)"; tests/sandbox.bats and systemd.bats judge the lines.
+ * With a PostgreSQL URI for STORE it opens that store first and confines
+ * itself as cpd does on it (tests/failover.bats: which TCP ports stay). */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -15,14 +17,18 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "sandbox.h"
+#include "store.h"
 
 static const char *store;
 static const char *unix_path = "/run/systemd/journal/stdout";
+static int tcp_port = 5035;
 
 static int try_open(const char *path, int flags)
 {
@@ -82,6 +88,37 @@ static int a_unix_connect(void)
 	rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
 	close(fd);
 	return rc;
+}
+
+/* A TCP connection to 127.0.0.1:tcp_port (--tcp). */
+static int a_tcp_connect(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+		.sin_port = htons((uint16_t)tcp_port) };
+	int fd, rc;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return -1;
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+	close(fd);
+	return rc;
+}
+
+/* A UDP datagram to 127.0.0.1:tcp_port (Landlock does not cover UDP). */
+static int a_udp_send(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+		.sin_port = htons((uint16_t)tcp_port) };
+	int fd;
+	ssize_t n;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_DGRAM, 0)) < 0)
+		return -1;
+	n = sendto(fd, "x", 1, 0, (struct sockaddr *)&sa, sizeof sa);
+	close(fd);
+	return n == 1 ? 0 : -1;
 }
 
 static int a_exec_sh(void)
@@ -167,6 +204,8 @@ static const struct attack {
 	{ "mprotect-exec", a_mprotect_exec, 1 },
 	{ "mmap-exec", a_mmap_exec, 1 },
 	{ "store-rw", a_store_rw, 0 },
+	{ "tcp-connect", a_tcp_connect, 0 },
+	{ "udp-send", a_udp_send, 0 },
 };
 #define N_ATTACKS (sizeof attacks / sizeof attacks[0])
 
@@ -184,8 +223,10 @@ int main(int argc, char **argv)
 {
 	struct sandbox_config cfg = { .map_bytes = 1024ULL * 1024 * 1024,
 		.profile = SANDBOX_PROFILE_CPD };
-	char report[256];
-	int sandbox = 1, i = 1;
+	char report[256], err[256];
+	uint16_t ports[16];
+	struct store *db = NULL;
+	int sandbox = 1, i = 1, n;
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--no-sandbox") == 0)
@@ -194,17 +235,31 @@ int main(int argc, char **argv)
 			cfg.profile = SANDBOX_PROFILE_TLS;
 		else if (strcmp(argv[i], "--unix") == 0 && i + 1 < argc)
 			unix_path = argv[++i];
+		else if (strcmp(argv[i], "--tcp") == 0 && i + 1 < argc)
+			tcp_port = atoi(argv[++i]);
 		else
 			break;
 	}
 	if (argc - i < 2) {
 		fprintf(stderr, "usage: sandbox-selftest [--no-sandbox] [--tls] "
-			"[--unix PATH] STORE-DIR ATTACK...|all\n");
+			"[--unix PATH] [--tcp PORT] STORE-DIR|DB-URI ATTACK...|all\n");
 		return 2;
 	}
 	store = argv[i++];
 	cfg.store_dir = store;
 	log_init("sandbox-selftest", LOG_TARGET_AUTO);
+	if (store_kind(store) != STORE_KIND_LMDB) {
+		/* As cpd_confine: the database's connection, its TCP ports. */
+		if ((db = store_open(store, 0, 0, err, sizeof err)) == NULL ||
+		    (n = store_tcp_ports(db, ports, 16)) < 0) {
+			printf("store: %s\n", db ? "too many ports" : err);
+			return 1;
+		}
+		cfg.store_dir = NULL;
+		cfg.database = true;
+		cfg.tcp_ports = ports;
+		cfg.n_tcp_ports = (size_t)n;
+	}
 	if (sandbox) {
 		if (sandbox_apply(&cfg, report, sizeof report) < 0) {
 			printf("sandbox: not applied: %s\n", report);
@@ -228,5 +283,6 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	store_close(db);
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -59,9 +60,11 @@ static const char *const tls_calls[] = {
 
 /* A database store (PostgreSQL): libpq reads and writes its connection with
  * send/recv, and reconnects (a new socket, a SCRAM nonce) after the server
- * went away; the connection string was resolved before confinement. */
+ * went away; the connection string was resolved before confinement.
+ * socket() itself is allowed for stream sockets only (emit): Landlock
+ * limits TCP connects to the database's ports, but knows no UDP. */
 static const char *const db_calls[] = {
-	"socket", "connect", "getsockopt", "setsockopt", "getsockname",
+	"connect", "getsockopt", "setsockopt", "getsockname",
 	"getpeername", "recvfrom", "recvmsg", "getrandom",
 	NULL,
 };
@@ -126,6 +129,7 @@ static int add_rule(scmp_filter_ctx ctx, const char *name, unsigned n,
 static int emit(const char *name, const char *const *extra,
 	const char *const *extra2, int sanitizers)
 {
+	int database = extra == db_calls || extra2 == db_calls;
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
 	unsigned char *bpf = NULL;
 	FILE *tmp = NULL;
@@ -148,6 +152,11 @@ static int emit(const char *name, const char *const *extra,
 	if ((add_rule(ctx, "mmap", 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)) < 0 ||
 	     add_rule(ctx, "mmap2", 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)) < 0 ||
 	     add_rule(ctx, "mprotect", 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)) < 0))
+		goto out;
+	/* A database's reconnect: a stream socket (TCP or Unix), never a
+	 * datagram one (type without SOCK_NONBLOCK/SOCK_CLOEXEC: low 4 bits). */
+	if (database && add_rule(ctx, "socket", 1,
+	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM)) < 0)
 		goto out;
 	for (size_t i = 0; i < sizeof fcntl_cmds / sizeof fcntl_cmds[0]; i++)
 		if (add_rule(ctx, "fcntl", 1, SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)fcntl_cmds[i])) < 0 ||

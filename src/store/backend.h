@@ -83,6 +83,9 @@ struct store_backend {
 	int (*import_end)(struct store_import *im, bool commit);
 	/* store_migrate (store.h), on a store opened with STORE_MIGRATE. */
 	int (*migrate)(struct store *st, int *from, int *to);
+
+	/* NULL: the store reconnects to no TCP port (LMDB). */
+	int (*tcp_ports)(struct store *st, uint16_t *ports, size_t cap);
 };
 
 extern const struct store_backend store_backend_lmdb;

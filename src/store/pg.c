@@ -622,4 +622,6 @@ const struct store_backend store_backend_pg = {
 	.import_msg = pg_import_msg,
 	.import_end = pg_import_end,
 	.migrate = pg_migrate,
+
+	.tcp_ports = pg_tcp_ports,
 };

@@ -118,4 +118,7 @@ enum store_copy_result pg_backup(struct store *st, const char *dst,
 enum store_copy_result pg_restore(struct store *st, const char *src,
 	bool replace, uint64_t *users, uint64_t *msgs, char *err, size_t errcap);
 
+/* The TCP ports of the connection's hosts (pgnet.c; store_tcp_ports). */
+int pg_tcp_ports(struct store *st, uint16_t *ports, size_t cap);
+
 #endif

@@ -13,6 +13,7 @@ struct pglib {
 	__typeof__(&PQcmdStatus) cmdStatus;
 	__typeof__(&PQcmdTuples) cmdTuples;
 	__typeof__(&PQconnectdbParams) connectdbParams;
+	__typeof__(&PQconninfo) conninfo;
 	__typeof__(&PQconninfoFree) conninfoFree;
 	__typeof__(&PQconninfoParse) conninfoParse;
 	__typeof__(&PQerrorMessage) errorMessage;
@@ -41,6 +42,7 @@ int pglib_load(char *err, size_t errcap);
 #define PQcmdStatus (pglib.cmdStatus)
 #define PQcmdTuples (pglib.cmdTuples)
 #define PQconnectdbParams (pglib.connectdbParams)
+#define PQconninfo (pglib.conninfo)
 #define PQconninfoFree (pglib.conninfoFree)
 #define PQconninfoParse (pglib.conninfoParse)
 #define PQerrorMessage (pglib.errorMessage)

@@ -122,24 +122,28 @@ static int batch_begin(struct pg_store *st)
 }
 
 /* After a deadlock or serialization failure: roll back, begin again and
- * put the batch's messages again, each of which was accepted before. */
-static int batch_replay(struct pg_store *st)
+ * put the batch's first n messages again, up to CP_PG_RETRIES times. All
+ * but the last were accepted before; the last may be the put that met the
+ * failure, and its own refusal (no such user, mailbox full) is returned as
+ * it is, the batch going on. Any other outcome ends in STORE_PUT_ERROR. */
+static enum store_put_result batch_replay(struct pg_store *st, unsigned n)
 {
 	for (int t = 0; t < CP_PG_RETRIES; t++) {
+		enum store_put_result r = STORE_PUT_OK;
 		unsigned i;
 		pg_rollback(st);
 		st->retry = false;
 		if (batch_begin(st) != 0)
-			return -1;
-		for (i = 0; i < st->log_n; i++)
-			if (put_run(st, &st->log[i]) != STORE_PUT_OK)
+			return STORE_PUT_ERROR;
+		for (i = 0; i < n; i++)
+			if ((r = put_run(st, &st->log[i])) != STORE_PUT_OK)
 				break;
-		if (i == st->log_n)
-			return 0;
-		if (!st->retry)
-			return -1;
+		if (i == n || (i == n - 1 && r != STORE_PUT_ERROR))
+			return r;
+		if (r != STORE_PUT_ERROR || !st->retry)
+			return STORE_PUT_ERROR;
 	}
-	return -1;
+	return STORE_PUT_ERROR;
 }
 
 enum store_put_result pg_msg_put(struct store *s, const char *rcpt,
@@ -180,8 +184,9 @@ enum store_put_result pg_msg_put(struct store *s, const char *rcpt,
 		return STORE_PUT_ERROR;
 	st->retry = false;
 	r = put_run(st, p);
-	if (r == STORE_PUT_ERROR && st->retry && batch_replay(st) == 0)
-		r = put_run(st, p);
+	/* The replay runs this put again too, so it gets the retries. */
+	if (r == STORE_PUT_ERROR && st->retry)
+		r = batch_replay(st, st->log_n + 1);
 	switch (r) {
 	case STORE_PUT_OK:
 		st->log_n++;
@@ -214,7 +219,8 @@ int pg_msg_commit(struct store *s)
 			st->log_n = 0;
 			return 0;
 		}
-		if (!st->retry || t == CP_PG_RETRIES || batch_replay(st) != 0)
+		if (!st->retry || t == CP_PG_RETRIES ||
+		    batch_replay(st, st->log_n) != STORE_PUT_OK)
 			break;
 	}
 	batch_end(st);

@@ -129,3 +129,8 @@ const char *store_backend_name(const struct store *st)
 {
 	return st->be->name;
 }
+
+int store_tcp_ports(struct store *st, uint16_t *ports, size_t cap)
+{
+	return st->be->tcp_ports ? st->be->tcp_ports(st, ports, cap) : 0;
+}

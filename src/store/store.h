@@ -51,6 +51,13 @@ void store_close(struct store *st);
  * none yet). Never holds a password or message text. */
 const char *store_last_error(const struct store *st);
 
+/* The TCP ports the store may connect to again once the handler is
+ * confined (sandbox.h): for a database, the port of every host its
+ * connection string names (after defaults: a service file, PGPORT), without
+ * repeats; Unix sockets need none. Up to cap ports into ports; returns how
+ * many (0 for LMDB), or -1 if there are more than cap. */
+int store_tcp_ports(struct store *st, uint16_t *ports, size_t cap);
+
 /* One queued message as read back from a mailbox. */
 struct store_msg {
 	uint64_t id;                    /* per-recipient, increasing */
