@@ -17,7 +17,9 @@ pg_as() {
 
 # pg_start: make and start the cluster; sets PG_DIR (also the socket
 # directory) and PG_PORT. Returns 1 with the reason in PG_SKIP when
-# PostgreSQL cannot run here.
+# PostgreSQL cannot run here. PG_CONF_EXTRA, if set, is appended to
+# postgresql.conf after the settings below, so it overrides them
+# (bench/pgstore.bash: fsync on, as a real site has it).
 pg_start() {
 	PG_SKIP=
 	if [[ ! -x $PG_BIN/initdb || ! -x $PG_BIN/pg_ctl ]]; then
@@ -46,6 +48,7 @@ pg_start() {
 		shared_buffers = 16MB
 		deadlock_timeout = 200ms
 	CONF
+	printf '%s\n' "${PG_CONF_EXTRA:-}" >>"$PG_DIR/data/postgresql.conf"
 	# A role that must give its password, for the refused-login test.
 	cat >"$PG_DIR/data/pg_hba.conf" <<-HBA
 		local all pwuser scram-sha-256
@@ -88,6 +91,7 @@ pg_newdb() {
 # cluster, one server connection per database (so concurrent sessions share
 # it transaction by transaction), on a Unix socket in $PG_DIR/bouncer; sets
 # BOUNCER_PORT. Returns 1 with the reason in PG_SKIP if it cannot run.
+# BOUNCER_POOL_SIZE overrides the one server connection (the benchmark's).
 pg_bouncer_start() {
 	local bin=${PGBOUNCER:-/usr/sbin/pgbouncer} i
 	if [[ ! -x $bin ]]; then
@@ -107,7 +111,7 @@ pg_bouncer_start() {
 		auth_type = trust
 		auth_file = $PG_DIR/bouncer/users.txt
 		pool_mode = transaction
-		default_pool_size = 1
+		default_pool_size = ${BOUNCER_POOL_SIZE:-1}
 		max_client_conn = 50
 		logfile = $PG_DIR/bouncer/pgbouncer.log
 		pidfile = $PG_DIR/bouncer/pgbouncer.pid
