@@ -1,8 +1,9 @@
-/* pgmail.c - the PostgreSQL backend's mailboxes: pipelined puts as INSERTs
- * in one open transaction (COMMIT is the group commit), run again whole
- * after a deadlock; reads, removals of acknowledged ids and the download
- * lease in the user's row, each checked against the account generation in
- * the same transaction or statement. Schema and reasons in doc/store.md. */
+/* pgmail.c - the PostgreSQL backend's mailboxes: pipelined puts checked one
+ * by one in one open transaction (row locks, mailbox limits) and written by
+ * one multi-row INSERT just before its COMMIT (the group commit), run again
+ * whole after a deadlock; reads, removals of acknowledged ids and the
+ * download lease in the user's row, each checked against the account
+ * generation in the same transaction or statement. doc/store.md. */
 #include <endian.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,15 +54,13 @@ static int rcpt_index(struct pg_store *st, const char *rcpt)
 	return -1;
 }
 
-/* One put in the open transaction. */
+/* One put in the open transaction: the sender's and the recipient's rows
+ * locked (once per batch each), the mailbox limit checked against the
+ * messages queued plus those of the batch. The row itself is written by
+ * puts_write with the batch's others. */
 static enum store_put_result put_run(struct pg_store *st,
 	const struct pg_put *p)
 {
-	char now[24];
-	const char *v[4] = { p->rcpt, now, p->sender, p->text };
-	const int lens[4] = { 0, 0, 0, (int)p->text_len };
-	const int fmts[4] = { 0, 0, 0, 1 };
-	PGresult *res;
 	int i, r;
 
 	if (!st->sender_locked) {
@@ -91,15 +90,59 @@ static enum store_put_result put_run(struct pg_store *st,
 	}
 	if (p->limit && st->rcpt_count[i] >= p->limit)
 		return STORE_PUT_MAILBOX_FULL;
-	snprintf(now, sizeof now, "%lld", (long long)p->time);
-	res = pg_exec(st, "store message", "INSERT INTO cp_messages (rcpt, sent, "
-		"sender, body) VALUES ($1, $2, $3, $4)", 4, v, lens, fmts, 0,
-		PGRES_COMMAND_OK);
-	if (!res)
-		return STORE_PUT_ERROR;
-	PQclear(res);
 	st->rcpt_count[i]++;
 	return STORE_PUT_OK;
+}
+
+/* The batch's messages (st->log, all checked by put_run) in one INSERT of
+ * one row each, in their order: one round trip for the batch instead of
+ * one per message. 0 / -1 (error set; st->retry if transient). */
+static int puts_write(struct pg_store *st)
+{
+	/* "($1,$2,$3,$4)," with 4-digit numbers at most: 256 * 4 params. */
+	enum { ROW_SQL_MAX = 24, TIME_MAX = 24 };
+	static const char head[] = "INSERT INTO cp_messages (rcpt, sent, "
+		"sender, body) VALUES ";
+	unsigned n = st->log_n, np = 4 * n;
+	size_t cap = sizeof head + (size_t)n * ROW_SQL_MAX, off;
+	char *sql = malloc(cap), *times = malloc((size_t)n * TIME_MAX);
+	const char **v = malloc(np * sizeof *v);
+	int *lens = malloc(np * sizeof *lens), *fmts = malloc(np * sizeof *fmts);
+	PGresult *res = NULL;
+
+	if (n == 0)
+		goto done;
+	if (!sql || !times || !v || !lens || !fmts) {
+		snprintf(st->err, sizeof st->err, "store messages: out of memory");
+		goto done;
+	}
+	off = (size_t)snprintf(sql, cap, "%s", head);
+	for (unsigned k = 0; k < n; k++) {
+		const struct pg_put *p = &st->log[k];
+		char *t = times + (size_t)k * TIME_MAX;
+		unsigned b = 4 * k;
+		snprintf(t, TIME_MAX, "%lld", (long long)p->time);
+		v[b] = p->rcpt;
+		v[b + 1] = t;
+		v[b + 2] = p->sender;
+		v[b + 3] = p->text;
+		lens[b] = lens[b + 1] = lens[b + 2] = 0;
+		lens[b + 3] = (int)p->text_len;
+		fmts[b] = fmts[b + 1] = fmts[b + 2] = 0;
+		fmts[b + 3] = 1; /* the text as bytes, as it came */
+		off += (size_t)snprintf(sql + off, cap - off, "%s($%u,$%u,$%u,$%u)",
+			k ? "," : "", b + 1, b + 2, b + 3, b + 4);
+	}
+	res = pg_exec(st, "store messages", sql, (int)np, v, lens, fmts, 0,
+		PGRES_COMMAND_OK);
+	PQclear(res);
+done:
+	free(sql);
+	free(times);
+	free(v);
+	free(lens);
+	free(fmts);
+	return n == 0 || res ? 0 : -1;
 }
 
 static void batch_end(struct pg_store *st)
@@ -121,13 +164,28 @@ static int batch_begin(struct pg_store *st)
 	return 0;
 }
 
+/* Before the attempt-th replay: 10 ms per attempt and up to 10 more, so
+ * that the other side of a deadlock, whose wait our rollback ended, takes
+ * the rows before we lock them again. */
+static void replay_pause(int attempt)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec = (long)(attempt + 1) * 10000000L + ts.tv_nsec % 10000000L;
+	ts.tv_sec = 0;
+	nanosleep(&ts, NULL);
+}
+
 /* After a deadlock or serialization failure: roll back, begin again and
- * put the batch's messages again, each of which was accepted before. */
+ * check the batch's messages again, each of which was accepted before
+ * (puts_write writes them all at the commit). */
 static int batch_replay(struct pg_store *st)
 {
 	for (int t = 0; t < CP_PG_RETRIES; t++) {
 		unsigned i;
 		pg_rollback(st);
+		replay_pause(t);
 		st->retry = false;
 		if (batch_begin(st) != 0)
 			return -1;
@@ -180,7 +238,8 @@ enum store_put_result pg_msg_put(struct store *s, const char *rcpt,
 		return STORE_PUT_ERROR;
 	st->retry = false;
 	r = put_run(st, p);
-	if (r == STORE_PUT_ERROR && st->retry && batch_replay(st) == 0)
+	for (int t = 0; r == STORE_PUT_ERROR && st->retry && t < CP_PG_RETRIES &&
+	     batch_replay(st) == 0; t++)
 		r = put_run(st, p);
 	switch (r) {
 	case STORE_PUT_OK:
@@ -209,7 +268,7 @@ int pg_msg_commit(struct store *s)
 		return 0;
 	for (int t = 0;; t++) {
 		st->retry = false;
-		if (pg_commit(st) == 0) {
+		if (puts_write(st) == 0 && pg_commit(st) == 0) {
 			st->in_batch = false;
 			st->log_n = 0;
 			return 0;
