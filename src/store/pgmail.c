@@ -296,6 +296,7 @@ static int64_t mono_seconds(void)
 }
 
 static int lease_tx(struct pg_store *st, void *arg);
+static int lease_claim(struct pg_store *st, const char *nm);
 
 /* ---------------------------------------------------------------- reads */
 
@@ -352,6 +353,18 @@ int pg_msg_next(struct store *s, const char *user, size_t len, uint64_t gen,
 		snprintf(st->err, sizeof st->err, "the account changed since "
 			"login");
 		r = STORE_ACCOUNT_CHANGED;
+	} else if (st->lease_deferred && !PQgetisnull(res, 0, 2)) {
+		/* A message came after RMSG found the mailbox empty: claim
+		 * the lease now and read again under it (what this read saw
+		 * may have been another download's, acknowledged since). If
+		 * another handler holds it, offer nothing: 256, as for a
+		 * busy mailbox. */
+		PQclear(res);
+		st->lease_deferred = false;
+		r = lease_claim(st, st->lease_user);
+		if (r == 0 || r < 0)
+			return r;
+		return pg_msg_next(s, user, len, gen, after, msg);
 	} else if (st->lease_held && !*PQgetvalue(res, 0, 1)) {
 		snprintf(st->err, sizeof st->err, "read mailbox: the download "
 			"lease was taken over (held longer than %d s)",
@@ -476,12 +489,38 @@ static int lease_tx(struct pg_store *st, void *arg)
 	return r < 0 ? -1 : r == 0 ? 2 : 0;
 }
 
+/* Claim the lease of nm: 1 claimed (or no such user: nothing to guard),
+ * 0 another handler holds it, -1 error. */
+static int lease_claim(struct pg_store *st, const char *nm)
+{
+	char tok[24];
+	const char *v[2] = { nm, tok };
+	int r;
+
+	snprintf(tok, sizeof tok, "%lld", (long long)st->token);
+	r = pg_tx(st, lease_tx, (void *)v);
+	if (r < 0)
+		return -1;
+	st->lease_held = r == 1;
+	if (r == 1) {
+		if (st->lease_user != nm)
+			snprintf(st->lease_user, sizeof st->lease_user, "%s", nm);
+		st->lease_renewed = mono_seconds();
+	}
+	return r > 0;
+}
+
+/* Most RMSGs find the mailbox empty (a client polling): one read tells, and
+ * then no lease is written (two commits fewer, which a synchronous standby
+ * would each have to confirm). pg_msg_next claims it if a message arrives
+ * before its read. */
 int pg_mailbox_lock(struct store *s, const char *user, size_t len)
 {
 	struct pg_store *st = (struct pg_store *)s;
-	char nm[CP_USER_MAX + 1], tok[24];
-	const char *v[2] = { nm, tok };
-	int r;
+	char nm[CP_USER_MAX + 1];
+	const char *v[1] = { nm };
+	PGresult *res;
+	bool empty;
 
 	if (len == 0 || len > CP_USER_MAX) {
 		snprintf(st->err, sizeof st->err, "claim mailbox: invalid name");
@@ -489,16 +528,21 @@ int pg_mailbox_lock(struct store *s, const char *user, size_t len)
 	}
 	memcpy(nm, user, len);
 	nm[len] = '\0';
-	snprintf(tok, sizeof tok, "%lld", (long long)st->token);
-	r = pg_tx(st, lease_tx, (void *)v);
-	if (r < 0)
+	if (pg_ready(st) != 0)
 		return -1;
-	st->lease_held = r == 1;
-	if (r == 1) {
+	res = pg_exec(st, "claim mailbox", "SELECT NOT EXISTS (SELECT 1 FROM "
+		"cp_messages WHERE rcpt = $1)", 1, v, NULL, NULL, 0,
+		PGRES_TUPLES_OK);
+	if (!res)
+		return -1;
+	empty = *PQgetvalue(res, 0, 0) == 't';
+	PQclear(res);
+	if (empty) {
 		memcpy(st->lease_user, nm, len + 1);
-		st->lease_renewed = mono_seconds();
+		st->lease_deferred = true;
+		return 1;
 	}
-	return r > 0;
+	return lease_claim(st, nm);
 }
 
 static int release_tx(struct pg_store *st, void *arg)
@@ -521,6 +565,7 @@ void pg_mailbox_unlock(struct store *s)
 	char tok[24];
 	const char *v[2] = { st->lease_user, tok };
 
+	st->lease_deferred = false;
 	if (!st->lease_held)
 		return;
 	st->lease_held = false;
