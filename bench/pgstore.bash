@@ -46,8 +46,8 @@ pgstore_settings() {
 	pgb=$(/usr/sbin/pgbouncer --version 2>/dev/null | head -n 1)
 	printf '%s; %s; PgBouncer: %s, pool_mode=transaction, default_pool_size=%s\n' \
 		"$(pg_psql postgres -c 'SHOW server_version' | awk '{ print "PostgreSQL " $1 }')" \
-		"$(pg_psql postgres -c "SELECT string_agg(name || '=' || setting ||
-			coalesce(unit, ''), ' ' ORDER BY name) FROM pg_settings WHERE name IN
+		"$(pg_psql postgres -c "SELECT string_agg(name || '=' ||
+			current_setting(name), ' ' ORDER BY name) FROM pg_settings WHERE name IN
 			('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method',
 			 'commit_delay', 'shared_buffers')")" \
 		"${pgb#PgBouncer }" "$PGS_POOL"
