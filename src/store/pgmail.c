@@ -99,8 +99,8 @@ static enum store_put_result put_run(struct pg_store *st,
  * one per message. 0 / -1 (error set; st->retry if transient). */
 static int puts_write(struct pg_store *st)
 {
-	/* "($1,$2,$3,$4)," with 4-digit numbers at most: 256 * 4 params. */
-	enum { ROW_SQL_MAX = 24, TIME_MAX = 24 };
+	/* ",($1021,$1022,$1023,$1024)" is 26 bytes: 256 * 4 params at most. */
+	enum { ROW_SQL_MAX = 32, TIME_MAX = 24 };
 	static const char head[] = "INSERT INTO cp_messages (rcpt, sent, "
 		"sender, body) VALUES ";
 	unsigned n = st->log_n, np = 4 * n;
