@@ -35,6 +35,9 @@ struct pg_store {
 	bool lease_held;
 	bool lease_deferred;          /* RMSG found the mailbox empty: no
 	                               * lease until a message shows up */
+	uint64_t empty_gen;           /* the generation RMSG's read saw with
+	                               * the empty mailbox, for the download's
+	                               * first read (0: none) */
 	int64_t lease_renewed;        /* CLOCK_MONOTONIC s of the last claim */
 	char lease_user[CP_USER_MAX + 1];
 	bool in_batch;                /* a transaction of puts is open */

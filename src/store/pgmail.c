@@ -323,6 +323,19 @@ int pg_msg_next(struct store *s, const char *user, size_t len, uint64_t gen,
 		snprintf(st->err, sizeof st->err, "read mailbox: invalid name");
 		return -1;
 	}
+	/* The download's first read right after RMSG found the mailbox
+	 * empty: that read, one statement, saw the generation too. */
+	if (st->empty_gen != 0 && after == 0 &&
+	    strncmp(st->lease_user, user, len) == 0 && !st->lease_user[len]) {
+		uint64_t seen = st->empty_gen;
+		st->empty_gen = 0;
+		if (seen == gen)
+			return 0;
+		snprintf(st->err, sizeof st->err, "the account changed since "
+			"login");
+		return STORE_ACCOUNT_CHANGED;
+	}
+	st->empty_gen = 0;
 	if (pg_ready(st) != 0)
 		return -1;
 	/* A long download keeps its lease: claimed again once a third of it
@@ -510,17 +523,18 @@ static int lease_claim(struct pg_store *st, const char *nm)
 	return r > 0;
 }
 
-/* Most RMSGs find the mailbox empty (a client polling): one read tells, and
- * then no lease is written (two commits fewer, which a synchronous standby
- * would each have to confirm). pg_msg_next claims it if a message arrives
- * before its read. */
+/* Most RMSGs find the mailbox empty (a client polling): one read tells (and
+ * reads the account's generation in the same snapshot, which the download's
+ * first read then checks instead of reading again), and no lease is written
+ * (two commits fewer, which a synchronous standby would each have to
+ * confirm). pg_msg_next claims it if a message shows up in a later read. */
 int pg_mailbox_lock(struct store *s, const char *user, size_t len)
 {
 	struct pg_store *st = (struct pg_store *)s;
 	char nm[CP_USER_MAX + 1];
 	const char *v[1] = { nm };
 	PGresult *res;
-	bool empty;
+	uint64_t gen = 0;
 
 	if (len == 0 || len > CP_USER_MAX) {
 		snprintf(st->err, sizeof st->err, "claim mailbox: invalid name");
@@ -530,18 +544,22 @@ int pg_mailbox_lock(struct store *s, const char *user, size_t len)
 	nm[len] = '\0';
 	if (pg_ready(st) != 0)
 		return -1;
-	res = pg_exec(st, "claim mailbox", "SELECT NOT EXISTS (SELECT 1 FROM "
-		"cp_messages WHERE rcpt = $1)", 1, v, NULL, NULL, 0,
-		PGRES_TUPLES_OK);
+	res = pg_exec(st, "claim mailbox", "SELECT u.generation FROM cp_users u "
+		"WHERE u.name = $1 AND NOT EXISTS (SELECT 1 FROM cp_messages m "
+		"WHERE m.rcpt = u.name)", 1, v, NULL, NULL, 0, PGRES_TUPLES_OK);
 	if (!res)
 		return -1;
-	empty = *PQgetvalue(res, 0, 0) == 't';
+	if (PQntuples(res) == 1)
+		gen = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
-	if (empty) {
+	if (gen != 0) {
 		memcpy(st->lease_user, nm, len + 1);
 		st->lease_deferred = true;
+		st->empty_gen = gen;
 		return 1;
 	}
+	/* Messages queued (or no such user: the read finds the account
+	 * gone): claim it now, as a busy mailbox must answer 256. */
 	return lease_claim(st, nm);
 }
 
@@ -566,6 +584,7 @@ void pg_mailbox_unlock(struct store *s)
 	const char *v[2] = { st->lease_user, tok };
 
 	st->lease_deferred = false;
+	st->empty_gen = 0;
 	if (!st->lease_held)
 		return;
 	st->lease_held = false;

@@ -119,6 +119,12 @@ static void test_download_lock(const char *where)
 		store_msg_next(st2, "dave", 4, gd, 0, &m2) == 0,
 		"removed once, and the lock is free again");
 	store_mailbox_unlock(st2);
+	store_user_set_hash(st, "dave", 4, "$y$dave2");
+	ok(store_mailbox_lock(st2, "dave", 4) == 1 &&
+		store_msg_next(st2, "dave", 4, gd, 0, &m2) == STORE_ACCOUNT_CHANGED,
+		"RMSG on an empty mailbox after a password change: the account "
+		"changed");
+	store_mailbox_unlock(st2);
 	store_close(st2);
 }
 
