@@ -4,11 +4,14 @@
 # left on (bench/nagle.so), each behind systemd-socket-activate --accept
 # --inetd on a scratch store, drives them with bench/cpbench in alternating
 # rounds, and prints medians, ratios and the targets of doc/performance.md.
+# The same rounds also serve cpd on a PostgreSQL store, directly and through
+# PgBouncer (bench/pgstore.bash), unless PostgreSQL cannot run here.
 # Fails only on real errors (a failed session, a crash), never on a number.
 #
 # Environment: CP_BUILDDIR (set by make), BENCH_QUICK=1 for a short run,
 # BENCH_ROUNDS, BENCH_SECONDS to override, BENCH_KEEP=1 to keep the scratch
-# directory (store, logs, raw results).
+# directory (store, logs, raw results), BENCH_PG=0 to leave PostgreSQL out,
+# BENCH_PG_POOL for PgBouncer's pool size (8).
 set -u
 export LC_ALL=C
 # shellcheck source=listen.bash
@@ -26,6 +29,7 @@ FLOOR_TLS=$B/bench/floor-tls
 TLSBENCH=$B/bench/tlsbench
 CPD_TLS=$B/src/cp-tls.so
 RUSAGE=$B/bench/rusage-exec
+DBOPEN=$B/bench/dbopen
 ACTIVATE=${SYSTEMD_SOCKET_ACTIVATE:-systemd-socket-activate}
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
@@ -34,12 +38,13 @@ else
 	ROUNDS=${BENCH_ROUNDS:-8}; SECS=${BENCH_SECONDS:-2}; MSGS=10000; BIG=100000
 fi
 CONCS="1 4 16"
+OPENS=$([ "${BENCH_QUICK:-0}" = 1 ] && echo 30 || echo 100)  # bench/dbopen
 SMALL=1000       # messages queued in the store in the first phase
 PW=benchpw
 HZ=$(getconf CLK_TCK)
 
 for p in "$CPD" "$USERADD" "$USERS" "$CPBENCH" "$FLOOR" "$FLOORL" "$RUSAGE" \
-	"$FLOOR_TLS" "$TLSBENCH"; do
+	"$FLOOR_TLS" "$TLSBENCH" "$DBOPEN"; do
 	[ -x "$p" ] || { echo "bench: $p is not built" >&2; exit 1; }
 done
 for p in "$NAGLE" "$CPD_TLS"; do
@@ -52,9 +57,12 @@ S=$(mktemp -d "${TMPDIR:-/tmp}/cpbench.XXXXXX") || exit 1
 DB=$S/db
 RES=$S/results          # one line per cpbench run, see record()
 FAILED=0
+PG_OK=0                 # 1 once PostgreSQL and PgBouncer run (pgstore.bash)
+PG_CONCS="1 16"         # the concurrencies of the PostgreSQL session rows
 
 cleanup() {
 	listen_stop
+	[ "$PG_OK" = 1 ] && pgstore_stop
 	if [ "${BENCH_KEEP:-0}" = 1 ]; then
 		echo "bench: scratch directory kept: $S"
 	else
@@ -68,11 +76,12 @@ note() { printf '%s\n' "$*"; }
 err() { printf 'bench: ERROR: %s\n' "$*" >&2; FAILED=1; }
 
 # serve NAME CMD...: run CMD per connection behind socket activation on a
-# fresh port (listen.bash); sets PORT_<NAME> and PID_<NAME>.
+# fresh port (listen.bash), on the store $SERVE_DB (default $DB); sets
+# PORT_<NAME> and PID_<NAME>.
 serve() {
 	local name=$1
 	shift
-	listen_start "$DB" "$S/$name.log" "$@" ||
+	listen_start "${SERVE_DB:-$DB}" "$S/$name.log" "$@" ||
 		{ err "$name: socket activation failed"; cat "$S/$name.log" >&2; exit 1; }
 	printf -v "PORT_$name" %s "$LISTEN_PORT"
 	printf -v "PID_$name" %s "$LISTEN_PID"
@@ -88,31 +97,38 @@ kv() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
 # record TAG SERVER CPBENCH-ARGS...: one cpbench run (or $CLIENT's, e.g.
 # tlsbench) against SERVER (cpd, floor, floorl, nagle, ...); appends "TAG SERVER rate p50 p99 handler_ms sa_ms sessions msgs
-# round" to $RES, where handler_ms is handler CPU per session (from the
-# reaped children of socket activation), sa_ms the activator's own per
-# session, and round the value of $ROUND (pairs cpd and floor runs).
+# round db_ms pool_ms" to $RES, where handler_ms is handler CPU per session
+# (from the reaped children of socket activation), sa_ms the activator's own
+# per session, round the value of $ROUND (pairs cpd and floor runs), and for
+# cpd on PostgreSQL (pg, pgb) db_ms and pool_ms the CPU per session of the
+# server and of PgBouncer (0 for the others).
 ROUND=0
 record() {
-	local tag=$1 server=$2 port pid out rc t0 t1 n
+	local tag=$1 server=$2 port pid out rc t0 t1 n d0="0 0" d1="0 0"
 	shift 2
 	eval "port=\$PORT_$server pid=\$PID_$server"
 	t0=$(ticks "$pid")
+	case $server in pg|pgb) d0=$(pgstore_ticks) ;; esac
 	out=$("${CLIENT:-$CPBENCH}" -p "$port" -P "$PW" "$@" 2>>"$S/cpbench.err")
 	rc=$?
 	sleep 0.3   # let socket activation reap the last handlers
 	t1=$(ticks "$pid")
+	case $server in pg|pgb) d1=$(pgstore_ticks) ;; esac
 	if [ $rc -ne 0 ] || [ -z "$out" ]; then
 		err "cpbench $* against $server: exit $rc: $out"
 		tail -n 5 "$S/cpbench.err" >&2
 		return 1
 	fi
 	n=$(kv sessions "$out")
-	set -- $t0 $t1
-	printf '%s %s %s %s %s %s %s %s %s %s\n' "$tag" "$server" \
+	set -- $t0 $t1 $d0 $d1
+	printf '%s %s %s %s %s %s %s %s %s %s %s %s\n' "$tag" "$server" \
 		"$(kv rate "$out")" "$(kv p50_ms "$out")" "$(kv p99_ms "$out")" \
 		"$(awk -v a="$2" -v b="$4" -v n="$n" -v hz="$HZ" 'BEGIN { printf "%.2f", n ? (b - a) * 1000 / hz / n : 0 }')" \
 		"$(awk -v a="$1" -v b="$3" -v n="$n" -v hz="$HZ" 'BEGIN { printf "%.2f", n ? (b - a) * 1000 / hz / n : 0 }')" \
-		"$n" "$(kv messages "$out")" "$ROUND" >>"$RES"
+		"$n" "$(kv messages "$out")" "$ROUND" \
+		"$(awk -v a="$5" -v b="$7" -v n="$n" -v hz="$HZ" 'BEGIN { printf "%.3f", n ? (b - a) * 1000 / hz / n : 0 }')" \
+		"$(awk -v a="$6" -v b="$8" -v n="$n" -v hz="$HZ" 'BEGIN { printf "%.3f", n ? (b - a) * 1000 / hz / n : 0 }')" \
+		>>"$RES"
 	printf '  %-14s %-5s %s\n' "$tag" "$server" "$out"
 }
 
@@ -187,6 +203,27 @@ hash_time() {
 }
 hash_time
 
+# The PostgreSQL store: its own server and pooler, the same users.
+PG_WHY=
+if [ "${BENCH_PG:-1}" = 0 ]; then
+	PG_WHY="BENCH_PG=0"
+else
+	# shellcheck source=pgstore.bash
+	. "$(dirname "${BASH_SOURCE[0]}")/pgstore.bash"
+	if pgstore_start; then
+		PG_OK=1
+		for u in $users; do
+			printf '%s\n' "$PW" | "$USERADD" --db "$PG_URI" "$u" >/dev/null ||
+				{ err "cp-useradd --db $PG_URI $u failed"; exit 1; }
+		done
+		note "  $(pgstore_settings)"
+		note "  PostgreSQL's WAL directory: $("$CPBENCH" --sync-time "$PG_DIR" 2>/dev/null)"
+	else
+		PG_WHY=$PG_SKIP
+		note "  PostgreSQL rows skipped: $PG_WHY"
+	fi
+fi
+
 serve cpd "$CPD"
 serve floor "$FLOOR"
 serve floorl "$FLOORL"
@@ -194,15 +231,31 @@ serve floorl "$FLOORL"
 serve nagle env LD_PRELOAD="$NAGLE" ASAN_OPTIONS=verify_asan_link_order=0 "$CPD"
 # cpd without its own sandbox (src/sandbox.c): what confinement costs
 serve nosbx "$CPD" --no-sandbox
+if [ "$PG_OK" = 1 ]; then
+	SERVE_DB=$PG_URI serve pg "$CPD"      # PostgreSQL directly
+	SERVE_DB=$PGB_URI serve pgb "$CPD"    # through PgBouncer
+fi
+# with_pg C SERVER...: the servers, with pg and pgb dropped when PostgreSQL
+# does not run or C is not one of $PG_CONCS.
+with_pg() {
+	local c=$1 srv
+	shift
+	for srv; do
+		case $srv in
+		pg|pgb) [ "$PG_OK" = 1 ] && [[ " $PG_CONCS " = *" $c "* ]] || continue ;;
+		esac
+		printf '%s ' "$srv"
+	done
+}
 
 # ---------------------------------------------------------------- connect, login
 note ""
 note "== connect and login: $ROUNDS alternating rounds of ${SECS}s per point =="
 for r in $(seq "$ROUNDS"); do
 	ROUND=$r
-	if [ $((r % 2)) = 1 ]; then order="floor cpd nosbx"; else order="nosbx cpd floor"; fi
+	if [ $((r % 2)) = 1 ]; then order="floor cpd nosbx pg pgb"; else order="pgb pg nosbx cpd floor"; fi
 	for c in $CONCS; do
-		for srv in $order; do
+		for srv in $(with_pg "$c" $order); do
 			record "connect-c$c" "$srv" -s connect -u u:16 -c "$c" -d "$SECS"
 		done
 	done
@@ -212,9 +265,9 @@ lrounds=$(( ROUNDS > 3 ? 3 : ROUNDS ))  # send/recv rounds
 for r in $(seq "$(( ROUNDS > 5 ? 5 : ROUNDS ))"); do
 	ROUND=$r
 	hash_time
-	if [ $((r % 2)) = 1 ]; then order="floorl cpd"; else order="cpd floorl"; fi
+	if [ $((r % 2)) = 1 ]; then order="floorl cpd pg pgb"; else order="pgb pg cpd floorl"; fi
 	for c in $CONCS; do
-		for srv in $order; do
+		for srv in $(with_pg "$c" $order); do
 			record "login-c$c" "$srv" -s login -u u:16 -c "$c" -d "$SECS" --expect 0
 		done
 	done
@@ -247,43 +300,68 @@ done
 # user to itself) and the recv round downloads exactly those again, so the
 # mailboxes return to empty and every message is checked to arrive: first
 # with the acks written ahead (recvp), then, after a second send, with a
-# 250 after each delivery read (recv).
+# 250 after each delivery read (recv). The PostgreSQL store (pg, pgb: one
+# database) in the same rounds, right after LMDB's.
 sendrecv() {
-	local phase=$1 r c n
+	local phase=$1 r c n srv
 	for r in $(seq "$lrounds"); do
+		ROUND=$r
 		for c in $CONCS; do
 			n=$((MSGS / c))
-			record "send-$phase-c$c" cpd -s send -u u:"$c" -c "$c" -m "$n" &&
-			record "recvp-$phase-c$c" cpd -s recv -u u:"$c" -c "$c" --expect "$n" --ack-ahead &&
-			record "send-$phase-c$c" cpd -s send -u u:"$c" -c "$c" -m "$n" &&
-			record "recv-$phase-c$c" cpd -s recv -u u:"$c" -c "$c" --expect "$n"
+			for srv in $(with_pg 1 cpd pg pgb); do
+				record "send-$phase-c$c" "$srv" -s send -u u:"$c" -c "$c" -m "$n" &&
+				record "recvp-$phase-c$c" "$srv" -s recv -u u:"$c" -c "$c" --expect "$n" --ack-ahead &&
+				record "send-$phase-c$c" "$srv" -s send -u u:"$c" -c "$c" -m "$n" &&
+				record "recv-$phase-c$c" "$srv" -s recv -u u:"$c" -c "$c" --expect "$n"
+			done
 		done
 		n=$((MSGS / 20))
-		record "send1-$phase-c1" cpd -s send -u u:1 -c 1 -m "$n" --window 1 &&
-		record "recv1-$phase-c1" cpd -s recv -u u:1 -c 1 --expect "$n"
+		for srv in $(with_pg 1 cpd pg pgb); do
+			record "send1-$phase-c1" "$srv" -s send -u u:1 -c 1 -m "$n" --window 1 &&
+			record "recv1-$phase-c1" "$srv" -s recv -u u:1 -c 1 --expect "$n"
+		done
 	done
 }
-# fill N USERS...: queue N messages for each user (to itself).
+# fill N USERS...: queue N messages for each user (to itself), in both stores.
 fill() {
-	local n=$1 c
+	local n=$1 c srv
 	shift
 	c=$#
-	"$CPBENCH" -p "$PORT_cpd" -P "$PW" -s send -u "$(IFS=,; echo "$*")" \
-		-c "$c" -m "$n" >/dev/null 2>>"$S/cpbench.err" ||
-		err "filling the store failed"
+	for srv in $(with_pg 1 cpd pg); do
+		eval "port=\$PORT_$srv"
+		"$CPBENCH" -p "$port" -P "$PW" -s send -u "$(IFS=,; echo "$*")" \
+			-c "$c" -m "$n" >/dev/null 2>>"$S/cpbench.err" ||
+			err "filling the store ($srv) failed"
+	done
 }
+# pgqueued: messages queued in the PostgreSQL store.
+pgqueued() { pg_psql "$PGS_DBNAME" -c "SELECT count(*) FROM cp_messages"; }
 
 note ""
 note "== send and recv with $SMALL messages queued in the store =="
 fill "$SMALL" bulk1
 note "  queued in the store: $(queued)"
+[ "$PG_OK" = 1 ] && note "  queued in PostgreSQL: $(pgqueued)"
 sendrecv small
 note ""
 note "== send and recv with $BIG messages queued in the store =="
 per=$(( (BIG - SMALL) / 10 ))
 fill "$per" bulk2 bulk3 bulk4 bulk5 bulk6 bulk7 bulk8 bulk9 bulk10 bulk11
 note "  queued in the store: $(queued)"
+[ "$PG_OK" = 1 ] && note "  queued in PostgreSQL: $(pgqueued)"
 sendrecv big
+
+# ---------------------------------------------------------------- opening the store
+# What opening the store costs one handler process (bench/dbopen: libpq's
+# dlopen, connect and schema check, close), on LMDB, directly and through
+# PgBouncer in turn, with the server's and the pooler's CPU per open.
+if [ "$PG_OK" = 1 ]; then
+	note ""
+	note "== opening the store: bench/dbopen, $lrounds rounds of $OPENS fresh processes each =="
+	for r in $(seq "$lrounds"); do
+		pgstore_open "$r" "$OPENS"
+	done
+fi
 
 # ---------------------------------------------------------------- memory
 # Each handler runs under rusage-exec, which appends its ru_maxrss and CPU.
@@ -450,6 +528,45 @@ if [ "$TLS_OK" = 1 ]; then
 	note " plaintext: TLS costs $(ratio "$(med tls-c1 tcpd 6)" "$(med plain-c1 tcpd 6)")x the CPU of a plaintext session at c=1)"
 fi
 
+if [ "$PG_OK" = 1 ]; then
+	note ""
+	note "PostgreSQL store (medians; pg = cpd --db to PostgreSQL directly, pgb ="
+	note "the same through PgBouncer, transaction pooling; both on Unix sockets):"
+	printf '%-16s %9s %9s %9s %7s %7s %17s %11s %7s\n' scenario LMDB pg pgb \
+		pg/LMDB pgb/LMDB "cpd ms L/pg/pgb" "db ms pg/pgb" "pool ms"
+	for s in connect login; do
+		for c in $PG_CONCS; do
+			pg_row "$s-c$c"
+		done
+	done
+	note "(sessions/s; ratios: median of the per-round ratios; CPU per session:"
+	note " cpd = the handler, db = the PostgreSQL server, pool = PgBouncer)"
+	for ph in small big; do
+		for t in send recvp recv; do
+			for c in $CONCS; do
+				pg_row "$t-$ph-c$c" msg
+			done
+		done
+		pg_row "send1-$ph-c1" msg
+		pg_row "recv1-$ph-c1" msg
+	done
+	note "(messages/s; CPU per message; small: $SMALL messages queued in the"
+	note " store, big: $BIG; send1 waits for each 240: a commit per message)"
+	note ""
+	note "Opening the store, per handler process (bench/dbopen; ms, medians):"
+	printf '%-6s %10s %10s %10s %12s %12s %10s %10s\n' store "load libpq" \
+		open close "process wall" "process CPU" "db CPU" "pool CPU"
+	for srv in cpd pg pgb; do
+		printf '%-6s %10s %10s %10s %12s %12s %10s %10s\n' \
+			"$(case $srv in cpd) echo LMDB ;; *) echo "$srv" ;; esac)" \
+			"$(med open "$srv" 3)" "$(med open "$srv" 4)" "$(med open "$srv" 5)" \
+			"$(med open "$srv" 7)" "$(med open "$srv" 6)" "$(per open "$srv" 11)" \
+			"$(per open "$srv" 12)"
+	done
+	note "(open = connect and the schema check; process = fork to exit, CPU from"
+	note " wait4; db and pool: the server's and PgBouncer's CPU per open)"
+fi
+
 ceiling=$(med hash - 3)
 c16=$(pratio connect-c16)
 l16=$(hratio login-c16 3)
@@ -483,6 +600,22 @@ if [ "$TLS_OK" = 1 ]; then
 	note "            (sessions/s cpd/floor-tls: $(pratio tls-c1 3 tcpd tfloor); c=4: CPU $(pratio tls-c4 6 tcpd tfloor), rate $(pratio tls-c4 3 tcpd tfloor))"
 	note "connect c=16, plaintext to a cpd with a certificate: cpd/floor $ct16 >= 0.90: $(verdict "$ct16" '>=' 0.9)"
 	note "            (without a certificate, above: $c16; handler CPU per session: floor $(med connect-tlson-c16 floor 6) ms, cpd $(med connect-tlson-c16 tcpd 6) ms, floor/cpd $(ratio "$(med connect-tlson-c16 floor 6)" "$(med connect-tlson-c16 tcpd 6)"))"
+fi
+note ""
+note "==================== targets (issue 14: PostgreSQL) ===================="
+if [ "$PG_OK" = 1 ]; then
+	pl16=$(pratio login-c16 3 pgb cpd)
+	note "login c=16 (connect+login) through PgBouncer / LMDB: $pl16 >= 0.80: $(verdict "$pl16" '>=' 0.8)"
+	note "            (PostgreSQL directly: $(pratio login-c16 3 pg cpd); c=1: PgBouncer $(pratio login-c1 3 pgb cpd), directly $(pratio login-c1 3 pg cpd))"
+	note "            (hello sessions, connect c=16, no password hash: PgBouncer $(pratio connect-c16 3 pgb cpd), directly $(pratio connect-c16 3 pg cpd) of LMDB)"
+	ps1=$(med send-small-c1 pg 3)
+	pbs1=$(med send-small-c1 pgb 3)
+	note "send c=1 pipelined, PostgreSQL directly: $ps1 msg/s >= 20000: $(verdict "$ps1" '>=' 20000)"
+	note "send c=1 pipelined, through PgBouncer: $pbs1 msg/s >= 20000: $(verdict "$pbs1" '>=' 20000)"
+	note "            (c=16: directly $(med send-small-c16 pg 3), PgBouncer $(med send-small-c16 pgb 3) msg/s; one commit per message: $(med send1-small-c1 pg 3) msg/s)"
+	note "opening the store per handler: directly $(med open pg 6) ms CPU + $(per open pg 11) ms server, through PgBouncer $(med open pgb 6) ms + $(per open pgb 11) ms server + $(per open pgb 12) ms pooler; LMDB $(med open cpd 6) ms (reported, no target)"
+else
+	note "not measured: $PG_WHY"
 fi
 if [ "$FAILED" != 0 ]; then
 	note ""

@@ -33,7 +33,9 @@ pg_free_port() {
 # directory) and PG_PORT. With PG_LISTEN set (e.g. 127.0.0.1) it listens on
 # TCP at that address as well, on a free PG_PORT, trusting the addresses of
 # its own subnets (samenet). Returns 1 with the reason in PG_SKIP when
-# PostgreSQL cannot run here.
+# PostgreSQL cannot run here. PG_CONF_EXTRA, if set, is appended to
+# postgresql.conf after the settings below, so it overrides them
+# (bench/pgstore.bash: fsync on, as a real site has it).
 pg_start() {
 	PG_SKIP=
 	if [[ ! -x $PG_BIN/initdb || ! -x $PG_BIN/pg_ctl ]]; then
@@ -63,6 +65,7 @@ pg_start() {
 		shared_buffers = 16MB
 		deadlock_timeout = 200ms
 	CONF
+	printf '%s\n' "${PG_CONF_EXTRA:-}" >>"$PG_DIR/data/postgresql.conf"
 	# A role that must give its password, for the refused-login test.
 	cat >"$PG_DIR/data/pg_hba.conf" <<-HBA
 		local all pwuser scram-sha-256
@@ -176,6 +179,7 @@ pg_newdb() {
 # it transaction by transaction; closed after 1 s idle, since every test
 # has a database of its own), on a Unix socket in $PG_DIR/bouncer; sets
 # BOUNCER_PORT. Returns 1 with the reason in PG_SKIP if it cannot run.
+# BOUNCER_POOL_SIZE overrides the one server connection (the benchmark's).
 pg_bouncer_start() {
 	local bin=${PGBOUNCER:-/usr/sbin/pgbouncer} i
 	if [[ ! -x $bin ]]; then
@@ -195,7 +199,7 @@ pg_bouncer_start() {
 		auth_type = trust
 		auth_file = $PG_DIR/bouncer/users.txt
 		pool_mode = transaction
-		default_pool_size = 1
+		default_pool_size = ${BOUNCER_POOL_SIZE:-1}
 		server_idle_timeout = 1
 		max_client_conn = 50
 		logfile = $PG_DIR/bouncer/pgbouncer.log

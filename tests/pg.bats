@@ -102,6 +102,27 @@ wait_for() {
 	want "$R220" "$R230" "$R256"
 }
 
+@test "RMSG on an empty mailbox writes no lease (a poll costs no commit); one with messages claims it" {
+	# Every write to a user's row (a lease claim or release) is counted.
+	pg_psql "$DBNAME" -c "CREATE TABLE row_writes (name text);
+		CREATE FUNCTION count_write() RETURNS trigger LANGUAGE plpgsql AS
+		'BEGIN INSERT INTO row_writes VALUES (NEW.name); RETURN NEW; END';
+		CREATE TRIGGER count_write AFTER UPDATE ON cp_users FOR EACH ROW
+		EXECUTE FUNCTION count_write()"
+	run sess "${B}RMSG\r\nRMSG\r\n"
+	want "$R220" "$R230" "$R256" "$R256"
+	run pg_psql "$DBNAME" -c "SELECT count(*) FROM row_writes"
+	assert_output 0
+	queue 1
+	run sess "${B}RMSG\r\n250\r\nRMSG\r\n"
+	want "$R220" "$R230" "RMSGalice:m1" "$R255" "$R256"
+	# claimed, renewed by the removal, released: all in bob's row
+	run pg_psql "$DBNAME" -c "SELECT count(*) > 0, count(*) = count(*) FILTER (WHERE name = 'bob') FROM row_writes"
+	assert_output 't|t'
+	run pg_psql "$DBNAME" -c "SELECT lease_holder IS NULL FROM cp_users WHERE name = 'bob'"
+	assert_output t
+}
+
 @test "a handler killed mid-download: its lease holds others off until it expires; nothing is lost" {
 	queue 3
 	held first

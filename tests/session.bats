@@ -349,6 +349,21 @@ auth_fail_twice() { printf 'USER alice\r\nPASS a\r\nUSER alice\r\nPASS b\r\n'; }
 	want "$R220" "$R230" "$E540" "$R201" "$R240"
 }
 
+@test "one pipelined batch mixing unknown recipients and a mailbox that fills up: the same replies on both stores" {
+	# Every SMSG of the batch is checked as it comes (545 leaves the
+	# batch going; the limit counts the batch's own messages), and the
+	# 540 commits the messages before it first.
+	run sess "${A}SMSG bob:1\r\nSMSG nobody:x\r\nSMSG alice:self\r\nSMSG bob:2\r\nSMSG carol:y\r\nSMSG bob:3\r\nSMSG bob:4\r\n201\r\nSMSG bob:5\r\nSMSG alice:again\r\n" \
+		--mailbox-limit 2
+	assert_success
+	want "$R220" "$R230" "$R240" "$E545" "$R240" "$R240" "$E545" "$E540" \
+		"$E500" "$R201" "$E540" "$E500"
+	run sess "${B}RMSG\r\n250\r\n250\r\n" --mailbox-limit 2
+	want "$R220" "$R230" "RMSGalice:1" "RMSGalice:2" "$R255"
+	run sess "${A}RMSG\r\n250\r\n"
+	want "$R220" "$R230" "RMSGalice:self" "$R255"
+}
+
 # ------------------------------------------------------------ RMSG
 
 @test "RMSG with an empty mailbox -> 256, Process Command kept" {
@@ -799,6 +814,30 @@ stalled_twice() {
 	run sess "$g"
 	assert_success
 	want "${got[@]}"
+}
+
+@test "600 pipelined SMSG lines to two users (several commits): all stored once, in order" {
+	local f="$A" g="${B}RMSG\r\n" h="${A}RMSG\r\n" i
+	local out=("$R220" "$R230") gb=("$R220" "$R230") ga=("$R220" "$R230")
+	for ((i = 1; i <= 600; i++)); do
+		if ((i % 3)); then
+			f+="SMSG bob:b$i\r\n"
+			g+='250\r\n'
+			gb+=("RMSGalice:b$i")
+		else
+			f+="SMSG alice:a$i\r\n"
+			h+='250\r\n'
+			ga+=("RMSGalice:a$i")
+		fi
+		out+=("$R240")
+	done
+	run sess "$f"
+	assert_success
+	want "${out[@]}"
+	run sess "${g}RMSG\r\n"
+	want "${gb[@]}" "$R255" "$R256"
+	run sess "${h}RMSG\r\n"
+	want "${ga[@]}" "$R255" "$R256"
 }
 
 @test "pipelined SMSG mixed with other commands keeps reply order" {

@@ -333,17 +333,19 @@ static struct store *pg_open(const char *where, int flags, size_t map_mib,
 	static const char *const keys[] = { "connect_timeout",
 		"tcp_user_timeout", "keepalives", "keepalives_idle",
 		"keepalives_interval", "keepalives_count", "application_name",
-		"dbname", NULL };
+		"gssencmode", "dbname", NULL };
+	/* gssencmode: no Kerberos probe (files read, a credential cache
+	 * looked for) on every TCP connection; a site with GSSAPI sets it. */
 	const char *vals[] = { STR(CP_PG_CONNECT_TIMEOUT),
 		STR(CP_PG_TCP_USER_TIMEOUT_MS), "1", "10", "5", "3", "cp",
-		conninfo_of(where), NULL };
+		"disable", conninfo_of(where), NULL };
 	struct pg_store *st;
 	PQconninfoOption *opts;
 	char *perr = NULL;
 	uint64_t tok = 0;
 
 	(void)map_mib;
-	if (*vals[7] == '\0') {
+	if (*vals[8] == '\0') {
 		snprintf(err, errcap, "the PostgreSQL connection string after "
 			"'postgresql:' is empty");
 		return NULL;
@@ -352,7 +354,7 @@ static struct store *pg_open(const char *where, int flags, size_t map_mib,
 		return NULL;
 	/* libpq's own parse errors quote the bad part, which may be the
 	 * password: say only that it is malformed. */
-	if ((opts = PQconninfoParse(vals[7], &perr)) == NULL) {
+	if ((opts = PQconninfoParse(vals[8], &perr)) == NULL) {
 		snprintf(err, errcap, "the PostgreSQL connection string is "
 			"malformed (not shown: it may hold a password)");
 		PQfreemem(perr);

@@ -34,6 +34,11 @@ struct pg_store {
 	PGconn *conn;
 	int64_t token;                /* this handler's lease holder id */
 	bool lease_held;
+	bool lease_deferred;          /* RMSG found the mailbox empty: no
+	                               * lease until a message shows up */
+	uint64_t empty_gen;           /* the generation RMSG's read saw with
+	                               * the empty mailbox, for the download's
+	                               * first read (0: none) */
 	int64_t lease_renewed;        /* CLOCK_MONOTONIC s of the last claim */
 	char lease_user[CP_USER_MAX + 1];
 	bool in_batch;                /* a transaction of puts is open */

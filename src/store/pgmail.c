@@ -1,8 +1,9 @@
-/* pgmail.c - the PostgreSQL backend's mailboxes: pipelined puts as INSERTs
- * in one open transaction (COMMIT is the group commit), run again whole
- * after a deadlock; reads, removals of acknowledged ids and the download
- * lease in the user's row, each checked against the account generation in
- * the same transaction or statement. Schema and reasons in doc/store.md. */
+/* pgmail.c - the PostgreSQL backend's mailboxes: pipelined puts checked one
+ * by one in one open transaction (row locks, mailbox limits) and written by
+ * one multi-row INSERT just before its COMMIT (the group commit), run again
+ * whole after a deadlock; reads, removals of acknowledged ids and the
+ * download lease in the user's row, each checked against the account
+ * generation in the same transaction or statement. doc/store.md. */
 #include <endian.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,15 +54,13 @@ static int rcpt_index(struct pg_store *st, const char *rcpt)
 	return -1;
 }
 
-/* One put in the open transaction. */
+/* One put in the open transaction: the sender's and the recipient's rows
+ * locked (once per batch each), the mailbox limit checked against the
+ * messages queued plus those of the batch. The row itself is written by
+ * puts_write with the batch's others. */
 static enum store_put_result put_run(struct pg_store *st,
 	const struct pg_put *p)
 {
-	char now[24];
-	const char *v[4] = { p->rcpt, now, p->sender, p->text };
-	const int lens[4] = { 0, 0, 0, (int)p->text_len };
-	const int fmts[4] = { 0, 0, 0, 1 };
-	PGresult *res;
 	int i, r;
 
 	if (!st->sender_locked) {
@@ -91,15 +90,59 @@ static enum store_put_result put_run(struct pg_store *st,
 	}
 	if (p->limit && st->rcpt_count[i] >= p->limit)
 		return STORE_PUT_MAILBOX_FULL;
-	snprintf(now, sizeof now, "%lld", (long long)p->time);
-	res = pg_exec(st, "store message", "INSERT INTO cp_messages (rcpt, sent, "
-		"sender, body) VALUES ($1, $2, $3, $4)", 4, v, lens, fmts, 0,
-		PGRES_COMMAND_OK);
-	if (!res)
-		return STORE_PUT_ERROR;
-	PQclear(res);
 	st->rcpt_count[i]++;
 	return STORE_PUT_OK;
+}
+
+/* The batch's messages (st->log, all checked by put_run) in one INSERT of
+ * one row each, in their order: one round trip for the batch instead of
+ * one per message. 0 / -1 (error set; st->retry if transient). */
+static int puts_write(struct pg_store *st)
+{
+	/* ",($1021,$1022,$1023,$1024)" is 26 bytes: 256 * 4 params at most. */
+	enum { ROW_SQL_MAX = 32, TIME_MAX = 24 };
+	static const char head[] = "INSERT INTO cp_messages (rcpt, sent, "
+		"sender, body) VALUES ";
+	unsigned n = st->log_n, np = 4 * n;
+	size_t cap = sizeof head + (size_t)n * ROW_SQL_MAX, off;
+	char *sql = malloc(cap), *times = malloc((size_t)n * TIME_MAX);
+	const char **v = malloc(np * sizeof *v);
+	int *lens = malloc(np * sizeof *lens), *fmts = malloc(np * sizeof *fmts);
+	PGresult *res = NULL;
+
+	if (n == 0)
+		goto done;
+	if (!sql || !times || !v || !lens || !fmts) {
+		snprintf(st->err, sizeof st->err, "store messages: out of memory");
+		goto done;
+	}
+	off = (size_t)snprintf(sql, cap, "%s", head);
+	for (unsigned k = 0; k < n; k++) {
+		const struct pg_put *p = &st->log[k];
+		char *t = times + (size_t)k * TIME_MAX;
+		unsigned b = 4 * k;
+		snprintf(t, TIME_MAX, "%lld", (long long)p->time);
+		v[b] = p->rcpt;
+		v[b + 1] = t;
+		v[b + 2] = p->sender;
+		v[b + 3] = p->text;
+		lens[b] = lens[b + 1] = lens[b + 2] = 0;
+		lens[b + 3] = (int)p->text_len;
+		fmts[b] = fmts[b + 1] = fmts[b + 2] = 0;
+		fmts[b + 3] = 1; /* the text as bytes, as it came */
+		off += (size_t)snprintf(sql + off, cap - off, "%s($%u,$%u,$%u,$%u)",
+			k ? "," : "", b + 1, b + 2, b + 3, b + 4);
+	}
+	res = pg_exec(st, "store messages", sql, (int)np, v, lens, fmts, 0,
+		PGRES_COMMAND_OK);
+	PQclear(res);
+done:
+	free(sql);
+	free(times);
+	free(v);
+	free(lens);
+	free(fmts);
+	return n == 0 || res ? 0 : -1;
 }
 
 static void batch_end(struct pg_store *st)
@@ -121,29 +164,40 @@ static int batch_begin(struct pg_store *st)
 	return 0;
 }
 
+/* Before the attempt-th replay: 10 ms per attempt and up to 10 more, so
+ * that the other side of a deadlock, whose wait our rollback ended, takes
+ * the rows before we lock them again. */
+static void replay_pause(int attempt)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec = (long)(attempt + 1) * 10000000L + ts.tv_nsec % 10000000L;
+	ts.tv_sec = 0;
+	nanosleep(&ts, NULL);
+}
+
 /* After a deadlock or serialization failure: roll back, begin again and
- * put the batch's first n messages again, up to CP_PG_RETRIES times. All
- * but the last were accepted before; the last may be the put that met the
- * failure, and its own refusal (no such user, mailbox full) is returned as
- * it is, the batch going on. Any other outcome ends in STORE_PUT_ERROR. */
-static enum store_put_result batch_replay(struct pg_store *st, unsigned n)
+ * check the batch's messages again, each of which was accepted before
+ * (puts_write writes them all at the commit). */
+static int batch_replay(struct pg_store *st)
 {
 	for (int t = 0; t < CP_PG_RETRIES; t++) {
-		enum store_put_result r = STORE_PUT_OK;
 		unsigned i;
 		pg_rollback(st);
+		replay_pause(t);
 		st->retry = false;
 		if (batch_begin(st) != 0)
-			return STORE_PUT_ERROR;
-		for (i = 0; i < n; i++)
-			if ((r = put_run(st, &st->log[i])) != STORE_PUT_OK)
+			return -1;
+		for (i = 0; i < st->log_n; i++)
+			if (put_run(st, &st->log[i]) != STORE_PUT_OK)
 				break;
-		if (i == n || (i == n - 1 && r != STORE_PUT_ERROR))
-			return r;
-		if (r != STORE_PUT_ERROR || !st->retry)
-			return STORE_PUT_ERROR;
+		if (i == st->log_n)
+			return 0;
+		if (!st->retry)
+			return -1;
 	}
-	return STORE_PUT_ERROR;
+	return -1;
 }
 
 enum store_put_result pg_msg_put(struct store *s, const char *rcpt,
@@ -184,9 +238,9 @@ enum store_put_result pg_msg_put(struct store *s, const char *rcpt,
 		return STORE_PUT_ERROR;
 	st->retry = false;
 	r = put_run(st, p);
-	/* The replay runs this put again too, so it gets the retries. */
-	if (r == STORE_PUT_ERROR && st->retry)
-		r = batch_replay(st, st->log_n + 1);
+	for (int t = 0; r == STORE_PUT_ERROR && st->retry && t < CP_PG_RETRIES &&
+	     batch_replay(st) == 0; t++)
+		r = put_run(st, p);
 	switch (r) {
 	case STORE_PUT_OK:
 		st->log_n++;
@@ -214,13 +268,12 @@ int pg_msg_commit(struct store *s)
 		return 0;
 	for (int t = 0;; t++) {
 		st->retry = false;
-		if (pg_commit(st) == 0) {
+		if (puts_write(st) == 0 && pg_commit(st) == 0) {
 			st->in_batch = false;
 			st->log_n = 0;
 			return 0;
 		}
-		if (!st->retry || t == CP_PG_RETRIES ||
-		    batch_replay(st, st->log_n) != STORE_PUT_OK)
+		if (!st->retry || t == CP_PG_RETRIES || batch_replay(st) != 0)
 			break;
 	}
 	batch_end(st);
@@ -243,6 +296,7 @@ static int64_t mono_seconds(void)
 }
 
 static int lease_tx(struct pg_store *st, void *arg);
+static int lease_claim(struct pg_store *st, const char *nm);
 
 /* ---------------------------------------------------------------- reads */
 
@@ -269,6 +323,19 @@ int pg_msg_next(struct store *s, const char *user, size_t len, uint64_t gen,
 		snprintf(st->err, sizeof st->err, "read mailbox: invalid name");
 		return -1;
 	}
+	/* The download's first read right after RMSG found the mailbox
+	 * empty: that read, one statement, saw the generation too. */
+	if (st->empty_gen != 0 && after == 0 &&
+	    strncmp(st->lease_user, user, len) == 0 && !st->lease_user[len]) {
+		uint64_t seen = st->empty_gen;
+		st->empty_gen = 0;
+		if (seen == gen)
+			return 0;
+		snprintf(st->err, sizeof st->err, "the account changed since "
+			"login");
+		return STORE_ACCOUNT_CHANGED;
+	}
+	st->empty_gen = 0;
 	if (pg_ready(st) != 0)
 		return -1;
 	/* A long download keeps its lease: claimed again once a third of it
@@ -299,6 +366,18 @@ int pg_msg_next(struct store *s, const char *user, size_t len, uint64_t gen,
 		snprintf(st->err, sizeof st->err, "the account changed since "
 			"login");
 		r = STORE_ACCOUNT_CHANGED;
+	} else if (st->lease_deferred && !PQgetisnull(res, 0, 2)) {
+		/* A message came after RMSG found the mailbox empty: claim
+		 * the lease now and read again under it (what this read saw
+		 * may have been another download's, acknowledged since). If
+		 * another handler holds it, offer nothing: 256, as for a
+		 * busy mailbox. */
+		PQclear(res);
+		st->lease_deferred = false;
+		r = lease_claim(st, st->lease_user);
+		if (r == 0 || r < 0)
+			return r;
+		return pg_msg_next(s, user, len, gen, after, msg);
 	} else if (st->lease_held && !*PQgetvalue(res, 0, 1)) {
 		snprintf(st->err, sizeof st->err, "read mailbox: the download "
 			"lease was taken over (held longer than %d s)",
@@ -423,12 +502,39 @@ static int lease_tx(struct pg_store *st, void *arg)
 	return r < 0 ? -1 : r == 0 ? 2 : 0;
 }
 
+/* Claim the lease of nm: 1 claimed (or no such user: nothing to guard),
+ * 0 another handler holds it, -1 error. */
+static int lease_claim(struct pg_store *st, const char *nm)
+{
+	char tok[24];
+	const char *v[2] = { nm, tok };
+	int r;
+
+	snprintf(tok, sizeof tok, "%lld", (long long)st->token);
+	r = pg_tx(st, lease_tx, (void *)v);
+	if (r < 0)
+		return -1;
+	st->lease_held = r == 1;
+	if (r == 1) {
+		if (st->lease_user != nm)
+			snprintf(st->lease_user, sizeof st->lease_user, "%s", nm);
+		st->lease_renewed = mono_seconds();
+	}
+	return r > 0;
+}
+
+/* Most RMSGs find the mailbox empty (a client polling): one read tells (and
+ * reads the account's generation in the same snapshot, which the download's
+ * first read then checks instead of reading again), and no lease is written
+ * (two commits fewer, which a synchronous standby would each have to
+ * confirm). pg_msg_next claims it if a message shows up in a later read. */
 int pg_mailbox_lock(struct store *s, const char *user, size_t len)
 {
 	struct pg_store *st = (struct pg_store *)s;
-	char nm[CP_USER_MAX + 1], tok[24];
-	const char *v[2] = { nm, tok };
-	int r;
+	char nm[CP_USER_MAX + 1];
+	const char *v[1] = { nm };
+	PGresult *res;
+	uint64_t gen = 0;
 
 	if (len == 0 || len > CP_USER_MAX) {
 		snprintf(st->err, sizeof st->err, "claim mailbox: invalid name");
@@ -436,16 +542,25 @@ int pg_mailbox_lock(struct store *s, const char *user, size_t len)
 	}
 	memcpy(nm, user, len);
 	nm[len] = '\0';
-	snprintf(tok, sizeof tok, "%lld", (long long)st->token);
-	r = pg_tx(st, lease_tx, (void *)v);
-	if (r < 0)
+	if (pg_ready(st) != 0)
 		return -1;
-	st->lease_held = r == 1;
-	if (r == 1) {
+	res = pg_exec(st, "claim mailbox", "SELECT u.generation FROM cp_users u "
+		"WHERE u.name = $1 AND NOT EXISTS (SELECT 1 FROM cp_messages m "
+		"WHERE m.rcpt = u.name)", 1, v, NULL, NULL, 0, PGRES_TUPLES_OK);
+	if (!res)
+		return -1;
+	if (PQntuples(res) == 1)
+		gen = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	if (gen != 0) {
 		memcpy(st->lease_user, nm, len + 1);
-		st->lease_renewed = mono_seconds();
+		st->lease_deferred = true;
+		st->empty_gen = gen;
+		return 1;
 	}
-	return r > 0;
+	/* Messages queued (or no such user: the read finds the account
+	 * gone): claim it now, as a busy mailbox must answer 256. */
+	return lease_claim(st, nm);
 }
 
 static int release_tx(struct pg_store *st, void *arg)
@@ -470,6 +585,8 @@ void pg_mailbox_unlock(struct store *s)
 	char tok[24];
 	const char *v[2] = { st->lease_user, tok };
 
+	st->lease_deferred = false;
+	st->empty_gen = 0;
 	if (!st->lease_held)
 		return;
 	snprintf(tok, sizeof tok, "%lld", (long long)st->token);

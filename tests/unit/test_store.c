@@ -3,7 +3,8 @@
  * (tests/pg-unit-store.sh): account generations never repeat and every mailbox call checks
  * them; the user list reaches every user once across its pages and holds no
  * read transaction while its callback runs (a slow reader must not stop the
- * reuse of freed pages). */
+ * reuse of freed pages); on PostgreSQL, a download lock taken on an empty
+ * mailbox still keeps a second downloader off once a message arrives. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,68 @@ static void test_generations(void)
 		"the new bob's ack removes it");
 }
 
+/* Two handles, as two handlers: RMSG on an empty mailbox (which the
+ * PostgreSQL store answers without writing a lease), then a message
+ * arrives. PostgreSQL only: LMDB must not be opened twice in one process
+ * (its lock file's locks are per process); store.bats covers its lock. */
+static void test_download_lock(const char *where)
+{
+	char err[256];
+	struct store *st2 = store_open(where, 0, 1, err, sizeof err);
+	struct store_msg m, m2;
+	uint64_t ga = gen_of("alice"), gd;
+	int r2, a, b;
+
+	if (!st2) {
+		ok(0, "a second handle: %s", err);
+		return;
+	}
+	store_user_add(st, "dave", 4, "$y$dave");
+	gd = gen_of("dave");
+	ok(store_mailbox_lock(st, "dave", 4) == 1 &&
+		store_msg_next(st, "dave", 4, gd, 0, &m) == 0,
+		"RMSG on an empty mailbox: locked, nothing to read");
+	ok(store_msg_put(st2, "dave", 4, "alice", 5, ga, "m1", 2, 0) ==
+		STORE_PUT_OK && store_msg_commit(st2) == 0,
+		"meanwhile a message arrives");
+	ok(store_msg_next(st, "dave", 4, gd, 0, &m) == 1 &&
+		strcmp(m.text, "m1") == 0, "the download reads it");
+	ok(store_mailbox_lock(st2, "dave", 4) == 0,
+		"and holds another download off while it runs");
+	ok(store_msg_remove(st, "dave", 4, gd, &m.id, 1) == 0, "acked");
+	store_mailbox_unlock(st);
+	store_mailbox_unlock(st2);
+
+	/* The message comes between the first RMSG and its read, and a
+	 * second RMSG comes after it: exactly one of the two delivers it. */
+	ok(store_mailbox_lock(st, "dave", 4) == 1, "RMSG on the empty mailbox again");
+	ok(store_msg_put(st2, "dave", 4, "alice", 5, ga, "m2", 2, 0) ==
+		STORE_PUT_OK && store_msg_commit(st2) == 0, "a message arrives");
+	r2 = store_mailbox_lock(st2, "dave", 4);
+	a = store_msg_next(st, "dave", 4, gd, 0, &m);
+	b = r2 == 1 ? store_msg_next(st2, "dave", 4, gd, 0, &m2) : 0;
+	ok(r2 >= 0 && a >= 0 && b >= 0 && (a == 1) + (b == 1) == 1,
+		"a second RMSG after it: exactly one of the two downloads gets "
+		"it (lock %d, reads %d and %d)", r2, a, b);
+	if (a == 1)
+		store_msg_remove(st, "dave", 4, gd, &m.id, 1);
+	if (b == 1)
+		store_msg_remove(st2, "dave", 4, gd, &m2.id, 1);
+	store_mailbox_unlock(st);
+	store_mailbox_unlock(st2);
+	ok(store_mailbox_lock(st2, "dave", 4) == 1 &&
+		store_msg_next(st2, "dave", 4, gd, 0, &m2) == 0,
+		"removed once, and the lock is free again");
+	store_mailbox_unlock(st2);
+	store_user_set_hash(st, "dave", 4, "$y$dave2");
+	ok(store_mailbox_lock(st2, "dave", 4) == 1 &&
+		store_msg_next(st2, "dave", 4, gd, 0, &m2) == STORE_ACCOUNT_CHANGED,
+		"RMSG on an empty mailbox after a password change: the account "
+		"changed");
+	store_mailbox_unlock(st2);
+	store_close(st2);
+}
+
 static unsigned listed, calls_failed;
 static char last[CP_USER_MAX + 1];
 static bool in_order = true;
@@ -104,13 +167,14 @@ static void test_list(void)
 {
 	char name[16];
 	uint64_t g = gen_of("alice");
+	unsigned nusers = NUSERS + 2 + (gen_of("dave") != 0);
 
 	for (int i = 0; i < NUSERS; i++) {
 		snprintf(name, sizeof name, "u%04d", i);
 		store_user_add(st, name, strlen(name), "$y$x");
 	}
 	ok(store_user_list(st, list_cb, &g) == 0, "the list succeeds");
-	ok(listed == NUSERS + 2 && in_order,
+	ok(listed == nusers && in_order,
 		"every user listed once, in name order, across pages (%u)", listed);
 	ok(calls_failed == 0,
 		"no read transaction is held while the callback runs: %d writes "
@@ -128,6 +192,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		test_generations();
+		test_download_lock(argv[1]);
 		test_list();
 		store_close(st);
 		return tap_done();
