@@ -91,6 +91,29 @@ $R255"
 	fi
 }
 
+@test "the synchronous standby away: a COMMIT it never confirms is answered 540, not 240, and logged; the session goes on" {
+	local fd
+	cp_listen 127.0.0.1 "$CPD" --auth-fail-delay 0
+	exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+	say "$fd" 'USER alice' 220
+	say "$fd" 'PASS alicepw' 230
+	say "$fd" 'SMSG bob:both' 240
+	pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/standby" -m fast -w stop >/dev/null
+	# The COMMIT waits for the standby until the statement timeout
+	# (CP_PG_STATEMENT_TIMEOUT_MS) cancels the wait; the server then keeps
+	# the commit and only warns: not an acknowledgement.
+	say "$fd" 'SMSG bob:primary-only' 540
+	say "$fd" 201 201
+	printf 'TERM\r\n' >&"$fd"
+	exec {fd}>&-
+	run grep -c 'not confirmed by the synchronous standby' "$BATS_TEST_TMPDIR/sa.log"
+	assert_output 1
+	# It is on the primary: the client, told 540, may send it again (a
+	# duplicate rather than a loss).
+	run pg_psql "$DBNAME" -c "SELECT count(*) FROM cp_messages WHERE rcpt = 'bob'"
+	assert_output 2
+}
+
 @test "the sandbox on a database store: TCP connect to the ports of the URI's hosts, to no other, and no UDP" {
 	local other
 	for p in "$PG_PORT" "$PG_PORT2"; do

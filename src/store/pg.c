@@ -1,9 +1,7 @@
 /* pg.c - the PostgreSQL backend (libpq): connecting with bounded timeouts,
- * the statement and transaction helpers, the versioned schema (made or
- * upgraded under a transaction-scoped advisory lock), users and the admin
- * operations; pgmail.c the mailboxes. Only PQexecParams with unnamed
- * statements and SET LOCAL, so PgBouncer's transaction pooling works.
- * Never logs the connection string (it may hold a password). */
+ * the versioned schema (made or upgraded under a transaction-scoped advisory
+ * lock), users and the admin operations; pgconn.c runs the statements,
+ * pgmail.c the mailboxes. Never logs the connection string. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,180 +17,9 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
-/* ---------------------------------------------------------------- errors */
-
-/* Copy s into dst as one line: newlines and tabs become spaces, trailing
- * blanks dropped. */
-static void one_line(char *dst, size_t cap, const char *s)
-{
-	size_t n = 0;
-	for (; *s && n + 1 < cap; s++)
-		dst[n++] = (*s == '\n' || *s == '\r' || *s == '\t') ? ' ' : *s;
-	while (n > 0 && dst[n - 1] == ' ')
-		n--;
-	dst[n] = '\0';
-}
-
-void pg_fail(struct pg_store *st, const char *what, const PGresult *res)
-{
-	const char *msg = NULL, *state = NULL;
-	char line[160];
-
-	if (res) {
-		msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	}
-	if (!msg || !*msg)
-		msg = PQerrorMessage(st->conn);
-	if (!msg || !*msg)
-		msg = "unknown error";
-	one_line(line, sizeof line, msg);
-	/* 40001 serialization_failure, 40P01 deadlock_detected. */
-	st->retry = state && (strcmp(state, "40001") == 0 ||
-		strcmp(state, "40P01") == 0);
-	if (PQstatus(st->conn) == CONNECTION_BAD)
-		snprintf(st->err, sizeof st->err, "%s: connection lost: %s",
-			what, line);
-	else
-		snprintf(st->err, sizeof st->err, "%s: %s%s%s%s", what, line,
-			state ? " (SQLSTATE " : "", state ? state : "",
-			state ? ")" : "");
-}
-
 static const char *pg_last_error(const struct store *s)
 {
 	return ((const struct pg_store *)s)->err;
-}
-
-/* ---------------------------------------------------------------- statements */
-
-/* A connection lost since the last call (a restarted server, a failover)
- * is made again once, within connect_timeout, before the next statement. */
-int pg_ready(struct pg_store *st)
-{
-	if (PQstatus(st->conn) == CONNECTION_OK)
-		return 0;
-	PQreset(st->conn);
-	if (PQstatus(st->conn) == CONNECTION_OK)
-		return 0;
-	pg_fail(st, "reconnect", NULL);
-	st->retry = false;
-	return -1;
-}
-
-PGresult *pg_exec(struct pg_store *st, const char *what, const char *sql,
-	int n, const char *const *vals, const int *lens, const int *fmts,
-	int result_format, ExecStatusType want)
-{
-	PGresult *res = PQexecParams(st->conn, sql, n, NULL, vals, lens, fmts,
-		result_format);
-
-	if (res && PQresultStatus(res) == want)
-		return res;
-	pg_fail(st, what, res);
-	PQclear(res);
-	return NULL;
-}
-
-int pg_rows(struct pg_store *st, const char *what, const char *sql, int n,
-	const char *const *vals)
-{
-	PGresult *res = pg_exec(st, what, sql, n, vals, NULL, NULL, 0,
-		PGRES_TUPLES_OK);
-	int rows;
-
-	if (!res)
-		return -1;
-	rows = PQntuples(res);
-	PQclear(res);
-	return rows;
-}
-
-static int exec_simple(struct pg_store *st, const char *what, const char *sql)
-{
-	PGresult *res = PQexec(st->conn, sql);
-	int ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
-
-	if (!ok)
-		pg_fail(st, what, res);
-	PQclear(res);
-	return ok ? 0 : -1;
-}
-
-int pg_begin(struct pg_store *st)
-{
-	if (pg_ready(st) != 0)
-		return -1;
-	/* One round trip; every setting ends with the transaction. */
-	return exec_simple(st, "begin", "BEGIN ISOLATION LEVEL READ COMMITTED;"
-		" SET LOCAL synchronous_commit = on;"
-		" SET LOCAL statement_timeout = " STR(CP_PG_STATEMENT_TIMEOUT_MS) ";"
-		" SET LOCAL lock_timeout = " STR(CP_PG_STATEMENT_TIMEOUT_MS) ";"
-		" SET LOCAL idle_in_transaction_session_timeout = "
-		STR(CP_PG_STATEMENT_TIMEOUT_MS));
-}
-
-int pg_commit(struct pg_store *st)
-{
-	PGresult *res = PQexec(st->conn, "COMMIT");
-	/* COMMIT of a failed transaction answers ROLLBACK, not an error. */
-	int ok = res && PQresultStatus(res) == PGRES_COMMAND_OK &&
-		strcmp(PQcmdStatus(res), "COMMIT") == 0;
-
-	if (!ok) {
-		pg_fail(st, "commit", res);
-		if (res && PQresultStatus(res) == PGRES_COMMAND_OK)
-			snprintf(st->err, sizeof st->err,
-				"commit: the transaction was rolled back");
-	}
-	PQclear(res);
-	return ok ? 0 : -1;
-}
-
-void pg_rollback(struct pg_store *st)
-{
-	if (PQstatus(st->conn) == CONNECTION_OK &&
-	    PQtransactionStatus(st->conn) != PQTRANS_IDLE)
-		PQclear(PQexec(st->conn, "ROLLBACK"));
-}
-
-PGresult *pg_read(struct pg_store *st, const char *what, const char *sql,
-	int n, const char *const *vals, int result_format)
-{
-	PGresult *res;
-
-	/* Inside a transaction already (its timeouts set): just the read. */
-	if (PQtransactionStatus(st->conn) == PQTRANS_INTRANS)
-		return pg_exec(st, what, sql, n, vals, NULL, NULL,
-			result_format, PGRES_TUPLES_OK);
-	if (pg_begin(st) != 0)
-		return NULL;
-	res = pg_exec(st, what, sql, n, vals, NULL, NULL, result_format,
-		PGRES_TUPLES_OK);
-	if (res && pg_commit(st) != 0) {
-		PQclear(res);
-		res = NULL;
-	}
-	if (!res)
-		pg_rollback(st);
-	return res;
-}
-
-int pg_tx(struct pg_store *st, int (*fn)(struct pg_store *st, void *arg),
-	void *arg)
-{
-	for (int i = 0;; i++) {
-		int r;
-		st->retry = false;
-		if (pg_begin(st) != 0)
-			return -1;
-		r = fn(st, arg);
-		if (r >= 0 && pg_commit(st) == 0)
-			return r;
-		pg_rollback(st);
-		if (!st->retry || i == CP_PG_RETRIES)
-			return -1;
-	}
 }
 
 /* ---------------------------------------------------------------- schema */
@@ -265,7 +92,7 @@ static int migrate_tx(struct pg_store *st, void *arg)
 	if (arg)
 		*(int *)arg = v;
 	for (; v < PG_SCHEMA_VERSION; v++)
-		if (exec_simple(st, "migrate schema", schema_steps[v]) != 0)
+		if (pg_exec_simple(st, "migrate schema", schema_steps[v]) != 0)
 			return -1;
 	return v;
 }
@@ -372,11 +199,12 @@ static struct store *pg_open(const char *where, int flags, size_t map_mib,
 	st->token = (int64_t)(tok >> 1);
 	st->conn = PQconnectdbParams(keys, vals, 1);
 	if (PQstatus(st->conn) != CONNECTION_OK) {
-		one_line(st->err, sizeof st->err, PQerrorMessage(st->conn));
+		pg_one_line(st->err, sizeof st->err, PQerrorMessage(st->conn));
 		snprintf(err, errcap, "cannot connect to the PostgreSQL store: %s",
 			st->err);
 		goto fail;
 	}
+	PQsetNoticeReceiver(st->conn, pg_notice, st);
 	if (!(flags & STORE_MIGRATE) &&
 	    schema_check(st, flags & STORE_CREATE) != 0) {
 		snprintf(err, errcap, "cannot open the PostgreSQL store: %s",

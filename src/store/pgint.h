@@ -49,8 +49,15 @@ struct pg_store {
 	char rcpt[CP_SMSG_BATCH_MAX][CP_USER_MAX + 1];
 	uint64_t rcpt_count[CP_SMSG_BATCH_MAX]; /* their queued messages */
 	bool retry;                   /* the last failure is transient */
+	bool in_commit;               /* a COMMIT is under way */
+	bool commit_warned;           /* a WARNING arrived during COMMIT */
+	char warning[160];            /* its text, for the log line */
 	char err[PG_ERR_MAX];
 };
+
+/* Copy s into dst as one line (newlines and tabs as spaces, no trailing
+ * blanks): libpq's messages end in newlines. */
+void pg_one_line(char *dst, size_t cap, const char *s);
 
 /* Record "what: the server's or libpq's reason" (one line; res may be
  * NULL) as the last error and whether it is worth retrying. */
@@ -78,11 +85,19 @@ int pg_rows(struct pg_store *st, const char *what, const char *sql, int n,
 PGresult *pg_read(struct pg_store *st, const char *what, const char *sql,
 	int n, const char *const *vals, int result_format);
 
+/* A statement without parameters or rows (e.g. several ; separated). 0 / -1. */
+int pg_exec_simple(struct pg_store *st, const char *what, const char *sql);
+
 /* BEGIN with this transaction's timeouts and synchronous_commit (SET
- * LOCAL: nothing outlives it); COMMIT; ROLLBACK (errors ignored). 0 / -1. */
+ * LOCAL: nothing outlives it); COMMIT; ROLLBACK (errors ignored). 0 / -1.
+ * A COMMIT the server answers with a warning (its wait for the synchronous
+ * standby was cancelled: committed on this server alone) fails too, so that
+ * nothing is acknowledged that the standby may not have. */
 int pg_begin(struct pg_store *st);
 int pg_commit(struct pg_store *st);
 void pg_rollback(struct pg_store *st);
+/* The connection's notice receiver (arg: the store), for pg_commit. */
+void pg_notice(void *arg, const PGresult *res);
 
 /* Run fn(st, arg) in a transaction, again after a transient failure up to
  * CP_PG_RETRIES times. fn returns >= 0 (committed, returned) or -1. */

@@ -46,6 +46,14 @@ int pglib_load(char *err, size_t errcap)
 		dlclose(h); \
 		return -1; \
 	}
+	SYM(cancel, "PQcancel")
+	SYM(consumeInput, "PQconsumeInput")
+	SYM(freeCancel, "PQfreeCancel")
+	SYM(getCancel, "PQgetCancel")
+	SYM(getResult, "PQgetResult")
+	SYM(isBusy, "PQisBusy")
+	SYM(sendQuery, "PQsendQuery")
+	SYM(socket, "PQsocket")
 	SYM(clear, "PQclear")
 	SYM(cmdStatus, "PQcmdStatus")
 	SYM(cmdTuples, "PQcmdTuples")
@@ -65,6 +73,7 @@ int pglib_load(char *err, size_t errcap)
 	SYM(reset, "PQreset")
 	SYM(resultErrorField, "PQresultErrorField")
 	SYM(resultStatus, "PQresultStatus")
+	SYM(setNoticeReceiver, "PQsetNoticeReceiver")
 	SYM(status, "PQstatus")
 	SYM(transactionStatus, "PQtransactionStatus")
 #undef SYM

@@ -9,6 +9,14 @@
 #include <libpq-fe.h>
 
 struct pglib {
+	__typeof__(&PQcancel) cancel;
+	__typeof__(&PQconsumeInput) consumeInput;
+	__typeof__(&PQfreeCancel) freeCancel;
+	__typeof__(&PQgetCancel) getCancel;
+	__typeof__(&PQgetResult) getResult;
+	__typeof__(&PQisBusy) isBusy;
+	__typeof__(&PQsendQuery) sendQuery;
+	__typeof__(&PQsocket) socket;
 	__typeof__(&PQclear) clear;
 	__typeof__(&PQcmdStatus) cmdStatus;
 	__typeof__(&PQcmdTuples) cmdTuples;
@@ -28,6 +36,7 @@ struct pglib {
 	__typeof__(&PQreset) reset;
 	__typeof__(&PQresultErrorField) resultErrorField;
 	__typeof__(&PQresultStatus) resultStatus;
+	__typeof__(&PQsetNoticeReceiver) setNoticeReceiver;
 	__typeof__(&PQstatus) status;
 	__typeof__(&PQtransactionStatus) transactionStatus;
 };
@@ -38,6 +47,14 @@ extern struct pglib pglib;
  * one-line reason in err (libpq-dev's runtime, libpq5, is missing). */
 int pglib_load(char *err, size_t errcap);
 
+#define PQcancel (pglib.cancel)
+#define PQconsumeInput (pglib.consumeInput)
+#define PQfreeCancel (pglib.freeCancel)
+#define PQgetCancel (pglib.getCancel)
+#define PQgetResult (pglib.getResult)
+#define PQisBusy (pglib.isBusy)
+#define PQsendQuery (pglib.sendQuery)
+#define PQsocket (pglib.socket)
 #define PQclear (pglib.clear)
 #define PQcmdStatus (pglib.cmdStatus)
 #define PQcmdTuples (pglib.cmdTuples)
@@ -57,6 +74,7 @@ int pglib_load(char *err, size_t errcap);
 #define PQreset (pglib.reset)
 #define PQresultErrorField (pglib.resultErrorField)
 #define PQresultStatus (pglib.resultStatus)
+#define PQsetNoticeReceiver (pglib.setNoticeReceiver)
 #define PQstatus (pglib.status)
 #define PQtransactionStatus (pglib.transactionStatus)
 

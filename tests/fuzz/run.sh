@@ -46,7 +46,7 @@ build() {
 		"$srcdir/tests/fuzz/$main" "$@" $CP_FUZZ_LIBS
 }
 
-core="$src/proto.c $src/session.c $src/sessionmail.c $src/store/store.c $src/store/lmdb.c $src/store/lmdbmail.c $src/store/lmdbops.c $src/store/lmdbadmin.c $src/store/lmdbcopy.c $src/store/storecopy.c $src/store/storerec.c $src/store/storeops.c $src/store/mboxlock.c $src/store/pg.c $src/store/pgmail.c $src/store/pgadmin.c $src/store/pglib.c $src/auth.c $src/lineio.c $src/log.c"
+core="$src/proto.c $src/session.c $src/sessionmail.c $src/store/store.c $src/store/lmdb.c $src/store/lmdbmail.c $src/store/lmdbops.c $src/store/lmdbadmin.c $src/store/lmdbcopy.c $src/store/storecopy.c $src/store/storerec.c $src/store/storeops.c $src/store/mboxlock.c $src/store/pg.c $src/store/pgconn.c $src/store/pgmail.c $src/store/pgnet.c $src/store/pgadmin.c $src/store/pglib.c $src/auth.c $src/lineio.c $src/log.c"
 for h in "$@"; do
 	case $h in
 	proto) build proto fuzz_proto.c "$src/proto.c" ;;
