@@ -241,6 +241,29 @@ wait_for() {
 	refute_output --partial Right0ne
 }
 
+@test "the password from a libpq password file in systemd's credentials (LoadCredential=, PGPASSFILE=%d/pgpass): in, and never logged" {
+	pg_psql postgres -c "DO \$\$BEGIN CREATE ROLE pwuser LOGIN PASSWORD 'Right0ne'; EXCEPTION WHEN duplicate_object THEN NULL; END\$\$"
+	pg_psql postgres -c "GRANT ALL ON DATABASE $DBNAME TO pwuser"
+	pg_psql "$DBNAME" -c "GRANT ALL ON ALL TABLES IN SCHEMA public TO pwuser; GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO pwuser"
+	local creds=$BATS_TEST_TMPDIR/credentials
+	mkdir -m 0700 "$creds"
+	# As systemd writes a credential: read-only for the service's user.
+	printf '*:*:*:pwuser:Right0ne\n' >"$creds/pgpass"
+	chmod 0400 "$creds/pgpass"
+	local db="postgresql://pwuser@/$DBNAME?host=$PG_DIR&port=$PG_PORT"
+	CREDENTIALS_DIRECTORY=$creds PGPASSFILE=$creds/pgpass run sess "${A}SMSG bob:via-pgpass\r\n" --db "$db"
+	assert_success
+	want "$R220" "$R230" "$R240"
+	run cat "$BATS_TEST_TMPDIR/cpd.log"
+	refute_output --partial Right0ne
+	# Without it, the same string is refused, with one line saying so.
+	PGPASSFILE=/nonexistent run sess "${A}" --db "$db"
+	assert_failure 1
+	run cat "$BATS_TEST_TMPDIR/cpd.log"
+	assert_output --regexp 'password|authentication'
+	refute_output --partial Right0ne
+}
+
 @test "the database restarted mid-session: 540 and one log line meanwhile, then the same session stores again" {
 	held s
 	exec 4>"$BATS_TEST_TMPDIR/s.in"
