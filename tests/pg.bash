@@ -82,6 +82,13 @@ pg_start() {
 	fi
 }
 
+# pg_setup_file: a bats file's one cluster (setup_file); when it cannot
+# run, PG_SKIP says why and each test skips (pg_stop in teardown_file).
+pg_setup_file() {
+	pg_start || true
+	export PG_DIR PG_PORT PG_SKIP
+}
+
 # pg_stop: stop PgBouncer if it runs, the cluster and its standby
 # (immediately: nothing in them is kept), free the shared memory of one that
 # crashed, and remove the directory.

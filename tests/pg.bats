@@ -10,15 +10,8 @@ load common
 
 bats_require_minimum_version 1.5.0
 
-setup_file() {
-	pg_start || true
-	export PG_DIR PG_PORT PG_SKIP
-}
-
-teardown_file() {
-	[[ -z ${PG_DIR:-} ]] || pg_bouncer_stop
-	pg_stop
-}
+setup_file() { pg_setup_file; }
+teardown_file() { pg_stop; }
 
 setup() {
 	[[ -z ${PG_SKIP:-} ]] || skip "PostgreSQL cannot run here: $PG_SKIP"

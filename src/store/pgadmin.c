@@ -18,17 +18,6 @@
 
 /* ---------------------------------------------------------------- export */
 
-static int exec_cmd(struct pg_store *st, const char *what, const char *sql)
-{
-	PGresult *res = PQexec(st->conn, sql);
-	int ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
-
-	if (!ok)
-		pg_fail(st, what, res);
-	PQclear(res);
-	return ok ? 0 : -1;
-}
-
 /* A statement without parameters or rows, through PQexecParams (the
  * extended protocol, as every statement of a transaction). 0 / -1. */
 static int exec_params(struct pg_store *st, const char *what, const char *sql)
@@ -134,15 +123,15 @@ int pg_export_all(struct store *s, const struct store_sink *sink, void *arg)
 		snprintf(st->err, sizeof st->err, "read store: out of memory");
 		return -1;
 	}
-	if (pg_ready(st) == 0 && exec_cmd(st, "begin",
+	if (pg_ready(st) == 0 && pg_exec_simple(st, "begin",
 	    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
 	    " SET LOCAL statement_timeout = " STR(CP_PG_STATEMENT_TIMEOUT_MS) ";"
 	    " SET LOCAL lock_timeout = " STR(CP_PG_STATEMENT_TIMEOUT_MS) ";"
 	    " SET LOCAL idle_in_transaction_session_timeout = "
 	    STR(CP_PG_STATEMENT_TIMEOUT_MS)) == 0 &&
-	    exec_cmd(st, "read users", "DECLARE cp_copy_users NO SCROLL CURSOR "
+	    pg_exec_simple(st, "read users", "DECLARE cp_copy_users NO SCROLL CURSOR "
 	    "FOR SELECT name, hash, created FROM cp_users ORDER BY name") == 0 &&
-	    exec_cmd(st, "read messages", "DECLARE cp_copy_msgs NO SCROLL "
+	    pg_exec_simple(st, "read messages", "DECLARE cp_copy_msgs NO SCROLL "
 	    "CURSOR FOR SELECT rcpt, id, sent, sender, body FROM cp_messages "
 	    "ORDER BY rcpt, id") == 0) {
 		r = fetch_all(st, "read users", "FETCH " STR(FETCH_ROWS)
