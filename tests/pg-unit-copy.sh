@@ -6,10 +6,4 @@
 here=$(cd "$(dirname "$0")" && pwd)
 : "${CP_BUILDDIR:=$here/../build}"
 source "$here/pg.bash"
-if ! pg_start; then
-	echo "1..0 # SKIP PostgreSQL cannot run here: $PG_SKIP"
-	exit 0
-fi
-trap pg_stop EXIT
-a=$(pg_newdb) && b=$(pg_newdb) || { echo "Bail out! cannot create a database"; exit 1; }
-"$CP_BUILDDIR/tests/unit/test_copy" "$a" "$b"
+pg_unit "$CP_BUILDDIR/tests/unit/test_copy" 2

@@ -82,6 +82,24 @@ pg_start() {
 	fi
 }
 
+# pg_unit PROGRAM N: for the tests/pg-unit-*.sh wrappers: a throw-away
+# server and N new databases, then PROGRAM with their URIs (TAP on stdout);
+# the server is stopped when the wrapper exits. Its status is PROGRAM's.
+pg_unit() {
+	local prog=$1 n=$2 i db
+	local -a dbs=()
+	if ! pg_start; then
+		echo "1..0 # SKIP PostgreSQL cannot run here: $PG_SKIP"
+		return 0
+	fi
+	trap pg_stop EXIT
+	for ((i = 0; i < n; i++)); do
+		db=$(pg_newdb) || { echo "Bail out! cannot create a database"; return 1; }
+		dbs+=("$db")
+	done
+	"$prog" "${dbs[@]}"
+}
+
 # pg_setup_file: a bats file's one cluster (setup_file); when it cannot
 # run, PG_SKIP says why and each test skips (pg_stop in teardown_file).
 pg_setup_file() {
