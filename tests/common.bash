@@ -131,6 +131,24 @@ cp_send() {
 }
 
 # ------------------------------------------------------------ TCP listener
+# cp_started PID TEST...: wait (5 s at most) until TEST succeeds while PID,
+# a listener just started, lives: 0; else PID is stopped and reaped: 1.
+cp_started() {
+	local pid=$1 i
+	shift
+	for i in {1..100}; do
+		"$@" && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	return 1
+}
+
+# cp_port_listening PORT: someone listens on TCP PORT.
+cp_port_listening() { ss -Htln "sport = :$1" | grep -q .; }
+
 # cp_listen [--fd3] ADDR PROGRAM [ARG...]: what cp.socket does, on ADDR and
 # a free port: systemd-socket-activate --accept --inetd runs one PROGRAM per
 # connection with CP_DB (and sanitizer/debug settings) passed on; with
@@ -159,13 +177,7 @@ cp_listen() {
 		${CP_LISTEN_IN:-} systemd-socket-activate --accept $inetd -l "$addr:$PORT" \
 			"${env[@]}" "$@" </dev/null >/dev/null 2>>"$log" 3>&- &
 		SA_PID=$!
-		for i in {1..100}; do
-			grep -q '^Listening on' "$log" && return 0
-			kill -0 "$SA_PID" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill "$SA_PID" 2>/dev/null || true
-		wait "$SA_PID" 2>/dev/null || true
+		cp_started "$SA_PID" grep -q '^Listening on' "$log" && return 0
 		SA_PID=
 		grep -qi 'address' "$log" && return 1 # family not available
 	done
@@ -235,13 +247,7 @@ cp_transport_start() {
 			"OPENSSL:localhost:$SRV_PORT,cafile=$PKI/ca.crt" \
 			</dev/null >/dev/null 2>>"$BATS_TEST_TMPDIR/socat.log" 3>&- &
 		TLS_PROXY_PID=$!
-		for i in {1..100}; do
-			ss -Htln "sport = :$PORT" | grep -q . && return 0
-			kill -0 "$TLS_PROXY_PID" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill "$TLS_PROXY_PID" 2>/dev/null || true
-		wait "$TLS_PROXY_PID" 2>/dev/null || true
+		cp_started "$TLS_PROXY_PID" cp_port_listening "$PORT" && return 0
 	done
 	fail "could not start the TLS proxy: $(cat "$BATS_TEST_TMPDIR/socat.log")"
 }

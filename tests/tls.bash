@@ -29,13 +29,7 @@ cp_socat_listen() {
 			"$type:$PORT,bind=$addr,pf=$pf,reuseaddr,fork${opts:+,$opts}" \
 			"EXEC:$cmd" </dev/null >/dev/null 2>>"$log" 3>&- &
 		SA_PID=$!
-		for i in {1..100}; do
-			ss -Htln "sport = :$PORT" | grep -q . && return 0
-			kill -0 "$SA_PID" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill "$SA_PID" 2>/dev/null || true
-		wait "$SA_PID" 2>/dev/null || true
+		cp_started "$SA_PID" cp_port_listening "$PORT" && return 0
 		SA_PID=
 		grep -qi 'Cannot assign\|family' "$log" && return 1
 	done
