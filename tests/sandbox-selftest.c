@@ -16,11 +16,14 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <linux/capability.h>
 
 #include "log.h"
 #include "sandbox.h"
@@ -159,6 +162,20 @@ static int a_mount(void)
 
 static int a_setuid_root(void) { return setuid(0); }
 
+/* The capabilities it started with (read before confinement), back into
+ * its permitted and effective sets: unconfined, root may. */
+static struct __user_cap_data_struct start_caps[2];
+
+static int a_regain_caps(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	if ((start_caps[0].permitted | start_caps[1].permitted) == 0) {
+		errno = ENODATA; /* started with none: nothing to regain */
+		return -1;
+	}
+	return (int)syscall(SYS_capset, &hdr, start_caps);
+}
+
 static int a_signal(void) { return kill(getppid(), 0); }
 
 static int a_mprotect_exec(void)
@@ -200,6 +217,7 @@ static const struct attack {
 	{ "ptrace", a_ptrace, 1 },
 	{ "mount", a_mount, 1 },
 	{ "setuid-root", a_setuid_root, 1 },
+	{ "regain-caps", a_regain_caps, 1 },
 	{ "signal", a_signal, 1 },
 	{ "mprotect-exec", a_mprotect_exec, 1 },
 	{ "mmap-exec", a_mmap_exec, 1 },
@@ -259,6 +277,11 @@ int main(int argc, char **argv)
 		cfg.database = true;
 		cfg.tcp_ports = ports;
 		cfg.n_tcp_ports = (size_t)n;
+	}
+	{
+		struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+		if (syscall(SYS_capget, &hdr, start_caps) < 0)
+			memset(start_caps, 0, sizeof start_caps);
 	}
 	if (sandbox) {
 		if (sandbox_apply(&cfg, report, sizeof report) < 0) {

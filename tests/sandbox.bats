@@ -45,6 +45,14 @@ attack() {
 @test "sandbox: ptrace of the parent fails" { attack ptrace; }
 @test "sandbox: mount fails" { attack mount; }
 @test "sandbox: setuid(0) fails" { attack setuid-root; }
+@test "sandbox: capset() back to every capability fails" {
+	if [[ $(id -u) == 0 ]]; then
+		# the control: root, unconfined, may
+		run "$SELFTEST" --no-sandbox "$CP_DB" regain-caps
+		assert_output "regain-caps: succeeded"
+	fi
+	attack regain-caps
+}
 @test "sandbox: a signal to another process fails" { attack signal; }
 @test "sandbox: mprotect(PROT_EXEC) fails" { attack mprotect-exec; }
 @test "sandbox: mmap(PROT_EXEC) fails" { attack mmap-exec; }
@@ -53,7 +61,7 @@ attack() {
 	run "$SELFTEST" --tls "$CP_DB" all
 	assert_success
 	refute_line --partial succeeded
-	assert_equal "$(grep -c ': failed (' <<<"$output")" 15
+	assert_equal "$(grep -c ': failed (' <<<"$output")" 16
 }
 
 @test "sandbox: the store's own files stay readable and writable" {

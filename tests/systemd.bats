@@ -195,7 +195,8 @@ ct_selftest() {
 	assert_line --regexp "^sandbox: uid $(ct id -u cp) gid $(ct id -g cp), no capabilities, no_new_privs, rlimits, landlock abi [0-9]+, seccomp "
 	local a
 	for a in shadow passwd-write store-parent proc-environ tmp-create socket-inet \
-		unix-connect exec-sh fork ptrace mount setuid-root signal mprotect-exec mmap-exec; do
+		unix-connect exec-sh fork ptrace mount setuid-root regain-caps signal \
+		mprotect-exec mmap-exec; do
 		assert_line --regexp "^$a: failed \("
 	done
 	assert_line 'store-rw: succeeded'

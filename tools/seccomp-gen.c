@@ -14,6 +14,9 @@
 #include <unistd.h>
 
 #include <seccomp.h>
+#include <stddef.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #include "config.h"
 
@@ -174,7 +177,15 @@ static int emit(const char *name, const char *const *extra,
 		fprintf(stderr, "seccomp-gen: cannot export the %s filter\n", name);
 		goto out;
 	}
+	/* First a load of the instruction pointer, which the next load
+	 * overwrites. Linux (5.11+) emulates each new filter for every system
+	 * call number of both x86 ABIs to cache which ones it always allows;
+	 * a load of anything but nr or arch ends that emulation at once. For a
+	 * process that makes ~20 calls in its sandbox the cache never pays:
+	 * skipping it saves ~13 us of every session (doc/performance.md). */
 	printf("static const struct sock_filter %s[] = {\n", name);
+	printf("\t{ 0x%04x, 0, 0, 0x%08x },\n", BPF_LD | BPF_W | BPF_ABS,
+		(unsigned)offsetof(struct seccomp_data, instruction_pointer));
 	for (long i = 0; i < len; i += 8) {
 		unsigned short code;
 		unsigned int k;
