@@ -118,7 +118,7 @@ static void say(struct report *r, const char *fmt, ...)
  * execve gives root's capabilities back. The bounding set stays as it was:
  * with no_new_privs and that bit no execve can gain a capability anyway, and
  * clearing it costs one credential copy per capability (41 on Linux 6.x,
- * ~15 us of CPU per session, 2 % of a connect; doc/performance.md). */
+ * 10-15 us of CPU per session, 1-2 % of a connect; doc/performance.md). */
 static int drop_identity(const struct stat *store, struct report *r)
 {
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
@@ -131,8 +131,8 @@ static int drop_identity(const struct stat *store, struct report *r)
 		    SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
 		    SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
 		    0, 0, 0) < 0 && errno != EPERM)
-			goto fail; /* EPERM: root without CAP_SETPCAP, which cannot
-				    * have them back either; no_new_privs holds */
+			goto fail; /* EPERM: root without CAP_SETPCAP (a unit's
+				    * bounding set); no_new_privs still holds */
 		if (store->st_uid != 0) {
 			if (setgroups(0, NULL) < 0 && errno != EPERM)
 				goto fail; /* EPERM: a user namespace without setgroups */
@@ -142,7 +142,8 @@ static int drop_identity(const struct stat *store, struct report *r)
 				goto fail;
 		}
 	}
-	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	/* Empty permitted and inheritable sets: the kernel drops every
+	 * ambient capability with them (no PR_CAP_AMBIENT_CLEAR_ALL needed). */
 	memset(none, 0, sizeof none);
 	if (syscall(SYS_capset, &hdr, none) < 0)
 		goto fail;
