@@ -1,13 +1,13 @@
-/* floor.c - the floor of cp's design, for the benchmark (doc/performance.md):
- * a handler that does only what every cpd connection must do - start as a
- * process, set up logging, open the LMDB store, run one read transaction -
- * then answers each line with a fixed reply per verb and exits on TERM or
- * EOF. Built three times: bench/floor, linked with liblmdb only (the
- * connect floor: PASS is answered without a hash); bench/floor-login
- * (FLOOR_LOGIN, also libxcrypt: PASS pays one yescrypt verify); and
- * bench/floor-tls (FLOOR_TLS, linked with GnuTLS as cp-tls.so is: GnuTLS's initialisation,
- * the certificate and key, one handshake, then the replies of floor-login).
- * cpd is compared with them; nothing else in cp uses them. */
+/* floor.c - the floor of cp's design (doc/performance.md): a handler that
+ * does only what every connection must (start, log, open the LMDB store,
+ * one read transaction), then answers each verb with a fixed reply and
+ * exits on TERM or EOF. cpd is compared with it; nothing else uses it. */
+
+/* Built three times: bench/floor, linked with liblmdb only (the connect
+ * floor: PASS is answered without a hash); bench/floor-login (FLOOR_LOGIN,
+ * also libxcrypt: PASS pays one yescrypt verify); and bench/floor-tls
+ * (FLOOR_TLS, linked with GnuTLS as cp-tls.so is: GnuTLS's initialisation,
+ * the certificate and key, one handshake, then the replies of floor-login). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>

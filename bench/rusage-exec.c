@@ -1,8 +1,7 @@
-/* rusage-exec.c - benchmark helper: run a command (a handler, behind
- * systemd-socket-activate) and append its peak RSS and CPU times, from
- * wait4(2)'s rusage, to a file. Kept tiny and libc-only so that its own
- * footprint, which ru_maxrss also covers until exec, stays below any
- * handler's. */
+/* rusage-exec.c - benchmark helper: runs a command (a handler behind
+ * systemd-socket-activate) and appends its peak RSS and CPU times from
+ * wait4(2)'s rusage to a file. Tiny and libc-only, so that its own
+ * footprint, which ru_maxrss covers until exec, stays below any handler's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

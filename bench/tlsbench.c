@@ -1,11 +1,10 @@
-/* tlsbench.c - benchmark client for TLS sessions (make bench, run.sh): C
- * processes each open sessions one after another for S seconds against
- * 127.0.0.1:PORT: connect, TLS handshake (the server's certificate is not
- * checked: the server's cost is measured, not the client's), USER, wait
- * for 220, TERM, wait for the close. --plain does the same without TLS, so
- * plain and TLS sessions/s come from one client. Prints one key=value line
- * like cpbench's: scenario conc sessions errors seconds messages rate unit
- * p50_ms p99_ms (latency of a whole session). */
+/* tlsbench.c - benchmark client for TLS sessions (make bench): C processes
+ * each open sessions back to back for S seconds against 127.0.0.1:PORT:
+ * connect, handshake (certificate unchecked: the server's cost is measured),
+ * USER, 220, TERM, close. --plain does the same without TLS. */
+
+/* Prints one key=value line like cpbench's: scenario conc sessions errors
+ * seconds messages rate unit p50_ms p99_ms (latency of a whole session). */
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>

@@ -1,8 +1,7 @@
-/* cp-admin.c - the operator's tool for the store as a whole: backup and
- * restore (store_backup, store_restore), copy between stores of either
- * backend (store_copy), migrate (store_migrate), and a mailbox's queued
- * messages (list, purge). Parses, opens the stores through admin.c, calls
- * store.h, prints; the only place that exits, with the statuses below. */
+/* cp-admin.c - the operator's tool for the store as a whole: backup,
+ * restore, copy between stores of either backend, migrate, and a mailbox's
+ * queued messages (list, purge). Parses, opens the stores through admin.c,
+ * calls store.h, prints; the only place that exits (statuses below). */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>

@@ -1,9 +1,10 @@
 /* sandbox-selftest.c - test-only: applies cpd's own sandbox_apply (as cpd
- * does, after log_init) and then tries what an attacker with code execution
- * in a handler would. One line per attempt, "NAME: succeeded" or "NAME:
- * failed (reason)"; tests/sandbox.bats and systemd.bats judge the lines.
- * With a PostgreSQL URI for STORE it opens that store first and confines
- * itself as cpd does on it (tests/failover.bats: which TCP ports stay). */
+ * does, after log_init), then tries what an attacker with code execution
+ * in a handler would, one line each: "NAME: succeeded" or "NAME: failed
+ * (reason)"; sandbox.bats, systemd.bats and failover.bats judge them. */
+
+/* With a PostgreSQL URI for STORE it opens that store first and confines
+ * itself as cpd does on it (failover.bats: which TCP ports stay). */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>

@@ -1,9 +1,7 @@
-/* lmdb.c - the LMDB backend: one environment with the named databases meta,
- * users, boxes and mail (layout in doc/store.md, bytes in storerec.c), shared
- * by many handler and admin processes. This file opens (and upgrades) it and
- * keeps the users; lmdbmail.c the mailboxes. Only the LMDB files include
- * <lmdb.h> (through lmdbint.h). Never prints or exits: failures are codes,
- * with a one-line reason to log. */
+/* lmdb.c - the LMDB backend: opens (and upgrades) one environment with the
+ * named databases meta, users, boxes and mail (doc/store.md; bytes in
+ * storerec.c), shared by many processes, and keeps the users; lmdbmail.c
+ * keeps the mailboxes. Never prints or exits: codes and a one-line reason. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>

@@ -1,8 +1,7 @@
-/* lmdbadmin.c - the LMDB store's operator functions (store.h, for cp-admin): a
- * compacted snapshot backup (mdb_env_copyfd2 with MDB_CP_COMPACT), loading a
- * backup back in one write transaction, and purging a mailbox. LMDB-specific
- * like store.c, behind store.h, so another backend can offer the same.
- * Restored accounts get fresh generations (no live session outlives it). */
+/* lmdbadmin.c - the LMDB store's operator functions for cp-admin (store.h):
+ * a compacted snapshot backup (mdb_env_copyfd2, MDB_CP_COMPACT), a backup
+ * loaded back in one write transaction (restored accounts get fresh
+ * generations, so no live session outlives it), a mailbox purge. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

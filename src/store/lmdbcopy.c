@@ -1,8 +1,7 @@
 /* lmdbcopy.c - the LMDB store's side of cp-admin copy and migrate: every
- * user and message read from one read transaction (a snapshot; writers go
- * on), a copy loaded in one write transaction (all or nothing, limited by
- * the map size), and the format brought to STORE_FORMAT_VERSION on
- * request. Contracts in backend.h and store.h. */
+ * user and message read in one read transaction (a snapshot; writers go
+ * on), a copy loaded in one write transaction (all or nothing), the format
+ * brought to STORE_FORMAT_VERSION. Contracts in backend.h and store.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,7 @@
 /* lmdbint.h - what the LMDB backend's files share and nothing else sees:
  * struct lmdb_store, its operations and the transaction helpers. Included
- * only by lmdb.c (open, users), lmdbmail.c (mailboxes, room), lmdbadmin.c
- * (backup, restore, purge) and lmdbops.c (the operations table); everything
- * else uses store.h. */
+ * only by lmdb.c, lmdbmail.c, lmdbadmin.c, lmdbcopy.c and lmdbops.c;
+ * everything else uses store.h. */
 #ifndef CP_LMDBINT_H
 #define CP_LMDBINT_H
 

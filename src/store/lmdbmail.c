@@ -1,8 +1,7 @@
-/* lmdbmail.c - the LMDB backend's mailboxes: pipelined puts in one write batch,
- * reads and removals, each checked against the account generation the
- * session logged in with, in the same transaction; the room checks that
- * keep removals possible; the per-user download lock. With lmdb.c the only
- * code that touches LMDB (through lmdbint.h); layout in doc/store.md. */
+/* lmdbmail.c - the LMDB backend's mailboxes: pipelined puts in one write
+ * batch, reads and removals, each checked in its transaction against the
+ * account generation the session logged in with; the room checks that keep
+ * removals possible; the per-user download lock. Layout: doc/store.md. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>

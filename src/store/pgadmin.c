@@ -1,8 +1,7 @@
-/* pgadmin.c - the PostgreSQL store's side of cp-admin copy and migrate: an
- * export read through cursors from one REPEATABLE READ snapshot (sessions
- * go on), an import as multi-row INSERTs in one transaction (all or
- * nothing), the schema brought up to date under pg.c's advisory lock; and
- * why backup and restore are pg_dump's here. Contracts in backend.h. */
+/* pgadmin.c - the PostgreSQL store's side of cp-admin copy and migrate:
+ * an export through cursors from one REPEATABLE READ snapshot, an import
+ * as multi-row INSERTs in one transaction, the schema brought up to date
+ * under pg.c's advisory lock; backup and restore are pg_dump's here. */
 #include <endian.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,8 +1,7 @@
 /* pgint.h - what the PostgreSQL backend's files share and nothing else
  * sees: struct pg_store, its operations and the statement helpers. Included
- * only by pg.c (connection, schema, users), pgmail.c (mailboxes, the
- * download lease) and pgadmin.c (copy, migrate, backup); everything else
- * uses store.h. Schema in doc/store.md. */
+ * only by the pg*.c files of this folder; everything else uses store.h.
+ * Schema in doc/store.md. */
 #ifndef CP_PGINT_H
 #define CP_PGINT_H
 

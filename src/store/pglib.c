@@ -1,8 +1,7 @@
-/* pglib.c - loads libpq for the PostgreSQL backend with dlopen, at the
- * first store_open of a database (before the handler confines itself), and
- * fills pglib.h's table; an LMDB store never gets here. The load is most of
- * what a database store costs a handler (doc/performance.md), so it is
- * made as cheap as it safely can be. */
+/* pglib.c - loads libpq with dlopen at the first store_open of a database
+ * (before the handler confines itself) and fills pglib.h's table; an LMDB
+ * store never gets here. The load is most of what a database store costs a
+ * handler (doc/performance.md), so it is made as cheap as it safely can. */
 #include <dlfcn.h>
 #include <stdbool.h>
 #include <stdio.h>

@@ -1,9 +1,7 @@
-/* pgmail.c - the PostgreSQL backend's mailboxes: pipelined puts checked one
- * by one in one open transaction (row locks, mailbox limits) and written by
- * one multi-row INSERT just before its COMMIT (the group commit), run again
- * whole after a deadlock; reads, removals of acknowledged ids and the
- * download lease in the user's row, each checked against the account
- * generation in the same transaction or statement. doc/store.md. */
+/* pgmail.c - the PostgreSQL backend's mailboxes: puts checked one by one
+ * in one transaction and written by one multi-row INSERT just before its
+ * COMMIT (run again whole after a deadlock); reads, removals and the
+ * download lease, each checked against the account generation. */
 #include <endian.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,13 +1,12 @@
-/* fuzz_session.c - libFuzzer harness driving one whole CP session the way
- * cpd's serve() loop does: a fuzzed byte stream goes through a pipe in
- * random chunk sizes into the real line reader (lineio), lines and timeout
- * events into the state machine (session), and the session reaches a real
- * LMDB store (on tmpfs) through the recording wrapper of fuzz_store.c, which
- * can also inject store failures. After every input the harness checks that
- * the output is
- * only well-formed replies and deliveries, one per command, valid for the
- * login state; that every 240 is exactly one committed message (in order)
- * and every committed message got a 240; that deliveries are exactly what
+/* fuzz_session.c - libFuzzer harness driving one whole CP session as cpd's
+ * serve() loop does: fuzzed bytes through a socketpair in random chunks into
+ * the real lineio, session and a recording LMDB store (fuzz_store.c) that
+ * can fail on demand; after every input the output and store are checked. */
+
+/* After every input the harness checks that the output is only well-formed
+ * replies and deliveries, one per command, valid for the login state; that
+ * every 240 is exactly one committed message (in order) and every committed
+ * message got a 240; that deliveries are exactly what
  * the store handed out; that only delivered-and-acked messages are removed;
  * and that the store then holds exactly what the model says.
  *

@@ -1,8 +1,7 @@
 /* fuzz_store.c - the fuzz harnesses' store: a scratch LMDB store on tmpfs
- * with three real users, reached through a wrapper around store_session_ops
- * that records every put, commit, delivery and removal into a model of what
- * the store must hold, checks each against it, and can make chosen store
- * calls fail (see fuzz_store.h). */
+ * with three users behind a wrapper of store_session_ops that records every
+ * put, commit, delivery and removal into a model of what the store must
+ * hold, checks each against it, and can fail chosen calls (fuzz_store.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,10 +1,11 @@
-/* test_copy.c - unit tests of store_copy (storecopy.c over each backend's
- * export and import) for every pair of backends at hand: scratch LMDB
- * directories, and with argv[1] and argv[2] two PostgreSQL databases
- * (tests/pg-unit-copy.sh). Users and hashes, every message byte for byte
- * with its sender and time in order; a non-empty destination refused and
- * unchanged; --replace with fresh generations; a copy failing half-way
- * (an LMDB map too small) leaves nothing behind. */
+/* test_copy.c - unit tests of store_copy for every pair of backends at hand
+ * (scratch LMDB directories; with argv[1] and argv[2] two PostgreSQL
+ * databases, tests/pg-unit-copy.sh): users, hashes and messages byte for
+ * byte; refusals, --replace, and a copy failing half-way leaving nothing. */
+
+/* Every message keeps its sender and time, in order; a non-empty destination
+ * is refused and unchanged; --replace gives fresh generations; a copy that
+ * fails half-way (an LMDB map too small) leaves nothing behind. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,10 +1,11 @@
-/* test_store.c - unit tests of the store itself (store.h) in a scratch
- * LMDB directory, or in the PostgreSQL database named by argv[1]
- * (tests/pg-unit-store.sh): account generations never repeat and every mailbox call checks
- * them; the user list reaches every user once across its pages and holds no
+/* test_store.c - unit tests of store.h in a scratch LMDB directory or the
+ * PostgreSQL database named by argv[1] (tests/pg-unit-store.sh): account
+ * generations, the paged user list and its short read transactions, and the
+ * PostgreSQL download lock on an empty mailbox. */
+
+/* The user list must reach every user once across its pages and hold no
  * read transaction while its callback runs (a slow reader must not stop the
- * reuse of freed pages); on PostgreSQL, a download lock taken on an empty
- * mailbox still keeps a second downloader off once a message arrives. */
+ * reuse of freed pages); every mailbox call checks the generation. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
