@@ -396,7 +396,7 @@ RMSGalice:m3
 units_built() {
 	command -v systemd-analyze >/dev/null || skip "systemd-analyze is not installed"
 	UNITS=$CP_BUILDDIR/systemd
-	[[ -f $UNITS/cp.socket && -f $UNITS/cp@.service ]] ||
+	[[ -f $UNITS/cp.socket && -f $UNITS/cp@.service && -f $UNITS/cp-netns.service ]] ||
 		skip "units not built (configured --without-systemdsystemunitdir?)"
 }
 
@@ -439,7 +439,7 @@ $R240"
 	assert_output 0
 }
 
-@test "units: systemd-analyze verify finds nothing to report in cp.socket and cp@.service" {
+@test "units: systemd-analyze verify finds nothing to report in cp.socket, cp@.service and cp-netns.service" {
 	units_built
 	local man=(--man=no)
 	# Documentation=man:cpd(8) is checked against doc/cpd.8 when man exists.
@@ -449,17 +449,23 @@ $R240"
 		man=(--man=yes)
 	fi
 	run env MANPATH="$BATS_TEST_TMPDIR/man" systemd-analyze verify "${man[@]}" \
-		"$UNITS/cp.socket" "$UNITS/cp@.service"
+		"$UNITS/cp.socket" "$UNITS/cp@.service" "$UNITS/cp-netns.service"
 	assert_success
 	assert_output ""
 }
 
-@test "units: the lean cp@.service: no mount namespace, no SystemCallFilter=, exposure 4.5 or lower" {
+@test "units: the lean cp@.service: no mount namespace, no systemd seccomp filter, exposure 5.8 or lower" {
 	units_built
-	# What systemd builds per start at a mount-table-linear cost stays out
-	# (cpd confines itself instead: tests/sandbox.bats).
-	run grep -E '^(ProtectSystem|ProtectHome|PrivateTmp|PrivateDevices|ProtectProc|ProcSubset|ProtectKernel[A-Za-z]*|ProtectControlGroups|PrivateMounts|ReadWritePaths|PrivateIPC|ProtectHostname|SystemCallFilter)=' "$UNITS/cp@.service"
+	# What systemd builds per start at a mount-table-linear cost, and the
+	# seccomp filters it would compile per start, stay out (cpd confines
+	# itself instead: tests/sandbox.bats).
+	run grep -E '^(ProtectSystem|ProtectHome|PrivateTmp|PrivateDevices|ProtectProc|ProcSubset|ProtectKernel[A-Za-z]*|ProtectControlGroups|PrivateMounts|ReadWritePaths|PrivateIPC|ProtectHostname|SystemCallFilter|RestrictAddressFamilies|RestrictNamespaces|LockPersonality|RestrictRealtime|MemoryDenyWriteExecute)=' "$UNITS/cp@.service"
 	assert_output ''
+	# The network namespace is joined, not built per connection.
+	run grep -E '^(PrivateNetwork=yes|JoinsNamespaceOf=cp-netns.service)$' "$UNITS/cp@.service"
+	assert_equal "${#lines[@]}" 2
+	run grep -E '^PrivateNetwork=yes$' "$UNITS/cp-netns.service"
+	assert_success
 	systemd-analyze --help | grep -q -- '--offline' ||
 		skip "this systemd-analyze has no offline security check"
 	run systemd-analyze security --offline=true "$UNITS/cp@.service"
@@ -468,8 +474,8 @@ $R240"
 	[[ -n $score ]] || fail "no exposure level in: $output"
 	echo "# cp@.service exposure (unit directives only; cpd's own Landlock and seccomp are invisible to it): $score" >&3
 	# The keeps (User=, no capabilities, PrivateNetwork=, PrivateUsers=,
-	# address families, IPAddressDeny=, namespaces, MemoryDenyWriteExecute=,
-	# ...) hold it at 4.2; losing one of them would show here.
-	awk -v s="$score" 'BEGIN { exit !(s <= 4.5) }' ||
-		fail "exposure $score is above 4.5: $output"
+	# IPAddressDeny=, NoNewPrivileges=, ...) hold it at 5.7; losing one of
+	# them would show here.
+	awk -v s="$score" 'BEGIN { exit !(s <= 5.8) }' ||
+		fail "exposure $score is above 5.8: $output"
 }

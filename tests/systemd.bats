@@ -162,6 +162,16 @@ $R256"
 	assert_line --regexp '^Seccomp:[[:space:]]+2$'
 	assert_line --regexp '^CapEff:[[:space:]]+0+$'
 	assert_line --regexp '^CapBnd:[[:space:]]+0+$'
+	# PrivateNetwork=, joined through cp-netns.service: not the host's
+	# network namespace, and nothing in it but loopback.
+	run ct systemctl is-active cp-netns.service
+	assert_output active
+	[[ $(ct readlink "/proc/$pid/ns/net") != "$(ct readlink /proc/1/ns/net)" ]] ||
+		fail "the handler is in the host's network namespace"
+	run ct nsenter -t "$pid" -n ip -o link show
+	assert_success
+	assert_line --regexp '^1: lo:'
+	assert_equal "${#lines[@]}" 1
 	# systemd-analyze sees only the unit's directives, not cpd's Landlock and
 	# seccomp: the lean unit reads higher than the old 0.2 (README, unit).
 	run ct systemd-analyze security --no-pager "$unit"

@@ -135,6 +135,7 @@ static int emit(const char *name, const char *const *extra,
 	int database = extra == db_calls || extra2 == db_calls;
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
 	unsigned char *bpf = NULL;
+	unsigned short first;
 	FILE *tmp = NULL;
 	long len;
 	int rc = -1;
@@ -177,12 +178,18 @@ static int emit(const char *name, const char *const *extra,
 		fprintf(stderr, "seccomp-gen: cannot export the %s filter\n", name);
 		goto out;
 	}
-	/* First a load of the instruction pointer, which the next load
-	 * overwrites. Linux (5.11+) emulates each new filter for every system
-	 * call number of both x86 ABIs to cache which ones it always allows;
-	 * a load of anything but nr or arch ends that emulation at once. For a
-	 * process that makes ~20 calls in its sandbox the cache never pays:
-	 * skipping it saves ~13 us of every session (doc/performance.md). */
+	/* First a load of the instruction pointer, which libseccomp's own
+	 * first load (checked) overwrites. Linux (5.11+) emulates each new
+	 * filter for every system call number of the native and compat ABIs to
+	 * cache which ones it always allows; a load of anything but nr or arch
+	 * ends that emulation at once. A process that makes ~20 calls in its
+	 * sandbox never repays the cache: skipping it saves ~13 us of every
+	 * session (doc/performance.md). */
+	memcpy(&first, bpf, 2);
+	if (first != (BPF_LD | BPF_W | BPF_ABS)) {
+		fprintf(stderr, "seccomp-gen: the %s filter does not start with a load\n", name);
+		goto out;
+	}
 	printf("static const struct sock_filter %s[] = {\n", name);
 	printf("\t{ 0x%04x, 0, 0, 0x%08x },\n", BPF_LD | BPF_W | BPF_ABS,
 		(unsigned)offsetof(struct seccomp_data, instruction_pointer));
