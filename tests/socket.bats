@@ -478,4 +478,9 @@ $R240"
 	# them would show here.
 	awk -v s="$score" 'BEGIN { exit !(s <= 5.8) }' ||
 		fail "exposure $score is above 5.8: $output"
+	# The namespace holder starts once, so it keeps a full sandbox.
+	run systemd-analyze security --offline=true "$UNITS/cp-netns.service"
+	score=$(sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p' <<<"$output")
+	awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 1.0) }' ||
+		fail "cp-netns.service exposure '$score' is above 1.0: $output"
 }
