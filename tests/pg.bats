@@ -3,7 +3,7 @@
 # user's row (held across handlers, expiring after a killed one), the schema
 # made by the first cp-useradd (also by two racing), the database away or
 # refusing the login (one log line, no credentials), a lost connection
-# mid-session. The behaviour both stores share runs from session.bats,
+# mid-session. The behaviour both stores share runs from the session*.bats,
 # tools.bats and store.bats (tests/pg-*.sh). One PostgreSQL per file.
 
 load common
