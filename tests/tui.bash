@@ -1,7 +1,7 @@
 # tui.bash - driving interactive cpchat through tmux (a real pseudo-terminal)
 # for the bats tests: start it in a detached tmux with its own server socket,
 # send keys, wait for what the pane shows. Needs PORT, PW and HOME set up as
-# in cpchat.bats; the caller's teardown kills $TMUX_SOCK's server.
+# cpchat.bash does; the caller's teardown kills $TMUX_SOCK's server.
 
 # wait_for CMD...: retry for up to 5 s.
 wait_for() {
