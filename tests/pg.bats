@@ -4,7 +4,7 @@
 # made by the first cp-useradd (also by two racing), the database away or
 # refusing the login (one log line, no credentials), a lost connection
 # mid-session. The behaviour both stores share runs from the session*.bats,
-# tools.bats and store.bats (tests/pg-*.sh). One PostgreSQL per file.
+# tools*.bats and store.bats (tests/pg-*.sh). One PostgreSQL per file.
 
 load common
 
