@@ -33,9 +33,12 @@ static const int admin_tty_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
  * die of it. */
 static void admin_tty_signal(int sig)
 {
-	/* End the prompt's line, so the shell's prompt gets a line of its own. */
-	(void)!write(STDERR_FILENO, "\n", 1);
+	/* Drop what was typed of the password (NOFLSH kept the terminal from
+	 * doing it), then end the prompt's line, so the shell's prompt gets a
+	 * line of its own. */
+	tcflush(STDIN_FILENO, TCIFLUSH);
 	tcsetattr(STDIN_FILENO, TCSANOW, &admin_tty_saved);
+	(void)!write(STDERR_FILENO, "\n", 1);
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -134,6 +137,10 @@ static enum admin_pw_result admin_read_tty(const char *user, char *pw,
 	sigprocmask(SIG_BLOCK, &stop, &oldmask);
 	noecho = admin_tty_saved;
 	noecho.c_lflag &= ~(tcflag_t)ECHO;
+	/* No flush of the terminal on Ctrl-C: on Linux it can race with the
+	 * terminal's reader and lose the newline the handler writes; the
+	 * handler discards the typed input itself. */
+	noecho.c_lflag |= NOFLSH;
 	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &noecho) != 0) {
 		snprintf(err, errcap, "cannot turn off echo: %s", strerror(errno));
 	} else {

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
@@ -298,6 +299,7 @@ static int password_prompt(const char *user, const char *host, char *pw,
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP };
 	struct sigaction sa, old[sizeof sigs / sizeof sigs[0]];
 	struct termios t, noecho;
+	sigset_t block, oldmask;
 	size_t n = 0;
 	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
 	int rc = 0;
@@ -308,22 +310,44 @@ static int password_prompt(const char *user, const char *host, char *pw,
 		close(fd);
 		return -1;
 	}
+	/* The signals stay blocked but in ppoll below, so one that comes
+	 * between a check of got_signal and a read cannot leave the read
+	 * waiting for a line nobody will type. */
+	got_signal = 0;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+	sigemptyset(&block);
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		sigaddset(&block, sigs[i]);
 		sigaction(sigs[i], &sa, &old[i]);
+	}
+	sigprocmask(SIG_BLOCK, &block, &oldmask);
 	noecho = t;
 	noecho.c_lflag &= ~(tcflag_t)ECHO;
 	noecho.c_lflag |= ECHONL;
-	dprintf(fd, "Password for %s on %s: ", user, host);
+	/* No flush by the terminal on Ctrl-C: on Linux that flush can race
+	 * with the terminal's reader and lose the newline written below. The
+	 * TCSAFLUSH that restores the terminal drops what was typed. */
+	noecho.c_lflag |= NOFLSH;
+	/* Echo off before the prompt shows: what is typed once it shows must
+	 * reach the read below, not be discarded by TCSAFLUSH. */
 	tcsetattr(fd, TCSAFLUSH, &noecho);
-	for (;;) {
+	dprintf(fd, "Password for %s on %s: ", user, host);
+	while (!got_signal) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		char ch;
-		ssize_t r = read(fd, &ch, 1);
+		ssize_t r;
 
-		if (r < 0 && errno == EINTR && !got_signal)
-			continue;
+		if (ppoll(&pfd, 1, NULL, &oldmask) < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -1;
+			break;
+		}
+		/* Canonical mode: readable means a whole line (or its end) is
+		 * there, so this read does not wait. */
+		r = read(fd, &ch, 1);
 		if (r <= 0) {
 			rc = -1;
 			break;
@@ -344,8 +368,10 @@ static int password_prompt(const char *user, const char *host, char *pw,
 		sigaction(sigs[i], &old[i], NULL);
 	if (got_signal) {
 		explicit_bzero(pw, cap);
-		raise(got_signal);
+		rc = -1;
+		raise(got_signal); /* delivered when the mask is restored */
 	}
+	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	return rc;
 }
 

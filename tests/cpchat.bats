@@ -402,15 +402,17 @@ fake_controls() {
 	done
 }
 
-@test "Ctrl-C at the password prompt ends its line before the shell's prompt" {
+@test "Ctrl-C at the password prompt ends its line before the shell's prompt; nothing typed is left" {
 	TMUX_SOCK=$BATS_TEST_TMPDIR/tmux.sock
 	TERM=xterm tmux -S "$TMUX_SOCK" -f /dev/null new-session -d -x 100 -y 30 \
-		"trap : INT; $(printf '%q ' "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u bob recv); echo \"cpchat exited with \$?\"; sleep 600"
+		"trap : INT; $(printf '%q ' "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u bob recv); echo \"cpchat exited with \$?\"; stty -icanon min 0 time 3; echo \"left:[\$(cat)]\"; sleep 600"
 	wait_pane '^Password for bob on 127\.0\.0\.1: ?$'
 	keys 'half' C-c
-	wait_pane '^cpchat exited with 130$'
+	wait_pane '^left:\[.*\]$'
 	run pane
 	assert_line --regexp '^Password for bob on 127\.0\.0\.1: ?$'
+	assert_line 'cpchat exited with 130'
+	assert_line 'left:[]'
 }
 
 @test "the password is asked on the terminal, without echo" {
