@@ -17,7 +17,7 @@ bats_require_minimum_version 1.5.0
 	assert_success
 	assert_output --partial 'send [--replace-colon C] NAME [TEXT]'
 	assert_output --partial 'recv'
-	assert_output --partial 'watch [-i S]'
+	assert_output --partial 'watch [-i, --interval S]'
 	for code in 0 1 2 3 4 5 6 7 8; do
 		assert_line --regexp "^  $code  [a-z]"
 	done
