@@ -4,12 +4,12 @@
  * cfg_env; then the options. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <poll.h>
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
@@ -345,8 +345,8 @@ static int password_prompt(const char *user, const char *host, char *pw,
 			rc = -1;
 			break;
 		}
-		/* Canonical mode: readable means a whole line (or its end) is
-		 * there, so this read does not wait. */
+		/* Readable (in canonical mode: a whole line, or its end is
+		 * there), so this read does not wait. */
 		r = read(fd, &ch, 1);
 		if (r <= 0) {
 			rc = -1;
