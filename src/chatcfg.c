@@ -292,7 +292,8 @@ static int password_from_file(const char *path, bool insecure_ok, char *pw,
 }
 
 /* Ask on the terminal with echo off. A signal meanwhile restores the
- * terminal first and is then delivered as it would have been. */
+ * terminal first and is then delivered as it would have been. 0: pw read;
+ * 1: stopped (Ctrl-Z) and continued, ask again; -1: no password. */
 static int password_prompt(const char *user, const char *host, char *pw,
 	size_t cap)
 {
@@ -368,7 +369,8 @@ static int password_prompt(const char *user, const char *host, char *pw,
 		sigaction(sigs[i], &old[i], NULL);
 	if (got_signal) {
 		explicit_bzero(pw, cap);
-		rc = -1;
+		/* Ctrl-Z: stopped here; once continued, the caller asks again. */
+		rc = got_signal == SIGTSTP ? 1 : -1;
 		raise(got_signal); /* delivered when the mask is restored */
 	}
 	sigprocmask(SIG_SETMASK, &oldmask, NULL);
@@ -400,11 +402,15 @@ int chatcfg_ask_trust(const char *host, const char *port, const char *fp,
 
 int chatcfg_password(const struct chatcfg *cfg, char *pw, size_t cap)
 {
+	int r;
+
 	if (cfg->value[CFG_PWFILE] != NULL)
 		return password_from_file(cfg->value[CFG_PWFILE],
 			cfg->insecure_pwfile, pw, cap);
-	if (password_prompt(cfg->value[CFG_USER], cfg->value[CFG_HOST], pw,
-	    cap) == 0)
+	while ((r = password_prompt(cfg->value[CFG_USER], cfg->value[CFG_HOST],
+	    pw, cap)) == 1)
+		;
+	if (r == 0)
 		return 0;
 	fprintf(stderr, "cpchat: no password: use --password-file FILE or "
 		"CP_PASSWORD_FILE (no terminal to ask on)\n");

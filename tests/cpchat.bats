@@ -415,6 +415,24 @@ fake_controls() {
 	assert_line 'left:[]'
 }
 
+@test "Ctrl-Z at the password prompt stops cpchat; after fg it asks again" {
+	as_alice send bob "after fg"
+	TMUX_SOCK=$BATS_TEST_TMPDIR/tmux.sock
+	TERM=xterm tmux -S "$TMUX_SOCK" -f /dev/null new-session -d -x 100 -y 30 \
+		"env PS1='sh\$ ' bash --norc --noprofile -i"
+	wait_pane '^sh\$ ?$'
+	keys "$(printf '%q ' "$CPCHAT" -H 127.0.0.1 -p "$PORT" -u bob recv)" Enter
+	wait_pane '^Password for bob on 127\.0\.0\.1: ?$'
+	keys 'half' C-z
+	wait_pane 'Stopped'
+	keys 'fg' Enter
+	wait_for eval '[ "$(pane | grep -c "^Password for bob on")" -ge 2 ]' ||
+		fail "no second prompt after fg:$(printf '\n%s' "$(pane)")"
+	keys 'bobpw' Enter
+	wait_pane '^alice +after fg$'
+	refute pane_has 'half|bobpw|no password'
+}
+
 @test "the password is asked on the terminal, without echo" {
 	as_alice send bob "for the prompt"
 	TMUX_SOCK=$BATS_TEST_TMPDIR/tmux.sock
